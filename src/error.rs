@@ -1,0 +1,152 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong in ringipc.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A sync call named a channel on which main has no listener. Electron leaves
+    /// the renderer blocked in this case; ringipc answers at once.
+    NoListener {
+        /// The channel the call was sent on.
+        channel: String,
+    },
+    /// Main's listeners ran but none of them set a return value.
+    NoReturnValue {
+        /// The channel the call was sent on.
+        channel: String,
+    },
+    /// A listener in main panicked while handling the call.
+    HandlerPanicked {
+        /// The channel the call was sent on.
+        channel: String,
+        /// The panic message, when it was a string.
+        message: String,
+    },
+    /// The other process is gone, or main disconnected this renderer.
+    Disconnected,
+    /// A blocking call's deadline passed.
+    Timeout,
+    /// The message does not fit in the ring.
+    MessageTooLarge {
+        /// Payload length asked for.
+        len: usize,
+        /// Largest payload this channel name allows on this ring.
+        max: usize,
+    },
+    /// A channel name that is empty or longer than 255 bytes.
+    InvalidChannel {
+        /// Length of the offending name in bytes.
+        len: usize,
+    },
+    /// This process was not started by [`crate::IpcMain::spawn`], or the
+    /// invitation it inherited is unusable.
+    NotARenderer(String),
+    /// The other side sent something the protocol does not allow.
+    Protocol(String),
+    /// An operating-system call failed while setting up.
+    Io(io::Error),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoListener { channel } => {
+                write!(f, "no listener in main for sync message on channel '{channel}'")
+            }
+            Error::NoReturnValue { channel } => write!(
+                f,
+                "main's listeners for channel '{channel}' ran but none set a return value"
+            ),
+            Error::HandlerPanicked { channel, message } => {
+                write!(f, "main's listener for channel '{channel}' panicked: {message}")
+            }
+            Error::Disconnected => write!(f, "the other process disconnected"),
+            Error::Timeout => write!(f, "timed out"),
+            Error::MessageTooLarge { len, max } => write!(
+                f,
+                "message of {len} bytes is larger than the {max} bytes that fit in the ring"
+            ),
+            Error::InvalidChannel { len } => write!(
+                f,
+                "channel names must be 1 to 255 bytes long, this one is {len} bytes"
+            ),
+            Error::NotARenderer(why) => write!(f, "cannot connect to main: {why}"),
+            Error::Protocol(why) => write!(f, "the other side broke the protocol: {why}"),
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// Checks a channel name's length: 1 to 255 bytes.
+pub(crate) fn check_channel(channel: &str) -> Result<()> {
+    if channel.is_empty() || channel.len() > u8::MAX as usize {
+        return Err(Error::InvalidChannel { len: channel.len() });
+    }
+    Ok(())
+}
+
+/// Why a sync call failed in main, as carried by an `ErrorReply` record:
+/// one code byte, then UTF-8 detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RemoteFailure {
+    NoListener = 1,
+    NoReturnValue = 2,
+    HandlerPanicked = 3,
+    /// Detail: the value's length and the ring's limit, as two `u64` LE.
+    ReturnValueTooLarge = 4,
+}
+
+impl RemoteFailure {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => RemoteFailure::NoListener,
+            2 => RemoteFailure::NoReturnValue,
+            3 => RemoteFailure::HandlerPanicked,
+            4 => RemoteFailure::ReturnValueTooLarge,
+            _ => return None,
+        })
+    }
+
+    /// Turns an error reply's payload into the caller's [`Error`].
+    pub fn decode(payload: &[u8], channel: &str) -> Option<Error> {
+        let (&code, detail) = payload.split_first()?;
+        let channel = channel.to_owned();
+        Some(match RemoteFailure::from_u8(code)? {
+            RemoteFailure::NoListener => Error::NoListener { channel },
+            RemoteFailure::NoReturnValue => Error::NoReturnValue { channel },
+            RemoteFailure::HandlerPanicked => Error::HandlerPanicked {
+                channel,
+                message: String::from_utf8_lossy(detail).into_owned(),
+            },
+            RemoteFailure::ReturnValueTooLarge => {
+                let word = |i: usize| -> Option<usize> {
+                    let b: [u8; 8] = detail.get(i..i + 8)?.try_into().ok()?;
+                    usize::try_from(u64::from_le_bytes(b)).ok()
+                };
+                Error::MessageTooLarge { len: word(0)?, max: word(8)? }
+            }
+        })
+    }
+}

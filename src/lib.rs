@@ -1,0 +1,33 @@
+//! Electron-style inter-process messaging over lock-free shared-memory rings.
+//!
+//! A main process ([`IpcMain`]) spawns renderer processes ([`IpcRenderer`]);
+//! each renderer gets a pair of single-producer/single-consumer rings in a
+//! shared segment, so a synchronous call costs a few cache-line transfers
+//! instead of a trip through the kernel. See the README for the Electron →
+//! ringipc name map and ARCHITECTURE.md for how it works.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+
+mod error;
+mod fd;
+mod invitation;
+mod layout;
+mod lifeline;
+mod listeners;
+mod main_side;
+mod record;
+mod renderer_side;
+mod ring;
+mod segment;
+mod sync;
+mod wait;
+
+#[cfg(all(test, loom))]
+mod model_tests;
+
+pub use error::{Error, Result};
+pub use layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};
+pub use listeners::ListenerId;
+pub use main_side::{Config, IpcMain, IpcMainEvent, WebContents};
+pub use renderer_side::{IpcRenderer, IpcRendererEvent};
+pub use wait::WaitBackend;

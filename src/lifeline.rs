@@ -1,0 +1,81 @@
+//! The lifeline: a Unix socket pair between main and each renderer that lives
+//! outside shared memory, so each side learns of the other's death from the
+//! kernel (EOF) instead of trusting anything in the segment.
+//!
+//! It doubles as main's doorbell: main's dispatcher sleeps in `poll` on every
+//! renderer's lifeline, and a renderer wakes it by writing one byte ("kick").
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A connected `AF_UNIX` stream pair, close-on-exec and non-blocking.
+pub(crate) fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid out-array of two ints.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair returned two fresh descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Wakes the process at the other end. Never blocks: if the socket buffer is
+/// full, earlier kicks are still unread and the peer will wake anyway.
+pub(crate) fn kick(fd: RawFd) {
+    let byte = 1u8;
+    // SAFETY: reads one byte from a live local; the fd's owner keeps it open.
+    unsafe {
+        libc::send(fd, (&byte as *const u8).cast(), 1, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    }
+}
+
+/// Reads and discards pending kicks. Returns `false` once the peer has closed
+/// its end (it exited or disconnected), `true` while it is alive.
+pub(crate) fn drain_kicks(fd: &OwnedFd) -> bool {
+    let mut buf = [0u8; 64];
+    // Bounded so a renderer that floods its socket cannot keep main here.
+    for _ in 0..16 {
+        // SAFETY: `buf` is a writable local of the length passed.
+        let n = unsafe {
+            libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+        };
+        match n {
+            0 => return false,
+            n if n > 0 => continue,
+            _ => {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => true,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => false,
+                };
+            }
+        }
+    }
+    true
+}
+
+/// Whether the peer still holds its end open, without consuming anything.
+pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
+    let mut b = 0u8;
+    // SAFETY: one writable byte; MSG_PEEK leaves the socket unchanged.
+    let n = unsafe {
+        libc::recv(fd.as_raw_fd(), (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    };
+    match n {
+        0 => false,
+        n if n > 0 => true,
+        _ => matches!(
+            io::Error::last_os_error().kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
+}

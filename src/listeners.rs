@@ -1,0 +1,127 @@
+//! A channel → listeners table, shared by main and renderers.
+//!
+//! Registration is rare and dispatch is hot, so the table is copy-on-write:
+//! writers clone-and-swap under a lock, and the dispatching thread keeps an
+//! `Arc` snapshot that it refreshes only when the version number moves. Listeners
+//! therefore run without any lock held and may register or remove listeners.
+
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Identifies one registered listener, for [`crate::IpcMain::remove_listener`]
+/// and [`crate::IpcRenderer::remove_listener`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(u64);
+
+/// The listeners of every channel at one moment.
+pub(crate) struct Table<F: ?Sized> {
+    by_channel: HashMap<Box<str>, Vec<(ListenerId, Arc<F>)>>,
+}
+
+impl<F: ?Sized> Clone for Table<F> {
+    fn clone(&self) -> Self {
+        Table { by_channel: self.by_channel.clone() }
+    }
+}
+
+impl<F: ?Sized> Table<F> {
+    /// The listeners of `channel`, in registration order.
+    pub fn get(&self, channel: &str) -> &[(ListenerId, Arc<F>)] {
+        self.by_channel.get(channel).map_or(&[], Vec::as_slice)
+    }
+}
+
+pub(crate) struct Listeners<F: ?Sized> {
+    current: RwLock<Arc<Table<F>>>,
+    version: AtomicU64,
+    next_id: AtomicU64,
+}
+
+impl<F: ?Sized> Default for Listeners<F> {
+    fn default() -> Self {
+        Listeners {
+            current: RwLock::new(Arc::new(Table { by_channel: HashMap::new() })),
+            version: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl<F: ?Sized> Listeners<F> {
+    pub fn add(&self, channel: &str, f: Arc<F>) -> ListenerId {
+        let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut cur = self.current.write();
+        Arc::make_mut(&mut cur).by_channel.entry(channel.into()).or_default().push((id, f));
+        // SYNC(version): Release → Acquire in `Snapshot::refresh`, after the swap.
+        self.version.fetch_add(1, Ordering::Release);
+        id
+    }
+
+    pub fn remove(&self, id: ListenerId) -> bool {
+        let mut cur = self.current.write();
+        let table = Arc::make_mut(&mut cur);
+        let mut found = false;
+        table.by_channel.retain(|_, list| {
+            let before = list.len();
+            list.retain(|(i, _)| *i != id);
+            found |= list.len() != before;
+            !list.is_empty()
+        });
+        if found {
+            self.version.fetch_add(1, Ordering::Release);
+        }
+        found
+    }
+}
+
+/// A dispatching thread's cached view of a [`Listeners`].
+pub(crate) struct Snapshot<F: ?Sized> {
+    table: Arc<Table<F>>,
+    version: u64,
+}
+
+impl<F: ?Sized> Snapshot<F> {
+    pub fn new(of: &Listeners<F>) -> Self {
+        Snapshot { table: of.current.read().clone(), version: of.version.load(Ordering::Acquire) }
+    }
+
+    /// Brings the snapshot up to date; one atomic load when nothing changed.
+    #[inline]
+    pub fn refresh(&mut self, of: &Listeners<F>) -> &Table<F> {
+        // SYNC(version): Acquire ← Release in `Listeners::add`/`remove`.
+        let v = of.version.load(Ordering::Acquire);
+        if v != self.version {
+            self.table = of.current.read().clone();
+            self.version = v;
+        }
+        &self.table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type F = dyn Fn() -> u32 + Send + Sync;
+
+    #[test]
+    fn order_removal_and_snapshots() {
+        let l = Listeners::<F>::default();
+        let mut snap = Snapshot::new(&l);
+        let a = l.add("c", Arc::new(|| 1));
+        let b = l.add("c", Arc::new(|| 2));
+        l.add("d", Arc::new(|| 3));
+        let vals: Vec<u32> = snap.refresh(&l).get("c").iter().map(|(_, f)| f()).collect();
+        assert_eq!(vals, [1, 2]);
+        assert!(l.remove(a));
+        assert!(!l.remove(a));
+        let t = snap.refresh(&l);
+        assert_eq!(t.get("c").len(), 1);
+        assert_eq!(t.get("c")[0].0, b);
+        assert!(l.remove(b));
+        assert!(snap.refresh(&l).get("c").is_empty());
+        assert_eq!(snap.refresh(&l).get("d").len(), 1);
+    }
+}

@@ -1,0 +1,344 @@
+//! The dispatcher thread: drains every renderer's request ring in turn, runs the
+//! listeners, writes replies, and sleeps in `poll` on the renderers' lifelines
+//! when there is nothing to do.
+//!
+//! Fairness: each renderer gets at most [`BATCH`] records per round, and the
+//! round starts one renderer later each time, so a renderer that floods its ring
+//! delays the others by at most one batch of handler calls.
+
+use super::event::{IpcMainEvent, ReturnValue};
+use super::{MainListener, MainShared, WebContents};
+use crate::error::{Error, RemoteFailure};
+use crate::lifeline;
+use crate::listeners::Snapshot;
+use crate::record::{Kind, RecordHeader, Violation};
+use crate::ring::Consumer;
+use crate::segment::Mapping;
+use crate::wait::Doorbell;
+use parking_lot::Mutex;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Records taken from one renderer before moving to the next.
+const BATCH: usize = 64;
+/// Longest sleep in `poll`; only bounds housekeeping, wake-ups come from kicks.
+const PARK_TIMEOUT_MS: libc::c_int = 1000;
+/// While busy, how often lifelines are checked for dead renderers.
+const LIVENESS_PERIOD: Duration = Duration::from_millis(10);
+
+/// The incoming half of one renderer's connection, owned by the dispatcher.
+pub(crate) struct NewRenderer {
+    pub web_contents: WebContents,
+    pub consumer: Consumer,
+    /// request.data: our "I am asleep, kick me" flag.
+    pub data_bell: Doorbell,
+    /// request.space: the renderer sleeps here when its ring is full.
+    pub space_bell: Doorbell,
+    /// Closing it tells the renderer it is disconnected.
+    pub lifeline: OwnedFd,
+    /// Declared last: dropped after everything that points into it.
+    pub _mapping: Arc<Mapping>,
+}
+
+type Slot = NewRenderer;
+
+/// Hands new renderers to the dispatcher and wakes it.
+pub(crate) struct Control {
+    pending: Mutex<Vec<NewRenderer>>,
+    waker: Waker,
+    read_end: OwnedFd,
+}
+
+/// Wakes the dispatcher from any thread.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    poked: Arc<AtomicBool>,
+    write_end: Arc<OwnedFd>,
+}
+
+impl Waker {
+    pub fn wake(&self) {
+        self.poked.store(true, Ordering::Release);
+        lifeline::kick(self.write_end.as_raw_fd());
+    }
+}
+
+impl Control {
+    pub fn new() -> std::io::Result<Control> {
+        let (read_end, write_end) = lifeline::pair()?;
+        Ok(Control {
+            pending: Mutex::new(Vec::new()),
+            waker: Waker { poked: Arc::new(AtomicBool::new(false)), write_end: Arc::new(write_end) },
+            read_end,
+        })
+    }
+
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    pub fn add(&self, renderer: NewRenderer) {
+        self.pending.lock().push(renderer);
+        self.waker.wake();
+    }
+
+    fn poked(&self) -> bool {
+        self.waker.poked.load(Ordering::Relaxed) && self.waker.poked.swap(false, Ordering::Acquire)
+    }
+}
+
+struct Dispatcher {
+    shared: Arc<MainShared>,
+    slots: Vec<Slot>,
+    listeners: Snapshot<MainListener>,
+    /// Reused buffer for the record being handled.
+    body: Vec<u8>,
+    ret: ReturnValue,
+    round_start: usize,
+    pollfds: Vec<libc::pollfd>,
+}
+
+pub(crate) fn run(shared: Arc<MainShared>) {
+    let mut d = Dispatcher {
+        listeners: Snapshot::new(&shared.listeners),
+        shared,
+        slots: Vec::new(),
+        body: Vec::with_capacity(4096),
+        ret: ReturnValue::default(),
+        round_start: 0,
+        pollfds: Vec::new(),
+    };
+    d.run();
+    d.shutdown();
+}
+
+impl Dispatcher {
+    fn run(&mut self) {
+        let spin = self.shared.config.dispatcher_spin;
+        let mut idle_since: Option<Instant> = None;
+        let mut last_liveness = Instant::now();
+        let mut rounds = 0u32;
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            if self.shared.control.poked() {
+                self.housekeeping();
+            }
+            let worked = self.drain_all();
+            self.flush_backlogs();
+            rounds = rounds.wrapping_add(1);
+            if rounds % 256 == 0 && last_liveness.elapsed() > LIVENESS_PERIOD {
+                self.poll(0);
+                last_liveness = Instant::now();
+            }
+            if worked {
+                idle_since = None;
+                continue;
+            }
+            let now = Instant::now();
+            match idle_since {
+                None => idle_since = Some(now),
+                Some(t) if now - t < spin => std::hint::spin_loop(),
+                Some(_) => {
+                    self.park();
+                    idle_since = None;
+                    last_liveness = Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Adopts new renderers, drops disconnected ones, drains the control socket.
+    fn housekeeping(&mut self) {
+        lifeline::drain_kicks(&self.shared.control.read_end);
+        self.slots.append(&mut self.shared.control.pending.lock());
+        if self.slots.iter().any(|s| !s.web_contents.is_connected()) {
+            // Dropping a slot closes our lifeline end (the renderer sees EOF) and
+            // releases our reference to its mapping.
+            self.slots.retain(|s| s.web_contents.is_connected());
+            self.shared.renderers.lock().retain(|w| w.is_connected());
+        }
+    }
+
+    fn drain_all(&mut self) -> bool {
+        let n = self.slots.len();
+        let mut worked = false;
+        for k in 0..n {
+            worked |= self.drain((self.round_start + k) % n);
+        }
+        self.round_start = self.round_start.wrapping_add(1);
+        worked
+    }
+
+    /// Handles up to [`BATCH`] records of slot `i`.
+    fn drain(&mut self, i: usize) -> bool {
+        let mut handled = 0;
+        while handled < BATCH {
+            let slot = &mut self.slots[i];
+            if !slot.web_contents.is_connected() {
+                break;
+            }
+            let header = match slot.consumer.pop(&mut self.body) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(v) => {
+                    slot.web_contents.conn.disconnect(format!("protocol violation on the request ring: {v}"));
+                    break;
+                }
+            };
+            handled += 1;
+            let ctx = Context {
+                shared: &self.shared,
+                listeners: &mut self.listeners,
+                ret: &mut self.ret,
+                sender: &slot.web_contents,
+            };
+            if let Err(v) = ctx.handle(header, &self.body) {
+                slot.web_contents.conn.disconnect(format!("protocol violation: {v}"));
+                break;
+            }
+        }
+        if handled > 0 {
+            // The renderer may be asleep waiting for room we just freed.
+            self.slots[i].space_bell.notify();
+        }
+        handled > 0
+    }
+
+    fn flush_backlogs(&self) {
+        for s in &self.slots {
+            if s.web_contents.conn.backlog.load(Ordering::Relaxed) {
+                s.web_contents.conn.flush();
+            }
+        }
+    }
+
+    /// Sleeps until a renderer kicks, a lifeline closes, or the control socket
+    /// is poked.
+    fn park(&mut self) {
+        for s in &self.slots {
+            s.data_bell.set_waiting(true);
+        }
+        // Re-check after raising the flags: a renderer that published before it
+        // could see them will not kick.
+        let mut ready = self.shared.stopping.load(Ordering::Acquire)
+            || self.shared.control.waker.poked.load(Ordering::Acquire);
+        for s in &mut self.slots {
+            ready |= s.consumer.available().map_or(true, |n| n > 0);
+        }
+        if !ready {
+            self.poll(PARK_TIMEOUT_MS);
+        }
+        for s in &self.slots {
+            s.data_bell.set_waiting(false);
+        }
+    }
+
+    /// Polls the control socket and every lifeline; drains kicks and disconnects
+    /// renderers whose lifeline closed.
+    fn poll(&mut self, timeout_ms: libc::c_int) {
+        let entry = |fd: i32| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        self.pollfds.clear();
+        self.pollfds.push(entry(self.shared.control.read_end.as_raw_fd()));
+        self.pollfds.extend(self.slots.iter().map(|s| entry(s.lifeline.as_raw_fd())));
+        // SAFETY: `pollfds` is a live array of `len` initialised pollfd structs.
+        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, timeout_ms) };
+        if n <= 0 {
+            return;
+        }
+        if self.pollfds[0].revents != 0 {
+            self.housekeeping();
+        }
+        for (s, p) in self.slots.iter().zip(&self.pollfds[1..]) {
+            if p.revents != 0 && !lifeline::drain_kicks(&s.lifeline) {
+                s.web_contents.conn.disconnect("renderer exited or closed its lifeline".into());
+            }
+        }
+        if self.slots.iter().any(|s| !s.web_contents.is_connected()) {
+            self.housekeeping();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.housekeeping();
+        for s in self.slots.drain(..) {
+            s.web_contents.conn.disconnect("main shut down".into());
+        }
+        self.shared.renderers.lock().clear();
+    }
+}
+
+/// What handling one record needs, borrowed from the dispatcher.
+struct Context<'a> {
+    shared: &'a MainShared,
+    listeners: &'a mut Snapshot<MainListener>,
+    ret: &'a mut ReturnValue,
+    sender: &'a WebContents,
+}
+
+impl Context<'_> {
+    fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
+        let sync = match header.kind {
+            k if k == Kind::Message as u8 => false,
+            k if k == Kind::SyncRequest as u8 => true,
+            k => return Err(Violation::UnexpectedKind(k)),
+        };
+        let (channel, payload) = body.split_at(header.channel_len as usize);
+        let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
+        let listeners = self.listeners.refresh(&self.shared.listeners).get(channel);
+        let conn = &self.sender.conn;
+        if listeners.is_empty() {
+            if sync {
+                let _ = conn.push(Kind::ErrorReply, &[], &[RemoteFailure::NoListener as u8], header.call_id);
+            } else {
+                conn.unhandled.fetch_add(1, Ordering::Relaxed);
+                log::debug!("renderer {}: no listener for message on '{channel}'", conn.id);
+            }
+            return Ok(());
+        }
+        self.ret.reset();
+        let mut event = IpcMainEvent { sender: self.sender, channel, sync, reply: self.ret };
+        let mut panicked = None;
+        for (_, listener) in listeners {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| listener(&mut event, payload))) {
+                panicked = Some(panic_message(p.as_ref()));
+                break;
+            }
+        }
+        if let Some(msg) = &panicked {
+            log::error!("listener for '{channel}' panicked: {msg}");
+        }
+        if !sync {
+            return Ok(());
+        }
+        let ret = &mut *self.ret;
+        if !ret.set {
+            let failure = if panicked.is_some() { RemoteFailure::HandlerPanicked } else { RemoteFailure::NoReturnValue };
+            ret.bytes.clear();
+            ret.bytes.push(failure as u8);
+            ret.bytes.extend_from_slice(panicked.unwrap_or_default().as_bytes());
+            let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, header.call_id);
+        } else if let Err(Error::MessageTooLarge { len, max }) =
+            conn.push(Kind::Reply, &[], &ret.bytes, header.call_id)
+        {
+            let mut why = [0u8; 17];
+            why[0] = RemoteFailure::ReturnValueTooLarge as u8;
+            why[1..9].copy_from_slice(&(len as u64).to_le_bytes());
+            why[9..].copy_from_slice(&(max as u64).to_le_bytes());
+            let _ = conn.push(Kind::ErrorReply, &[], &why, header.call_id);
+        }
+        // Any other failure to reply is a disconnect, recorded on the connection.
+        Ok(())
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

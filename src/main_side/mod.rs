@@ -1,0 +1,369 @@
+//! The main process: `IpcMain`, its configuration, and spawning renderers.
+
+mod dispatcher;
+mod event;
+mod web_contents;
+
+pub use event::IpcMainEvent;
+pub use web_contents::WebContents;
+
+use crate::error::{Error, Result, check_channel};
+use crate::invitation::Invitation;
+use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
+use crate::lifeline;
+use crate::listeners::{ListenerId, Listeners};
+use crate::ring::{Consumer, Producer};
+use crate::segment::{self, Mapping};
+use crate::sync::SharedBytes;
+use crate::wait::raw_event::RawEvent;
+use crate::wait::{Doorbell, Ring, WaitBackend};
+use dispatcher::{Control, NewRenderer};
+use parking_lot::Mutex;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use web_contents::{Connection, Outgoing};
+
+/// A main-side listener: `Fn(&mut IpcMainEvent, &[u8])`.
+pub(crate) type MainListener = dyn Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync;
+
+/// Settings for an [`IpcMain`] and the renderers it spawns.
+///
+/// ```
+/// use ringipc::{Config, WaitBackend};
+/// let config = Config::default()
+///     .request_ring_capacity(1 << 20)
+///     .wait_backend(WaitBackend::RawSyncEvent);
+/// assert_eq!(config.get_request_ring_capacity(), 1 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    request_capacity: usize,
+    reply_capacity: usize,
+    wait_backend: WaitBackend,
+    outbox_limit: usize,
+    dispatcher_spin: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            request_capacity: 256 << 10,
+            reply_capacity: 256 << 10,
+            wait_backend: WaitBackend::default(),
+            outbox_limit: 64 << 20,
+            dispatcher_spin: Duration::from_micros(50),
+        }
+    }
+}
+
+impl Config {
+    /// Bytes in each renderer's renderer → main ring: a power of two from
+    /// 4 KiB to 1 GiB. Default 256 KiB. Bounds the largest message.
+    pub fn request_ring_capacity(mut self, bytes: usize) -> Self {
+        self.request_capacity = bytes;
+        self
+    }
+
+    /// Bytes in each renderer's main → renderer ring; as above.
+    pub fn reply_ring_capacity(mut self, bytes: usize) -> Self {
+        self.reply_capacity = bytes;
+        self
+    }
+
+    /// How renderers sleep and are woken. Default [`WaitBackend::Futex`].
+    pub fn wait_backend(mut self, backend: WaitBackend) -> Self {
+        self.wait_backend = backend;
+        self
+    }
+
+    /// Bytes main queues for one renderer whose ring is full before it
+    /// disconnects that renderer as not reading. Default 64 MiB.
+    pub fn outbox_limit(mut self, bytes: usize) -> Self {
+        self.outbox_limit = bytes;
+        self
+    }
+
+    /// How long the dispatcher polls the rings after its last message before it
+    /// sleeps. Longer means lower latency for bursts and more idle CPU.
+    /// Default 50 µs.
+    pub fn dispatcher_spin(mut self, spin: Duration) -> Self {
+        self.dispatcher_spin = spin;
+        self
+    }
+
+    /// The configured request ring capacity.
+    pub fn get_request_ring_capacity(&self) -> usize {
+        self.request_capacity
+    }
+}
+
+/// The main process's end of ringipc, like Electron's `ipcMain`.
+///
+/// Owns a dispatcher thread that drains every renderer's request ring and calls
+/// the listeners registered for each message's channel, in the order each
+/// renderer sent them. Cheap to clone; the dispatcher stops, and every renderer
+/// is disconnected, when the last clone is dropped.
+///
+/// ```no_run
+/// use ringipc::IpcMain;
+/// # fn main() -> ringipc::Result<()> {
+/// let ipc = IpcMain::new()?;
+/// ipc.on("synchronous-message", |event, arg| {
+///     println!("{}", String::from_utf8_lossy(arg)); // "ping"
+///     event.set_return_value("pong");
+/// })?;
+/// ipc.on("asynchronous-message", |event, arg| {
+///     println!("{}", String::from_utf8_lossy(arg)); // "ping"
+///     let _ = event.sender().send("asynchronous-reply", "pong");
+/// })?;
+/// let (_renderer, mut child) = ipc.spawn(&mut std::process::Command::new("./renderer"))?;
+/// child.wait()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct IpcMain {
+    owner: Arc<Owner>,
+}
+
+/// Stops the dispatcher when the last `IpcMain` clone goes away.
+struct Owner {
+    shared: Arc<MainShared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(crate) struct MainShared {
+    pub config: Config,
+    pub listeners: Listeners<MainListener>,
+    pub control: Control,
+    pub stopping: AtomicBool,
+    pub next_id: AtomicU32,
+    pub renderers: Mutex<Vec<WebContents>>,
+}
+
+impl IpcMain {
+    /// Starts main with the default [`Config`].
+    pub fn new() -> Result<IpcMain> {
+        IpcMain::with_config(Config::default())
+    }
+
+    /// Starts main: validates the configuration and starts the dispatcher thread.
+    pub fn with_config(config: Config) -> Result<IpcMain> {
+        if Layout::new(config.request_capacity, config.reply_capacity).is_none() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "ring capacities must be powers of two from 4 KiB to 1 GiB",
+            )));
+        }
+        let shared = Arc::new(MainShared {
+            config,
+            listeners: Listeners::default(),
+            control: Control::new()?,
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU32::new(1),
+            renderers: Mutex::new(Vec::new()),
+        });
+        let for_thread = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringipc-dispatcher".into())
+            .spawn(move || dispatcher::run(for_thread))?;
+        Ok(IpcMain { owner: Arc::new(Owner { shared, thread: Mutex::new(Some(thread)) }) })
+    }
+
+    fn shared(&self) -> &MainShared {
+        &self.owner.shared
+    }
+
+    /// Registers `listener` for `channel` (Electron's `ipcMain.on`). Listeners
+    /// of a channel run in registration order on the dispatcher thread.
+    pub fn on<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self.shared().listeners.add(channel, Arc::new(listener)))
+    }
+
+    /// Removes a listener by the id [`Self::on`] returned. Returns whether it
+    /// was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.shared().listeners.remove(id)
+    }
+
+    /// The renderers connected now.
+    pub fn renderers(&self) -> Vec<WebContents> {
+        self.shared().renderers.lock().iter().filter(|w| w.is_connected()).cloned().collect()
+    }
+
+    /// Starts `command` as a renderer: creates its shared segment and lifeline,
+    /// hands both to the child, which connects with
+    /// [`crate::IpcRenderer::from_env`]. Messages may be sent to the returned
+    /// [`WebContents`] at once; they wait in the ring until the renderer reads.
+    ///
+    /// The caller owns the [`Child`] and should wait for it. Each call adds a
+    /// `pre_exec` hook to `command`; reusing the command for another spawn is
+    /// safe (stale hooks recognise that their descriptors are gone) but
+    /// accumulates hooks.
+    pub fn spawn(&self, command: &mut Command) -> Result<(WebContents, Child)> {
+        let shared = self.shared();
+        let cfg = &shared.config;
+        let layout = Layout::new(cfg.request_capacity, cfg.reply_capacity)
+            .expect("validated in IpcMain::with_config");
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let memfd = segment::create_memfd(layout.segment_len)?;
+        let mapping = Arc::new(Mapping::map(memfd.as_fd(), layout.segment_len)?);
+        let header = layout.header(cfg.wait_backend.to_wire(), id, std::process::id());
+        // SAFETY: offset 0 holds `SegmentHeader`-sized bytes nobody else sees yet.
+        unsafe { mapping.at::<SegmentHeader>(0).write(header) };
+        let events = init_events(&mapping, &layout, cfg.wait_backend)?;
+        let (main_end, child_end) = lifeline::pair()?;
+
+        let invitation = Invitation {
+            segment_fd: memfd.as_raw_fd(),
+            lifeline_fd: child_end.as_raw_fd(),
+            segment_len: layout.segment_len,
+            main_pid: std::process::id(),
+        };
+        command.env(crate::invitation::ENV_VAR, invitation.encode());
+        let (seg_fd, life_fd) = (memfd.as_raw_fd(), child_end.as_raw_fd());
+        let inherit = [(seg_fd, crate::fd::identity(seg_fd)?), (life_fd, crate::fd::identity(life_fd)?)];
+        // SAFETY: the hook only calls `fstat` and `fcntl`, both async-signal-safe,
+        // on plain integers captured by value.
+        unsafe {
+            command.pre_exec(move || {
+                for (fd, id) in inherit {
+                    // A stale hook from an earlier spawn finds another file (or
+                    // none) under its numbers and leaves it alone.
+                    if crate::fd::identity(fd).ok() == Some(id) {
+                        crate::fd::set_cloexec(fd, false)?;
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn()?;
+        drop(child_end);
+        drop(memfd);
+
+        let conn = Arc::new(build_connection(
+            id,
+            child.id(),
+            &mapping,
+            &layout,
+            cfg,
+            events.reply_data,
+            shared,
+        ));
+        let web_contents = WebContents { conn };
+        let renderer = build_incoming(web_contents.clone(), mapping, &layout, events.request_space, main_end);
+        shared.renderers.lock().push(web_contents.clone());
+        shared.control.add(renderer);
+        Ok((web_contents, child))
+    }
+}
+
+/// The `raw_sync` events for the two doorbells a renderer sleeps on, created by
+/// main (the renderer attaches to them).
+struct Events {
+    request_space: Option<RawEvent>,
+    reply_data: Option<RawEvent>,
+}
+
+fn init_events(mapping: &Mapping, layout: &Layout, backend: WaitBackend) -> Result<Events> {
+    if backend != WaitBackend::RawSyncEvent {
+        return Ok(Events { request_space: None, reply_data: None });
+    }
+    let create = |slot: BellSlot| -> Result<RawEvent> {
+        let ptr = mapping.at::<[u8; crate::layout::EVENT_SLOT]>(layout.event_offset(slot)).cast::<u8>();
+        if RawEvent::size_at(ptr) > crate::layout::EVENT_SLOT {
+            return Err(Error::Io(std::io::Error::other("raw_sync event larger than its slot")));
+        }
+        // SAFETY: the slot is EVENT_SLOT bytes inside our mapping, unused so far.
+        Ok(unsafe { RawEvent::create(ptr) }?)
+    };
+    Ok(Events {
+        request_space: Some(create(BellSlot::RequestSpace)?),
+        reply_data: Some(create(BellSlot::ReplyData)?),
+    })
+}
+
+fn ring_of(event: Option<RawEvent>) -> Ring {
+    event.map_or(Ring::Futex, Ring::Event)
+}
+
+fn ring_parts(mapping: &Mapping, control: usize, data: usize, capacity: usize) -> (*const RingControl, SharedBytes) {
+    let ctrl = mapping.at::<RingControl>(control).cast_const();
+    // SAFETY: `range` checked the bytes lie inside the mapping, which the
+    // connection keeps alive through its `Arc<Mapping>`.
+    let bytes = unsafe { SharedBytes::new(mapping.range(data, capacity), capacity) };
+    (ctrl, bytes)
+}
+
+fn build_connection(
+    id: u32,
+    pid: u32,
+    mapping: &Arc<Mapping>,
+    layout: &Layout,
+    cfg: &Config,
+    reply_data_event: Option<RawEvent>,
+    shared: &MainShared,
+) -> Connection {
+    let (ctrl, bytes) = ring_parts(mapping, layout.reply_control, layout.reply_data, layout.reply_capacity);
+    // SAFETY: fresh ring inside `mapping`, which `Outgoing` keeps alive; main is
+    // its only producer.
+    let producer = unsafe { Producer::new(ctrl, bytes) };
+    // SAFETY: the words live in `mapping`, kept alive by `Outgoing`; no Kick fd.
+    let (data_bell, space_bell) = unsafe {
+        (
+            Doorbell::new(&raw const (*ctrl).data, ring_of(reply_data_event)),
+            Doorbell::new(&raw const (*ctrl).space, Ring::Futex),
+        )
+    };
+    let out = Outgoing::new(producer, data_bell, space_bell, cfg.outbox_limit, mapping.clone());
+    let waker = shared.control.waker();
+    Connection {
+        id,
+        pid,
+        out: Mutex::new(Some(out)),
+        connected: AtomicBool::new(true),
+        backlog: AtomicBool::new(false),
+        reason: Mutex::new(None),
+        unhandled: AtomicU64::new(0),
+        wake_dispatcher: Arc::new(move || waker.wake()),
+    }
+}
+
+fn build_incoming(
+    web_contents: WebContents,
+    mapping: Arc<Mapping>,
+    layout: &Layout,
+    request_space_event: Option<RawEvent>,
+    lifeline: OwnedFd,
+) -> NewRenderer {
+    let (ctrl, bytes) = ring_parts(&mapping, layout.request_control, layout.request_data, layout.request_capacity);
+    // SAFETY: fresh ring inside `mapping`, which `NewRenderer` keeps alive; the
+    // dispatcher is its only consumer.
+    let consumer = unsafe { Consumer::new(ctrl, bytes) };
+    // SAFETY: words inside `mapping`, kept alive alongside; no Kick fd.
+    let (data_bell, space_bell) = unsafe {
+        (
+            Doorbell::new(&raw const (*ctrl).data, Ring::Futex),
+            Doorbell::new(&raw const (*ctrl).space, ring_of(request_space_event)),
+        )
+    };
+    NewRenderer { web_contents, consumer, data_bell, space_bell, lifeline, _mapping: mapping }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.control.waker().wake();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! `WebContents`: main's handle on one renderer, and the outgoing half of its
+//! connection (the reply ring's producer plus a bounded outbox).
+
+use crate::error::{Error, Result, check_channel};
+use crate::record::{Kind, Violation, record_len};
+use crate::ring::{Producer, PushError};
+use crate::segment::Mapping;
+use crate::wait::Doorbell;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Main's handle on one connected renderer, like Electron's `webContents`.
+///
+/// Cheap to clone; every clone refers to the same renderer. Sends from any
+/// thread are ordered with each other and with the replies to that renderer's
+/// sync calls, because they all go through one ring in one order.
+#[derive(Clone)]
+pub struct WebContents {
+    pub(crate) conn: Arc<Connection>,
+}
+
+/// Why an outgoing record could not be queued: the renderer must be dropped.
+pub(crate) struct Broken(pub String);
+
+/// A record waiting for room in the reply ring.
+struct Pending {
+    kind: Kind,
+    call_id: u64,
+    channel_len: usize,
+    /// Channel then payload.
+    bytes: Vec<u8>,
+}
+
+/// The producer side of the reply ring. Only touched under `Connection::out`.
+pub(crate) struct Outgoing {
+    producer: Producer,
+    /// reply.data: the renderer sleeps on it; we ring it after publishing.
+    data_bell: Doorbell,
+    /// reply.space: we raise its flag while the outbox is non-empty, and the
+    /// renderer kicks us when it frees room.
+    space_bell: Doorbell,
+    /// FIFO of records that found the ring full; always drained before anything
+    /// new is pushed, so order is kept.
+    outbox: VecDeque<Pending>,
+    outbox_bytes: usize,
+    outbox_limit: usize,
+    _mapping: Arc<Mapping>,
+}
+
+pub(crate) struct Connection {
+    pub id: u32,
+    pub pid: u32,
+    /// `None` once disconnected: the mapping is released with it.
+    pub out: Mutex<Option<Outgoing>>,
+    pub connected: AtomicBool,
+    /// Set while the outbox is non-empty, so the dispatcher knows to flush.
+    pub backlog: AtomicBool,
+    pub reason: Mutex<Option<String>>,
+    /// Async messages that arrived on a channel with no listener.
+    pub unhandled: AtomicU64,
+    /// Wakes the dispatcher (to reap this connection after a disconnect).
+    pub wake_dispatcher: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Outgoing {
+    pub fn new(
+        producer: Producer,
+        data_bell: Doorbell,
+        space_bell: Doorbell,
+        outbox_limit: usize,
+        mapping: Arc<Mapping>,
+    ) -> Self {
+        Outgoing {
+            producer,
+            data_bell,
+            space_bell,
+            outbox: VecDeque::new(),
+            outbox_bytes: 0,
+            outbox_limit,
+            _mapping: mapping,
+        }
+    }
+
+    pub fn max_payload(&self, channel_len: usize) -> usize {
+        self.producer.max_payload(channel_len)
+    }
+
+    /// Writes a record to the ring, or queues it behind earlier ones. Never blocks.
+    pub fn push(&mut self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<(), Broken> {
+        if self.outbox.is_empty() {
+            match self.producer.try_push(kind, channel, payload, call_id) {
+                Ok(()) => {
+                    self.data_bell.notify();
+                    return Ok(());
+                }
+                Err(PushError::Full { .. }) => {}
+                Err(PushError::TooLarge { len, capacity }) => {
+                    return Err(Broken(format!("record of {len} bytes exceeds ring of {capacity}")));
+                }
+                Err(PushError::Violation(v)) => return Err(violation(v)),
+            }
+        }
+        let mut bytes = Vec::with_capacity(channel.len() + payload.len());
+        bytes.extend_from_slice(channel);
+        bytes.extend_from_slice(payload);
+        self.outbox_bytes += record_len(channel.len(), payload.len());
+        self.outbox.push_back(Pending { kind, call_id, channel_len: channel.len(), bytes });
+        if self.outbox_bytes > self.outbox_limit {
+            return Err(Broken(format!(
+                "renderer is not reading: {} bytes queued for it, limit {}",
+                self.outbox_bytes, self.outbox_limit
+            )));
+        }
+        // Ask the renderer to kick us when it frees room, then look again: it may
+        // have freed room before it could see the flag.
+        self.space_bell.set_waiting(true);
+        self.flush().map(|_| ())
+    }
+
+    /// Moves queued records into the ring while they fit. Returns whether the
+    /// outbox is now empty.
+    pub fn flush(&mut self) -> Result<bool, Broken> {
+        let mut moved = false;
+        while let Some(p) = self.outbox.front() {
+            let (channel, payload) = p.bytes.split_at(p.channel_len);
+            match self.producer.try_push(p.kind, channel, payload, p.call_id) {
+                Ok(()) => {
+                    self.outbox_bytes -= record_len(channel.len(), payload.len());
+                    self.outbox.pop_front();
+                    moved = true;
+                }
+                Err(PushError::Full { .. }) => break,
+                Err(PushError::TooLarge { .. }) => unreachable!("checked before queueing"),
+                Err(PushError::Violation(v)) => return Err(violation(v)),
+            }
+        }
+        if moved {
+            self.data_bell.notify();
+        }
+        let empty = self.outbox.is_empty();
+        if empty {
+            self.space_bell.set_waiting(false);
+        }
+        Ok(empty)
+    }
+}
+
+fn violation(v: Violation) -> Broken {
+    Broken(format!("protocol violation on the reply ring: {v}"))
+}
+
+impl Connection {
+    /// Marks the renderer gone, frees its ring, and asks the dispatcher to close
+    /// the lifeline. Idempotent; the first reason is kept.
+    pub fn disconnect(&self, reason: String) {
+        if self.connected.swap(false, Ordering::AcqRel) {
+            log::warn!("renderer {} (pid {}) disconnected: {reason}", self.id, self.pid);
+            *self.reason.lock() = Some(reason);
+            *self.out.lock() = None;
+            self.backlog.store(false, Ordering::Relaxed);
+            (self.wake_dispatcher)();
+        }
+    }
+
+    /// Pushes one record and keeps the `backlog` flag in step with the outbox.
+    pub fn push(&self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<()> {
+        let mut guard = self.out.lock();
+        let out = guard.as_mut().ok_or(Error::Disconnected)?;
+        let max = out.max_payload(channel.len());
+        if payload.len() > max {
+            return Err(Error::MessageTooLarge { len: payload.len(), max });
+        }
+        let result = out.push(kind, channel, payload, call_id);
+        let backlog = !out.outbox.is_empty();
+        drop(guard);
+        self.backlog.store(backlog, Ordering::Relaxed);
+        result.map_err(|Broken(reason)| {
+            self.disconnect(reason);
+            Error::Disconnected
+        })
+    }
+
+    /// Called by the dispatcher after the renderer freed room.
+    pub fn flush(&self) {
+        let mut guard = self.out.lock();
+        let Some(out) = guard.as_mut() else { return };
+        let result = out.flush();
+        drop(guard);
+        match result {
+            Ok(empty) => self.backlog.store(!empty, Ordering::Relaxed),
+            Err(Broken(reason)) => self.disconnect(reason),
+        }
+    }
+}
+
+impl WebContents {
+    /// Main's id for this renderer, unique within one [`crate::IpcMain`].
+    pub fn id(&self) -> u32 {
+        self.conn.id
+    }
+
+    /// The renderer's operating-system process id.
+    pub fn process_id(&self) -> u32 {
+        self.conn.pid
+    }
+
+    /// Sends an asynchronous message to the renderer's listeners of `channel`
+    /// (Electron's `webContents.send` / `event.sender.send`).
+    ///
+    /// Never blocks: if the renderer's ring is full the message waits in a
+    /// bounded outbox, in order. A renderer whose outbox overflows is
+    /// disconnected, and this returns [`Error::Disconnected`].
+    pub fn send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
+        check_channel(channel)?;
+        self.conn.push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
+    }
+
+    /// Whether the renderer is still connected.
+    pub fn is_connected(&self) -> bool {
+        self.conn.connected.load(Ordering::Acquire)
+    }
+
+    /// Why the renderer was disconnected, once it has been.
+    pub fn disconnect_reason(&self) -> Option<String> {
+        self.conn.reason.lock().clone()
+    }
+
+    /// Asynchronous messages from this renderer that found no listener in main.
+    pub fn unhandled_messages(&self) -> u64 {
+        self.conn.unhandled.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for WebContents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebContents")
+            .field("id", &self.id())
+            .field("process_id", &self.process_id())
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl PartialEq for WebContents {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.conn, &other.conn)
+    }
+}
+
+impl Eq for WebContents {}

@@ -1,0 +1,179 @@
+//! The wire format of one record in a ring, and its validation.
+//!
+//! A record is a [`RecordHeader`] followed by the channel name and the payload,
+//! padded to [`RECORD_ALIGN`]. Records may wrap around the end of the ring; both
+//! sides copy them in one or two pieces.
+
+use bytemuck::{Pod, Zeroable};
+use std::fmt;
+
+/// Records start at multiples of this many bytes.
+pub(crate) const RECORD_ALIGN: usize = 8;
+/// Size of the fixed part of every record.
+pub(crate) const HEADER_LEN: usize = size_of::<RecordHeader>();
+
+/// The fixed-size start of a record, copied out of the ring before it is trusted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub(crate) struct RecordHeader {
+    /// Bytes of payload after the channel name.
+    pub payload_len: u32,
+    /// A [`Kind`] as a number.
+    pub kind: u8,
+    /// Bytes of channel name right after the header (0 for replies).
+    pub channel_len: u8,
+    /// Reserved, must be zero.
+    pub flags: u16,
+    /// Matches a sync request with its reply; zero for plain messages.
+    pub call_id: u64,
+}
+
+/// What a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// Fire-and-forget message on a channel, either direction.
+    Message = 1,
+    /// Renderer → main; main answers with `Reply` or `ErrorReply` of the same call id.
+    SyncRequest = 2,
+    /// Main → renderer: the return value of a sync request.
+    Reply = 3,
+    /// Main → renderer: a sync request failed; payload is an encoded `RemoteError`.
+    ErrorReply = 4,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Option<Kind> {
+        Some(match v {
+            1 => Kind::Message,
+            2 => Kind::SyncRequest,
+            3 => Kind::Reply,
+            4 => Kind::ErrorReply,
+            _ => return None,
+        })
+    }
+
+    fn has_channel(self) -> bool {
+        matches!(self, Kind::Message | Kind::SyncRequest)
+    }
+}
+
+/// Total bytes a record occupies in the ring, padding included.
+pub(crate) fn record_len(channel_len: usize, payload_len: usize) -> usize {
+    (HEADER_LEN + channel_len + payload_len).next_multiple_of(RECORD_ALIGN)
+}
+
+/// Why a record or ring position was rejected. The text becomes the reason a
+/// renderer is disconnected with, so it names the offending values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// The peer published a position outside what the protocol allows.
+    Position { what: &'static str, value: u64, ours: u64, capacity: u64 },
+    UnknownKind(u8),
+    NonZeroFlags(u16),
+    /// Channel length is zero where a channel is required or non-zero where not.
+    ChannelLen { kind: u8, len: u8 },
+    /// The record claims more bytes than were published.
+    Truncated { needed: u64, available: u64 },
+    /// A record kind this side never accepts from this peer.
+    UnexpectedKind(u8),
+    ChannelNotUtf8,
+    /// An error reply whose payload is not a valid encoding.
+    BadErrorReply,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Position { what, value, ours, capacity } => write!(
+                f,
+                "{what} moved to {value}, impossible against our position {ours} and capacity {capacity}"
+            ),
+            Violation::UnknownKind(k) => write!(f, "record of unknown kind {k}"),
+            Violation::NonZeroFlags(x) => write!(f, "record flags {x:#x} are reserved"),
+            Violation::ChannelLen { kind, len } => {
+                write!(f, "record of kind {kind} with channel length {len}")
+            }
+            Violation::Truncated { needed, available } => write!(
+                f,
+                "record needs {needed} bytes but only {available} were published"
+            ),
+            Violation::UnexpectedKind(k) => write!(f, "record of kind {k} is not allowed in this direction"),
+            Violation::ChannelNotUtf8 => write!(f, "channel name is not UTF-8"),
+            Violation::BadErrorReply => write!(f, "malformed error reply"),
+        }
+    }
+}
+
+impl RecordHeader {
+    pub fn new(kind: Kind, channel_len: usize, payload_len: usize, call_id: u64) -> Self {
+        debug_assert!(channel_len <= u8::MAX as usize && payload_len <= u32::MAX as usize);
+        RecordHeader {
+            payload_len: payload_len as u32,
+            kind: kind as u8,
+            channel_len: channel_len as u8,
+            flags: 0,
+            call_id,
+        }
+    }
+
+    /// Validates a header copied out of the ring, given how many bytes the
+    /// producer has published from this record's start. Returns its kind and
+    /// total length in the ring.
+    pub fn validate(&self, available: u64) -> Result<(Kind, usize), Violation> {
+        let kind = Kind::from_u8(self.kind).ok_or(Violation::UnknownKind(self.kind))?;
+        if self.flags != 0 {
+            return Err(Violation::NonZeroFlags(self.flags));
+        }
+        if kind.has_channel() != (self.channel_len != 0) {
+            return Err(Violation::ChannelLen { kind: self.kind, len: self.channel_len });
+        }
+        // Both lengths are small integers (u8, u32), so this cannot overflow.
+        let len = record_len(self.channel_len as usize, self.payload_len as usize);
+        if len as u64 > available {
+            return Err(Violation::Truncated { needed: len as u64, available });
+        }
+        Ok((kind, len))
+    }
+
+    /// Bytes of channel plus payload after the header.
+    pub fn body_len(&self) -> usize {
+        self.channel_len as usize + self.payload_len as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_aligned() {
+        assert_eq!(record_len(0, 0), 16);
+        assert_eq!(record_len(1, 0), 24);
+        assert_eq!(record_len(4, 4), 24);
+        assert_eq!(record_len(255, u32::MAX as usize) % RECORD_ALIGN, 0);
+    }
+
+    #[test]
+    fn validation_rejects_each_bad_field() {
+        let good = RecordHeader::new(Kind::Message, 4, 10, 0);
+        assert_eq!(good.validate(32), Ok((Kind::Message, 32)));
+        assert_eq!(good.validate(31), Err(Violation::Truncated { needed: 32, available: 31 }));
+        let mut h = good;
+        h.kind = 99;
+        assert_eq!(h.validate(1 << 20), Err(Violation::UnknownKind(99)));
+        let mut h = good;
+        h.flags = 1;
+        assert!(matches!(h.validate(1 << 20), Err(Violation::NonZeroFlags(1))));
+        let mut h = good;
+        h.channel_len = 0;
+        assert!(matches!(h.validate(1 << 20), Err(Violation::ChannelLen { .. })));
+        let h = RecordHeader::new(Kind::Reply, 0, 3, 9);
+        assert_eq!(h.validate(24), Ok((Kind::Reply, 24)));
+        let mut h = h;
+        h.channel_len = 2;
+        assert!(matches!(h.validate(1 << 20), Err(Violation::ChannelLen { .. })));
+        let huge = RecordHeader { payload_len: u32::MAX, ..good };
+        assert!(matches!(huge.validate(1 << 30), Err(Violation::Truncated { .. })));
+    }
+}

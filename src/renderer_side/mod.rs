@@ -1,0 +1,510 @@
+//! The renderer process: `IpcRenderer`, connecting from the inherited
+//! invitation, and the receiver thread that runs renderer-side listeners.
+
+mod replies;
+
+use crate::error::{Error, RemoteFailure, Result, check_channel};
+use crate::invitation::{ENV_VAR, Invitation};
+use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
+use crate::lifeline;
+use crate::listeners::{ListenerId, Listeners, Snapshot};
+use crate::record::{Kind, Violation};
+use crate::ring::{Consumer, Producer, PushError};
+use crate::segment::{self, Mapping};
+use crate::sync::SharedBytes;
+use crate::wait::raw_event::RawEvent;
+use crate::wait::{self, Doorbell, Gave, Ring, WaitBackend};
+use parking_lot::Mutex;
+use replies::Replies;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a renderer-side listener learns about one message from main.
+pub struct IpcRendererEvent<'a> {
+    channel: &'a str,
+}
+
+impl IpcRendererEvent<'_> {
+    /// The channel the message arrived on.
+    pub fn channel(&self) -> &str {
+        self.channel
+    }
+}
+
+type RendererListener = dyn Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync;
+
+/// How long a `send_sync` caller spins before it parks on the futex.
+const SYNC_SPIN: Duration = Duration::from_micros(50);
+/// How long the receiver thread spins after its last message before it parks.
+const RECEIVER_SPIN: Duration = Duration::from_micros(20);
+
+/// Only one `IpcRenderer` per process: the invitation's descriptors are taken once.
+static CONNECTED: AtomicBool = AtomicBool::new(false);
+
+/// The renderer's end of ringipc, like Electron's `ipcRenderer`.
+///
+/// `Send + Sync`: any number of threads may send and block in
+/// [`send_sync`](Self::send_sync) at once. Listeners registered with
+/// [`on`](Self::on) run on a receiver thread, in the order main sent the
+/// messages. Dropping it disconnects from main.
+///
+/// ```no_run
+/// use ringipc::IpcRenderer;
+/// # fn main() -> ringipc::Result<()> {
+/// let ipc = IpcRenderer::from_env()?;
+/// ipc.on("asynchronous-reply", |_event, arg| {
+///     println!("{}", String::from_utf8_lossy(arg)); // "pong"
+/// })?;
+/// let reply = ipc.send_sync("synchronous-message", "ping")?;
+/// println!("{}", String::from_utf8_lossy(&reply)); // "pong"
+/// ipc.send("asynchronous-message", "ping")?;
+/// # Ok(()) }
+/// ```
+pub struct IpcRenderer {
+    inner: Arc<Inner>,
+    receiver: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    id: u32,
+    requests: Mutex<Producer>,
+    /// request.data: main's flag; we kick main's lifeline when it is raised.
+    request_data: Doorbell,
+    /// request.space: we sleep here when our ring is full.
+    request_space: Doorbell,
+    replies: Mutex<Replies>,
+    /// reply.data: every waiting thread of this renderer sleeps here.
+    reply_data: Doorbell,
+    /// reply.space: main's flag while it has an outbox for us.
+    reply_space: Doorbell,
+    reply_ring: *const RingControl,
+    /// Bumped whenever a drainer routes something to another thread.
+    routed: AtomicU64,
+    closed: AtomicBool,
+    stopping: AtomicBool,
+    next_call: AtomicU64,
+    listeners: Listeners<RendererListener>,
+    unhandled: AtomicU64,
+    lifeline: OwnedFd,
+    /// Declared last: dropped after everything that points into it.
+    _mapping: Mapping,
+}
+
+// SAFETY: `reply_ring` points into `_mapping`, which lives as long as `Inner`, and
+// is only used for atomic loads; every other field is Send + Sync on its own.
+unsafe impl Send for Inner {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Inner {}
+
+impl IpcRenderer {
+    /// Connects to main using the invitation that [`crate::IpcMain::spawn`]
+    /// left in this process's environment.
+    ///
+    /// Fails with [`Error::NotARenderer`] if there is none, if it was meant for
+    /// another process (this one's parent is not the main that wrote it), or if
+    /// it was already used.
+    pub fn from_env() -> Result<IpcRenderer> {
+        let value = std::env::var(ENV_VAR).map_err(|_| {
+            Error::NotARenderer(format!("{ENV_VAR} is not set: this process was not started by IpcMain::spawn"))
+        })?;
+        let inv = Invitation::decode(&value).map_err(Error::NotARenderer)?;
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() } as u32;
+        if parent != inv.main_pid {
+            return Err(Error::NotARenderer(format!(
+                "the invitation is for a child of pid {}, but this process's parent is {parent}",
+                inv.main_pid
+            )));
+        }
+        if CONNECTED.swap(true, Ordering::AcqRel) {
+            return Err(Error::NotARenderer("this process is already connected".into()));
+        }
+        let result = connect(&inv);
+        if result.is_err() {
+            CONNECTED.store(false, Ordering::Release);
+        }
+        result
+    }
+
+    /// Main's id for this renderer (the same as [`crate::WebContents::id`]).
+    pub fn id(&self) -> u32 {
+        self.inner.id
+    }
+
+    /// Sends an asynchronous message to main's listeners of `channel`.
+    ///
+    /// Blocks only while the ring to main is full (backpressure), and fails
+    /// with [`Error::Disconnected`] if main goes away meanwhile.
+    pub fn send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
+        check_channel(channel)?;
+        self.inner.push(Kind::Message, channel, arg.as_ref(), 0, None)
+    }
+
+    /// Sends `arg` to main's listeners of `channel` and blocks until one of
+    /// them sets a return value (Electron's `ipcRenderer.sendSync`).
+    ///
+    /// Fails at once with [`Error::NoListener`] if main has no listener on the
+    /// channel, with [`Error::NoReturnValue`] if none set a value, and with
+    /// [`Error::HandlerPanicked`] if one panicked. Messages main sends while
+    /// this call is blocked are kept and delivered to listeners afterwards.
+    pub fn send_sync(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.inner.call(channel, arg.as_ref(), &mut out, None)?;
+        Ok(out)
+    }
+
+    /// [`send_sync`](Self::send_sync) that gives up with [`Error::Timeout`]
+    /// after `timeout`. A reply that arrives later is discarded.
+    pub fn send_sync_timeout(&self, channel: &str, arg: impl AsRef<[u8]>, timeout: Duration) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.inner.call(channel, arg.as_ref(), &mut out, Some(Instant::now() + timeout))?;
+        Ok(out)
+    }
+
+    /// [`send_sync`](Self::send_sync) writing the return value into `out`,
+    /// whose capacity is reused: the allocation-free form for hot loops.
+    pub fn send_sync_into(
+        &self,
+        channel: &str,
+        arg: impl AsRef<[u8]>,
+        out: &mut Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.inner.call(channel, arg.as_ref(), out, timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Registers `listener` for messages main sends on `channel`. Listeners run
+    /// on the receiver thread in arrival order. Messages that arrive while no
+    /// listener is registered are counted ([`Self::unhandled_messages`]) and
+    /// dropped, as in Electron.
+    pub fn on<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self.inner.listeners.add(channel, Arc::new(listener)))
+    }
+
+    /// Removes a listener by the id [`Self::on`] returned.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.listeners.remove(id)
+    }
+
+    /// Messages from main that arrived on a channel with no listener.
+    pub fn unhandled_messages(&self) -> u64 {
+        self.inner.unhandled.load(Ordering::Relaxed)
+    }
+
+    /// Whether main is still there.
+    pub fn is_connected(&self) -> bool {
+        !self.inner.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for IpcRenderer {
+    fn drop(&mut self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.reply_data.ring();
+        if let Some(t) = self.receiver.take() {
+            let _ = t.join();
+        }
+        // Dropping the last `Arc<Inner>` closes the lifeline: main sees EOF.
+    }
+}
+
+fn connect(inv: &Invitation) -> Result<IpcRenderer> {
+    let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
+    for fd in [inv.segment_fd, inv.lifeline_fd] {
+        // Keep our own children from inheriting the connection.
+        crate::fd::set_cloexec(fd, true).map_err(|e| not("inherited descriptor is not open", e))?;
+    }
+    // SAFETY: the invitation names descriptors main left open for us alone; the
+    // CONNECTED flag makes sure we take ownership of them only once.
+    let (memfd, lifeline) = unsafe { (OwnedFd::from_raw_fd(inv.segment_fd), OwnedFd::from_raw_fd(inv.lifeline_fd)) };
+    let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
+    if file_len < inv.segment_len as u64 {
+        return Err(Error::NotARenderer(format!("segment is {file_len} bytes, expected {}", inv.segment_len)));
+    }
+    let mapping = Mapping::map(memfd.as_fd(), inv.segment_len).map_err(|e| not("mapping the segment", e))?;
+    drop(memfd);
+    // SAFETY: the header lies at offset 0 of the mapping; main wrote it before
+    // spawning us. Copied out, never referenced.
+    let header: SegmentHeader = unsafe { mapping.at::<SegmentHeader>(0).read() };
+    let layout = Layout::from_header(&header, mapping.len()).map_err(Error::NotARenderer)?;
+    let backend = WaitBackend::from_wire(header.wait_backend)
+        .ok_or_else(|| Error::NotARenderer(format!("unknown wait backend {}", header.wait_backend)))?;
+
+    let ring = |control: usize, data: usize, capacity: usize| {
+        // SAFETY: `range` checked the bytes lie inside the mapping, which `Inner`
+        // keeps alive as long as the halves built from them.
+        (mapping.at::<RingControl>(control).cast_const(), unsafe {
+            SharedBytes::new(mapping.range(data, capacity), capacity)
+        })
+    };
+    let (req_ctrl, req_bytes) = ring(layout.request_control, layout.request_data, layout.request_capacity);
+    let (rep_ctrl, rep_bytes) = ring(layout.reply_control, layout.reply_data, layout.reply_capacity);
+    let event = |slot: BellSlot| -> Result<Ring> {
+        if backend != WaitBackend::RawSyncEvent {
+            return Ok(Ring::Futex);
+        }
+        let ptr = mapping.range(layout.event_offset(slot), crate::layout::EVENT_SLOT);
+        // SAFETY: main initialised an event in this slot before spawning us.
+        Ok(Ring::Event(unsafe { RawEvent::open(ptr) }?))
+    };
+    let kick = Ring::Kick(lifeline.as_raw_fd());
+    let kick2 = Ring::Kick(lifeline.as_raw_fd());
+    // SAFETY: all four words live in `mapping` and the kick fd is `lifeline`;
+    // `Inner` owns both and drops them after the doorbells.
+    let (request_data, request_space, reply_data, reply_space) = unsafe {
+        (
+            Doorbell::new(&raw const (*req_ctrl).data, kick),
+            Doorbell::new(&raw const (*req_ctrl).space, event(BellSlot::RequestSpace)?),
+            Doorbell::new(&raw const (*rep_ctrl).data, event(BellSlot::ReplyData)?),
+            Doorbell::new(&raw const (*rep_ctrl).space, kick2),
+        )
+    };
+    // SAFETY: fresh rings; we are the request ring's only producer and the reply
+    // ring's only consumer; `Inner` keeps the mapping alive.
+    let (producer, consumer) = unsafe { (Producer::new(req_ctrl, req_bytes), Consumer::new(rep_ctrl, rep_bytes)) };
+    let inner = Arc::new(Inner {
+        id: header.renderer_id,
+        requests: Mutex::new(producer),
+        request_data,
+        request_space,
+        replies: Mutex::new(Replies::new(consumer)),
+        reply_data,
+        reply_space,
+        reply_ring: rep_ctrl,
+        routed: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        next_call: AtomicU64::new(1),
+        listeners: Listeners::default(),
+        unhandled: AtomicU64::new(0),
+        lifeline,
+        _mapping: mapping,
+    });
+    let for_thread = inner.clone();
+    let receiver = std::thread::Builder::new()
+        .name("ringipc-receiver".into())
+        .spawn(move || for_thread.receive_loop())?;
+    Ok(IpcRenderer { inner, receiver: Some(receiver) })
+}
+
+impl Inner {
+    fn alive(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && lifeline::peer_alive(&self.lifeline)
+    }
+
+    /// Records that main is gone and wakes every thread waiting on it.
+    #[cold]
+    fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.reply_data.ring();
+            self.request_space.ring();
+        }
+    }
+
+    fn reply_ring_nonempty(&self) -> bool {
+        // SAFETY: points into `_mapping`, alive as long as `self`; atomics only.
+        unsafe { &*self.reply_ring }.looks_nonempty()
+    }
+
+    /// Writes one record to main, waiting for room while the ring is full.
+    fn push(&self, kind: Kind, channel: &str, payload: &[u8], call_id: u64, deadline: Option<Instant>) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Disconnected);
+        }
+        let mut producer = self.requests.lock();
+        let max = producer.max_payload(channel.len());
+        if payload.len() > max {
+            return Err(Error::MessageTooLarge { len: payload.len(), max });
+        }
+        loop {
+            match producer.try_push(kind, channel.as_bytes(), payload, call_id) {
+                Ok(()) => {
+                    drop(producer);
+                    self.request_data.notify();
+                    return Ok(());
+                }
+                Err(PushError::Full { needed }) => {
+                    let room = wait::wait_for(
+                        &self.request_space,
+                        SYNC_SPIN,
+                        deadline,
+                        || match producer.has_room(needed) {
+                            Ok(true) => Some(Ok(())),
+                            Ok(false) if self.closed.load(Ordering::Acquire) => Some(Err(Error::Disconnected)),
+                            Ok(false) => None,
+                            Err(v) => Some(Err(protocol(v))),
+                        },
+                        || self.alive(),
+                    );
+                    match room {
+                        Ok(r) => r?,
+                        Err(Gave::Up) => return Err(Error::Timeout),
+                        Err(Gave::PeerGone) => {
+                            self.close();
+                            return Err(Error::Disconnected);
+                        }
+                    }
+                }
+                Err(PushError::TooLarge { len, capacity }) => {
+                    return Err(Error::MessageTooLarge { len, max: capacity });
+                }
+                Err(PushError::Violation(v)) => return Err(protocol(v)),
+            }
+        }
+    }
+
+    /// One synchronous call; the reply lands in `out`.
+    fn call(&self, channel: &str, arg: &[u8], out: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
+        check_channel(channel)?;
+        let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.replies.lock().expect(call_id);
+        if let Err(e) = self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
+            self.replies.lock().abandon(call_id, out);
+            return Err(e);
+        }
+        let mut seen = self.routed.load(Ordering::Acquire);
+        let got = wait::wait_for(
+            &self.reply_data,
+            SYNC_SPIN,
+            deadline,
+            || self.try_take_reply(call_id, out, &mut seen),
+            || self.alive(),
+        );
+        let is_error = match got {
+            Ok(r) => r?,
+            Err(gave) => {
+                if let Some(is_error) = self.replies.lock().abandon(call_id, out) {
+                    is_error
+                } else if gave == Gave::PeerGone {
+                    self.close();
+                    return Err(Error::Disconnected);
+                } else {
+                    return Err(Error::Timeout);
+                }
+            }
+        };
+        if is_error {
+            let err = RemoteFailure::decode(out, channel)
+                .unwrap_or_else(|| protocol(Violation::BadErrorReply));
+            out.clear();
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// One look for `call_id`'s reply: in the stash, then in the ring.
+    fn try_take_reply(&self, call_id: u64, out: &mut Vec<u8>, seen: &mut u64) -> Option<Result<bool>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Some(Err(Error::Disconnected));
+        }
+        let routed = self.routed.load(Ordering::Acquire);
+        if !self.reply_ring_nonempty() && routed == *seen {
+            return None;
+        }
+        *seen = routed;
+        let mut replies = self.replies.lock();
+        if let Some(is_error) = replies.take_stashed(call_id, out) {
+            return Some(Ok(is_error));
+        }
+        let drained = replies.drain(Some(call_id), out);
+        drop(replies);
+        match drained {
+            Ok(d) => {
+                self.after_drain(d.routed);
+                d.mine.map(Ok)
+            }
+            Err(v) => Some(Err(protocol(v))),
+        }
+    }
+
+    /// After consuming from the reply ring: tell main about freed room if it
+    /// waits for it, and wake the threads that records were routed to.
+    fn after_drain(&self, routed: bool) {
+        self.reply_space.notify();
+        if routed {
+            self.routed.fetch_add(1, Ordering::Release);
+            self.reply_data.notify();
+        }
+    }
+
+    fn receive_loop(&self) {
+        let mut batch = Vec::new();
+        let mut scratch = Vec::new();
+        let mut listeners = Snapshot::new(&self.listeners);
+        let mut seen = self.routed.load(Ordering::Acquire);
+        while !self.stopping.load(Ordering::Acquire) {
+            {
+                let mut replies = self.replies.lock();
+                match replies.drain(None, &mut scratch) {
+                    Ok(d) => {
+                        std::mem::swap(&mut replies.inbox, &mut batch);
+                        drop(replies);
+                        self.after_drain(d.routed);
+                    }
+                    Err(v) => {
+                        log::error!("main broke the protocol: {v}");
+                        self.close();
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.deliver(&batch, &mut listeners);
+                batch.clear();
+                continue;
+            }
+            let woke = wait::wait_for(
+                &self.reply_data,
+                RECEIVER_SPIN,
+                None,
+                || {
+                    let routed = self.routed.load(Ordering::Acquire);
+                    let go = self.reply_ring_nonempty()
+                        || routed != seen
+                        || self.stopping.load(Ordering::Acquire)
+                        || self.closed.load(Ordering::Acquire);
+                    seen = routed;
+                    go.then_some(())
+                },
+                || self.alive(),
+            );
+            if woke.is_err() || self.closed.load(Ordering::Acquire) {
+                self.close();
+                return;
+            }
+        }
+    }
+
+    fn deliver(&self, batch: &[u8], listeners: &mut Snapshot<RendererListener>) {
+        for (channel, payload) in replies::messages(batch) {
+            let Ok(channel) = std::str::from_utf8(channel) else {
+                log::error!("main sent a message on a channel that is not UTF-8");
+                continue;
+            };
+            let list = listeners.refresh(&self.listeners).get(channel);
+            if list.is_empty() {
+                self.unhandled.fetch_add(1, Ordering::Relaxed);
+                log::debug!("no listener for message on '{channel}'");
+                continue;
+            }
+            let event = IpcRendererEvent { channel };
+            for (_, listener) in list {
+                if catch_unwind(AssertUnwindSafe(|| listener(&event, payload))).is_err() {
+                    log::error!("renderer listener for '{channel}' panicked");
+                }
+            }
+        }
+    }
+}
+
+fn protocol(v: Violation) -> Error {
+    Error::Protocol(v.to_string())
+}

@@ -1,0 +1,104 @@
+//! The renderer's consuming side of the main → renderer ring, shared by every
+//! thread that waits on it.
+//!
+//! Whichever thread holds the lock drains the ring and routes each record:
+//! its own sync reply straight into the caller's buffer (no thread hop), other
+//! callers' replies to the stash, messages to the inbox for the receiver thread.
+//! Routing happens in ring order, so messages keep the order main sent them in,
+//! including those that arrived while a `send_sync` was blocked.
+
+use crate::record::{Kind, Violation};
+use crate::ring::Consumer;
+
+pub(crate) struct Replies {
+    pub consumer: Consumer,
+    /// Messages waiting for the receiver thread, each encoded as
+    /// `[channel_len: u8][payload_len: u32 LE][channel][payload]`.
+    pub inbox: Vec<u8>,
+    /// Sync calls still waiting for their reply.
+    outstanding: Vec<u64>,
+    /// Replies drained by a thread other than their caller.
+    stash: Vec<Stashed>,
+}
+
+struct Stashed {
+    call_id: u64,
+    is_error: bool,
+    payload: Vec<u8>,
+}
+
+/// What one [`Replies::drain`] did.
+#[derive(Default)]
+pub(crate) struct Drained {
+    /// The wanted reply was found (and is in `out`); `true` if an error reply.
+    pub mine: Option<bool>,
+    /// Something was routed to another thread, which must be woken.
+    pub routed: bool,
+}
+
+impl Replies {
+    pub fn new(consumer: Consumer) -> Self {
+        Replies { consumer, inbox: Vec::new(), outstanding: Vec::new(), stash: Vec::new() }
+    }
+
+    pub fn expect(&mut self, call_id: u64) {
+        self.outstanding.push(call_id);
+    }
+
+    /// Forgets a call (timed out or failed to send). Returns its reply if it
+    /// was stashed meanwhile.
+    pub fn abandon(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
+        self.outstanding.retain(|&c| c != call_id);
+        self.take_stashed(call_id, out)
+    }
+
+    pub fn take_stashed(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
+        let i = self.stash.iter().position(|s| s.call_id == call_id)?;
+        let s = self.stash.swap_remove(i);
+        *out = s.payload;
+        Some(s.is_error)
+    }
+
+    /// Drains the ring until `want`'s reply is found or the ring is empty.
+    /// `out` is scratch space, and holds the wanted reply's payload if found.
+    pub fn drain(&mut self, want: Option<u64>, out: &mut Vec<u8>) -> Result<Drained, Violation> {
+        let mut done = Drained::default();
+        while let Some(h) = self.consumer.pop(out)? {
+            match h.kind {
+                k if k == Kind::Message as u8 => {
+                    self.inbox.push(h.channel_len);
+                    self.inbox.extend_from_slice(&h.payload_len.to_le_bytes());
+                    self.inbox.extend_from_slice(out);
+                    done.routed = true;
+                }
+                k if k == Kind::Reply as u8 || k == Kind::ErrorReply as u8 => {
+                    let is_error = k == Kind::ErrorReply as u8;
+                    if want == Some(h.call_id) {
+                        self.outstanding.retain(|&c| c != h.call_id);
+                        done.mine = Some(is_error);
+                        return Ok(done);
+                    }
+                    if self.outstanding.contains(&h.call_id) {
+                        self.stash.push(Stashed { call_id: h.call_id, is_error, payload: out.clone() });
+                        done.routed = true;
+                    }
+                    // Otherwise the caller gave up (timeout): the reply is dropped.
+                }
+                k => return Err(Violation::UnexpectedKind(k)),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Iterates over an inbox batch: `(channel, payload)` pairs.
+pub(crate) fn messages(mut batch: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let (&ch_len, rest) = batch.split_first()?;
+        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let (channel, rest) = rest.split_at(ch_len as usize);
+        let (payload, rest) = rest.split_at(u32::from_le_bytes(*len) as usize);
+        batch = rest;
+        Some((channel, payload))
+    })
+}

@@ -1,0 +1,230 @@
+//! Sleeping and waking across processes: the doorbell protocol, spin-then-park,
+//! and the choice of backend.
+//!
+//! A [`Doorbell`] guards one condition ("the ring has data", "the ring has room").
+//! The handshake, proven free of lost wake-ups by `model_tests`:
+//!
+//! ```text
+//! waiter                                  notifier
+//! sleepers += 1            (SeqCst)       publish data          (Release)
+//! fence                    (SeqCst)       fence                 (SeqCst)
+//! key = seq                (Acquire)      if sleepers != 0:
+//! if condition: cancel, return              seq += 1            (Release)
+//! sleep while seq == key                    wake all sleepers on seq
+//! sleepers -= 1
+//! ```
+//!
+//! The two fences make sure that either the waiter's re-check sees the data or the
+//! notifier sees the waiter. If the waiter read `key` after the notifier bumped
+//! `seq`, that bump happened-before its re-check, which then sees the data; if it
+//! read `key` before, the futex compare fails or the wake finds it asleep.
+//!
+//! Main never sleeps on a futex: its dispatcher multiplexes every renderer, so it
+//! parks in `poll` on the renderers' lifeline sockets, and renderers "ring" it by
+//! writing a byte there ([`Ring::Kick`]). The waiter-flag half of the protocol is
+//! the same.
+
+pub(crate) mod futex;
+pub(crate) mod raw_event;
+
+use crate::layout::DoorbellWord;
+use crate::sync::{Ordering, fence};
+use raw_event::RawEvent;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// How renderers sleep and get woken.
+///
+/// Chosen by main in [`crate::Config`] and recorded in the segment header, so
+/// both sides of a connection always agree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitBackend {
+    /// A shared Linux futex in the segment. No lock in shared memory; the default.
+    #[default]
+    Futex,
+    /// A `raw_sync` process-shared event (pthread mutex + condvar) in the segment.
+    /// Portable, but it trusts renderers: one that holds the event's mutex can
+    /// stall main's wake-ups to it.
+    RawSyncEvent,
+}
+
+impl WaitBackend {
+    pub(crate) fn to_wire(self) -> u32 {
+        match self {
+            WaitBackend::Futex => 1,
+            WaitBackend::RawSyncEvent => 2,
+        }
+    }
+
+    pub(crate) fn from_wire(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(WaitBackend::Futex),
+            2 => Some(WaitBackend::RawSyncEvent),
+            _ => None,
+        }
+    }
+}
+
+/// How a notifier wakes the sleeping side of a doorbell.
+pub(crate) enum Ring {
+    /// `FUTEX_WAKE` on the doorbell's `seq` word.
+    Futex,
+    /// Signal the `raw_sync` event that belongs to this doorbell.
+    Event(RawEvent),
+    /// Write one byte to main's end of a lifeline socket (main sleeps in `poll`).
+    Kick(RawFd),
+}
+
+/// One side's handle on a shared [`DoorbellWord`].
+pub(crate) struct Doorbell {
+    word: *const DoorbellWord,
+    ring: Ring,
+}
+
+// SAFETY: the word is atomics in a mapping the owner keeps alive; the ring
+// mechanisms are thread-safe (futex, process-shared event, socket write).
+unsafe impl Send for Doorbell {}
+// SAFETY: as for `Send`; all methods take `&self` and touch only atomics/syscalls.
+unsafe impl Sync for Doorbell {}
+
+impl Doorbell {
+    /// # Safety
+    /// `word` must stay valid while the doorbell lives; a `Kick` fd must stay open.
+    pub unsafe fn new(word: *const DoorbellWord, ring: Ring) -> Self {
+        Doorbell { word, ring }
+    }
+
+    fn word(&self) -> &DoorbellWord {
+        // SAFETY: valid by the constructor's contract; atomics only.
+        unsafe { &*self.word }
+    }
+
+    /// Announces that the caller is about to sleep. The caller must re-check its
+    /// condition afterwards and then call either [`Self::cancel`] or [`Self::sleep`].
+    pub fn prepare(&self) -> u32 {
+        if let Ring::Event(ev) = &self.ring {
+            // Clear before announcing: a `set` that lands after this is kept.
+            ev.clear();
+        }
+        let w = self.word();
+        // SYNC(sleepers): SeqCst RMW + fence ↔ the fence in `notify` (Dekker pair).
+        w.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        // SYNC(seq): Acquire ← Release bump in `notify`.
+        w.seq.load(Ordering::Acquire)
+    }
+
+    /// Withdraws a [`Self::prepare`] whose re-check found the condition true.
+    pub fn cancel(&self) {
+        self.word().sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sleeps until notified or `timeout` passes; returns `true` on timeout.
+    pub fn sleep(&self, key: u32, timeout: Duration) -> bool {
+        let timed_out = match &self.ring {
+            Ring::Event(ev) => ev.wait(timeout),
+            _ => futex::wait(self.word(), key, timeout),
+        };
+        self.word().sleepers.fetch_sub(1, Ordering::Relaxed);
+        timed_out
+    }
+
+    /// For a waiter that parks elsewhere (main in `poll`): raise or lower the flag
+    /// that asks notifiers to ring. Raising is followed by a SeqCst fence.
+    pub fn set_waiting(&self, waiting: bool) {
+        self.word().sleepers.store(waiting as u32, Ordering::Relaxed);
+        if waiting {
+            // SYNC(sleepers): ↔ the fence in `notify` (Dekker pair).
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Called after publishing: wakes the other side if it announced sleep.
+    /// Costs one fence and one load when nobody sleeps.
+    #[inline]
+    pub fn notify(&self) {
+        // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
+        fence(Ordering::SeqCst);
+        if self.word().sleepers.load(Ordering::Relaxed) != 0 {
+            self.ring();
+        }
+    }
+
+    /// Wakes every sleeper unconditionally (shutdown, disconnect).
+    #[cold]
+    pub fn ring(&self) {
+        match &self.ring {
+            Ring::Futex => {
+                // SYNC(seq): Release → Acquire in `prepare`.
+                self.word().seq.fetch_add(1, Ordering::Release);
+                futex::wake_all(self.word());
+            }
+            Ring::Event(ev) => {
+                self.word().seq.fetch_add(1, Ordering::Release);
+                ev.set();
+            }
+            Ring::Kick(fd) => crate::lifeline::kick(*fd),
+        }
+    }
+}
+
+/// Why [`wait_for`] returned without the condition.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Gave {
+    Up,
+    PeerGone,
+}
+
+/// How long one futex sleep lasts before the waiter re-checks that its peer is
+/// alive. Bounds how late a dead peer is noticed.
+pub(crate) const PARK_SLICE: Duration = Duration::from_millis(50);
+
+/// Spins on `ready` for up to `spin`, then parks on `bell` in slices of
+/// [`PARK_SLICE`] until `ready` yields a value, `deadline` passes, or
+/// `peer_alive` says the other side is gone.
+pub(crate) fn wait_for<T>(
+    bell: &Doorbell,
+    spin: Duration,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    mut peer_alive: impl FnMut() -> bool,
+) -> Result<T, Gave> {
+    if let Some(v) = ready() {
+        return Ok(v);
+    }
+    let start = Instant::now();
+    let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+            if let Some(v) = ready() {
+                return Ok(v);
+            }
+        }
+        if Instant::now() >= spin_until {
+            break;
+        }
+    }
+    loop {
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(PARK_SLICE),
+                _ => return ready().ok_or(Gave::Up),
+            },
+            None => PARK_SLICE,
+        };
+        let key = bell.prepare();
+        if let Some(v) = ready() {
+            bell.cancel();
+            return Ok(v);
+        }
+        let timed_out = bell.sleep(key, slice);
+        if let Some(v) = ready() {
+            return Ok(v);
+        }
+        if timed_out && !peer_alive() {
+            return Err(Gave::PeerGone);
+        }
+    }
+}
