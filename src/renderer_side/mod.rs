@@ -365,12 +365,14 @@ impl Inner {
     fn call(&self, channel: &str, arg: &[u8], out: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         check_channel(channel)?;
         let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        // Taken before the request leaves: another thread may route our reply to
+        // the stash before `push` even returns, and that must count as news.
+        let mut seen = self.routed.load(Ordering::Acquire);
         self.replies.lock().expect(call_id);
         if let Err(e) = self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
             self.replies.lock().abandon(call_id, out);
             return Err(e);
         }
-        let mut seen = self.routed.load(Ordering::Acquire);
         let got = wait::wait_for(
             &self.reply_data,
             SYNC_SPIN,

@@ -1,0 +1,133 @@
+//! Helpers for tests that run real renderer processes: the test binary re-executes
+//! itself with a role in the environment, and every child is killed and reaped
+//! when its guard drops, pass or fail.
+
+#![allow(dead_code)]
+
+use ringipc::{Config, IpcMain, WaitBackend, WebContents};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub const ROLE: &str = "RINGIPC_TEST_ROLE";
+pub const ARG: &str = "RINGIPC_TEST_ARG";
+
+/// Multi-process tests spin on both cores; running two at once on a 2-core
+/// machine only measures the scheduler. Every such test holds this lock.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn main_with(backend: WaitBackend) -> IpcMain {
+    IpcMain::with_config(Config::default().wait_backend(backend)).expect("IpcMain starts")
+}
+
+/// The command that re-runs this test binary as `role`, entering through the
+/// test named `entry`.
+pub fn role_command(entry: &str, role: &str, arg: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, role)
+        .env(ARG, arg)
+        .stdout(Stdio::null());
+    c
+}
+
+/// A child process that is killed and reaped when dropped.
+pub struct ChildGuard(pub Option<Child>);
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    /// Waits for the child to exit, failing the test if it takes over `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.0.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.0 = None;
+                return status;
+            }
+            assert!(start.elapsed() < limit, "child {} still running after {limit:?}", child.id());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn assert_success(&mut self, limit: Duration) {
+        let status = self.wait_for_exit(limit);
+        assert!(status.success(), "renderer failed: {status}");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn spawn(ipc: &IpcMain, entry: &str, role: &str, arg: &str) -> (WebContents, ChildGuard) {
+    let (wc, child) = ipc.spawn(&mut role_command(entry, role, arg)).expect("spawn renderer");
+    (wc, ChildGuard(Some(child)))
+}
+
+/// Polls `cond` until it holds, failing the test after `limit`. For liveness
+/// checks (something must eventually happen), never for performance.
+pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Deterministic payload for sequence number `seq`: its length and bytes
+/// both depend on `seq`, and the first eight bytes are `seq` itself.
+pub fn pattern(seq: u64, len: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..len.max(8)).map(|i| (seq.wrapping_mul(131) as usize + i * 7) as u8).collect();
+    v[..8].copy_from_slice(&seq.to_le_bytes());
+    v
+}
+
+/// Checks a [`pattern`] payload and returns its sequence number.
+pub fn check_pattern(bytes: &[u8]) -> Result<u64, String> {
+    let seq = u64::from_le_bytes(bytes.get(..8).ok_or("payload shorter than 8 bytes")?.try_into().unwrap());
+    if bytes != pattern(seq, bytes.len()).as_slice() {
+        return Err(format!("payload of seq {seq} ({} bytes) is corrupt", bytes.len()));
+    }
+    Ok(seq)
+}
+
+/// xorshift64: a reproducible stream of choices without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Entries in /dev/shm that look like ours.
+pub fn shm_leftovers() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("ringipc"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
