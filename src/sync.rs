@@ -35,15 +35,17 @@ impl SharedBytes {
     /// # Safety
     /// `ptr .. ptr + len` must stay mapped and writable for the lifetime of every
     /// copy of the returned value.
-    #[cfg(not(loom))]
     pub(crate) unsafe fn new(ptr: *mut u8, len: usize) -> Self {
+        #[cfg(loom)]
+        unreachable!("loom models rings over `SharedBytes::model`, not mappings ({ptr:p}, {len})");
+        #[cfg(not(loom))]
         Self { ptr, len }
     }
 
     /// # Safety
     /// `ptr` must point to `len` atomics that outlive every copy of the value.
     #[cfg(loom)]
-    pub(crate) unsafe fn new(ptr: *const loom::sync::atomic::AtomicU8, len: usize) -> Self {
+    pub(crate) unsafe fn model(ptr: *const loom::sync::atomic::AtomicU8, len: usize) -> Self {
         Self { ptr, len }
     }
 
