@@ -20,7 +20,11 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn main() -> ExitCode {
-    let result = if std::env::args().any(|a| a == "--renderer") { renderer() } else { main_process() };
+    let result = if std::env::args().any(|a| a == "--renderer") {
+        renderer()
+    } else {
+        main_process()
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -41,9 +45,14 @@ fn main_process() -> Result<ExitCode, Box<dyn std::error::Error>> {
         event.set_return_value("pong");
     })?;
 
-    let (_renderer, mut child) = ipc.spawn(Command::new(std::env::current_exe()?).arg("--renderer"))?;
+    let (_renderer, mut child) =
+        ipc.spawn(Command::new(std::env::current_exe()?).arg("--renderer"))?;
     let status = child.wait()?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn renderer() -> Result<ExitCode, Box<dyn std::error::Error>> {

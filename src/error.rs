@@ -57,14 +57,20 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoListener { channel } => {
-                write!(f, "no listener in main for sync message on channel '{channel}'")
+                write!(
+                    f,
+                    "no listener in main for sync message on channel '{channel}'"
+                )
             }
             Error::NoReturnValue { channel } => write!(
                 f,
                 "main's listeners for channel '{channel}' ran but none set a return value"
             ),
             Error::HandlerPanicked { channel, message } => {
-                write!(f, "main's listener for channel '{channel}' panicked: {message}")
+                write!(
+                    f,
+                    "main's listener for channel '{channel}' panicked: {message}"
+                )
             }
             Error::Disconnected => write!(f, "the other process disconnected"),
             Error::Timeout => write!(f, "timed out"),
@@ -145,7 +151,10 @@ impl RemoteFailure {
                     let b: [u8; 8] = detail.get(i..i + 8)?.try_into().ok()?;
                     usize::try_from(u64::from_le_bytes(b)).ok()
                 };
-                Error::MessageTooLarge { len: word(0)?, max: word(8)? }
+                Error::MessageTooLarge {
+                    len: word(0)?,
+                    max: word(8)?,
+                }
             }
         })
     }

@@ -30,7 +30,9 @@ impl Invitation {
         let bad = || format!("malformed {ENV_VAR}={s:?}");
         let mut parts = s.split(':');
         if parts.next() != Some("memfd") {
-            return Err(format!("{ENV_VAR}={s:?} names a segment kind this build does not support"));
+            return Err(format!(
+                "{ENV_VAR}={s:?} names a segment kind this build does not support"
+            ));
         }
         let mut next = || parts.next().ok_or_else(bad);
         let inv = Invitation {
@@ -52,9 +54,22 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejects() {
-        let i = Invitation { segment_fd: 5, lifeline_fd: 6, segment_len: 1 << 20, main_pid: 42 };
+        let i = Invitation {
+            segment_fd: 5,
+            lifeline_fd: 6,
+            segment_len: 1 << 20,
+            main_pid: 42,
+        };
         assert_eq!(Invitation::decode(&i.encode()), Ok(i));
-        for bad in ["", "memfd", "memfd:1:2:3", "memfd:1:2:3:4:5", "memfd:-1:2:3:4", "shm:/x:2:3:4", "memfd:a:2:3:4"] {
+        for bad in [
+            "",
+            "memfd",
+            "memfd:1:2:3",
+            "memfd:1:2:3:4:5",
+            "memfd:-1:2:3:4",
+            "shm:/x:2:3:4",
+            "memfd:a:2:3:4",
+        ] {
             assert!(Invitation::decode(bad).is_err(), "{bad}");
         }
     }

@@ -68,10 +68,14 @@ pub(crate) struct RingControl {
     pub tail: Padded<AtomicU64>,
     /// Byte position of the oldest unconsumed record. Written by the consumer.
     pub head: Padded<AtomicU64>,
-    /// The consumer sleeps here when the ring is empty.
+    /// The consumer sleeps here when the ring is empty: main's dispatcher on
+    /// the request ring, the renderer's receiver thread on the reply ring.
     pub data: DoorbellWord,
     /// The producer sleeps here when the ring is full.
     pub space: DoorbellWord,
+    /// Reply ring only: `send_sync` callers sleep here for their reply. Kept
+    /// apart from `data` so a reply does not wake the idle receiver thread.
+    pub calls: DoorbellWord,
 }
 
 /// Where everything is inside one segment, computed identically on both sides
@@ -82,7 +86,7 @@ pub(crate) struct Layout {
     pub reply_capacity: usize,
     pub request_control: usize,
     pub reply_control: usize,
-    /// Two event slots, for the doorbells a renderer sleeps on (see [`BellSlot`]).
+    /// One event slot per doorbell a renderer sleeps on (see [`BellSlot`]).
     pub events: usize,
     pub request_data: usize,
     pub reply_data: usize,
@@ -96,22 +100,26 @@ pub(crate) struct Layout {
 pub(crate) enum BellSlot {
     RequestSpace = 0,
     ReplyData = 1,
+    ReplyCalls = 2,
+}
+
+impl BellSlot {
+    const COUNT: usize = 3;
 }
 
 impl Layout {
     /// Lays out a segment; `None` if a capacity is not a power of two within
     /// [`MIN_RING_CAPACITY`]`..=`[`MAX_RING_CAPACITY`].
     pub fn new(request_capacity: usize, reply_capacity: usize) -> Option<Layout> {
-        let ok = |c: usize| {
-            c.is_power_of_two() && (MIN_RING_CAPACITY..=MAX_RING_CAPACITY).contains(&c)
-        };
+        let ok =
+            |c: usize| c.is_power_of_two() && (MIN_RING_CAPACITY..=MAX_RING_CAPACITY).contains(&c);
         if !ok(request_capacity) || !ok(reply_capacity) {
             return None;
         }
         let request_control = round_up(size_of::<SegmentHeader>(), LINE);
         let reply_control = request_control + round_up(size_of::<RingControl>(), LINE);
         let events = reply_control + round_up(size_of::<RingControl>(), LINE);
-        let request_data = round_up(events + 2 * EVENT_SLOT, 4096);
+        let request_data = round_up(events + BellSlot::COUNT * EVENT_SLOT, 4096);
         let reply_data = request_data + request_capacity;
         let segment_len = reply_data + reply_capacity;
         Some(Layout {
@@ -161,7 +169,7 @@ impl Layout {
             return Err(format!(
                 "built by a {}-bit process, this one is {}-bit",
                 h.word_size * 8,
-                size_of::<usize>() * 8
+                usize::BITS
             ));
         }
         let cap = |c: u64| usize::try_from(c).unwrap_or(usize::MAX);
@@ -184,7 +192,7 @@ pub(crate) const fn round_up(n: usize, to: usize) -> usize {
 #[cfg(not(loom))]
 const _: () = {
     assert!(size_of::<SegmentHeader>() == 56);
-    assert!(size_of::<RingControl>() == 4 * LINE);
+    assert!(size_of::<RingControl>() == 5 * LINE);
     assert!(std::mem::offset_of!(RingControl, head) == LINE);
     assert!(std::mem::align_of::<RingControl>() == LINE);
 };
@@ -208,7 +216,7 @@ mod tests {
         assert!(l.request_control >= size_of::<SegmentHeader>());
         assert!(l.reply_control >= l.request_control + size_of::<RingControl>());
         assert!(l.events >= l.reply_control + size_of::<RingControl>());
-        assert!(l.request_data >= l.events + 2 * EVENT_SLOT);
+        assert!(l.request_data >= l.events + BellSlot::COUNT * EVENT_SLOT);
         assert_eq!(l.request_data % 4096, 0);
         assert_eq!(l.reply_data, l.request_data + 8192);
         assert_eq!(l.segment_len, l.reply_data + 4096);
@@ -222,13 +230,25 @@ mod tests {
         assert!(Layout::from_header(&h, l.segment_len - 1).is_err());
         let mut bad = h;
         bad.magic ^= 1;
-        assert!(Layout::from_header(&bad, l.segment_len).unwrap_err().contains("magic"));
+        assert!(
+            Layout::from_header(&bad, l.segment_len)
+                .unwrap_err()
+                .contains("magic")
+        );
         let mut bad = h;
         bad.layout_version += 1;
-        assert!(Layout::from_header(&bad, l.segment_len).unwrap_err().contains("version"));
+        assert!(
+            Layout::from_header(&bad, l.segment_len)
+                .unwrap_err()
+                .contains("version")
+        );
         let mut bad = h;
         bad.word_size = 4;
-        assert!(Layout::from_header(&bad, l.segment_len).unwrap_err().contains("bit"));
+        assert!(
+            Layout::from_header(&bad, l.segment_len)
+                .unwrap_err()
+                .contains("bit")
+        );
         let mut bad = h;
         bad.reply_capacity = 1 << 40;
         assert!(Layout::from_header(&bad, usize::MAX).is_err());

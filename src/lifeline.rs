@@ -33,7 +33,12 @@ pub(crate) fn kick(fd: RawFd) {
     let byte = 1u8;
     // SAFETY: reads one byte from a live local; the fd's owner keeps it open.
     unsafe {
-        libc::send(fd, (&byte as *const u8).cast(), 1, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+        libc::send(
+            fd,
+            (&byte as *const u8).cast(),
+            1,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
     }
 }
 
@@ -45,7 +50,12 @@ pub(crate) fn drain_kicks(fd: &OwnedFd) -> bool {
     for _ in 0..16 {
         // SAFETY: `buf` is a writable local of the length passed.
         let n = unsafe {
-            libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
         };
         match n {
             0 => return false,
@@ -68,7 +78,12 @@ pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
     let mut b = 0u8;
     // SAFETY: one writable byte; MSG_PEEK leaves the socket unchanged.
     let n = unsafe {
-        libc::recv(fd.as_raw_fd(), (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        libc::recv(
+            fd.as_raw_fd(),
+            (&mut b as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
     };
     match n {
         0 => false,

@@ -22,7 +22,9 @@ pub(crate) struct Table<F: ?Sized> {
 
 impl<F: ?Sized> Clone for Table<F> {
     fn clone(&self) -> Self {
-        Table { by_channel: self.by_channel.clone() }
+        Table {
+            by_channel: self.by_channel.clone(),
+        }
     }
 }
 
@@ -42,7 +44,9 @@ pub(crate) struct Listeners<F: ?Sized> {
 impl<F: ?Sized> Default for Listeners<F> {
     fn default() -> Self {
         Listeners {
-            current: RwLock::new(Arc::new(Table { by_channel: HashMap::new() })),
+            current: RwLock::new(Arc::new(Table {
+                by_channel: HashMap::new(),
+            })),
             version: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
         }
@@ -53,7 +57,11 @@ impl<F: ?Sized> Listeners<F> {
     pub fn add(&self, channel: &str, f: Arc<F>) -> ListenerId {
         let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut cur = self.current.write();
-        Arc::make_mut(&mut cur).by_channel.entry(channel.into()).or_default().push((id, f));
+        Arc::make_mut(&mut cur)
+            .by_channel
+            .entry(channel.into())
+            .or_default()
+            .push((id, f));
         // SYNC(version): Release → Acquire in `Snapshot::refresh`, after the swap.
         self.version.fetch_add(1, Ordering::Release);
         id
@@ -84,7 +92,10 @@ pub(crate) struct Snapshot<F: ?Sized> {
 
 impl<F: ?Sized> Snapshot<F> {
     pub fn new(of: &Listeners<F>) -> Self {
-        Snapshot { table: of.current.read().clone(), version: of.version.load(Ordering::Acquire) }
+        Snapshot {
+            table: of.current.read().clone(),
+            version: of.version.load(Ordering::Acquire),
+        }
     }
 
     /// Brings the snapshot up to date; one atomic load when nothing changed.

@@ -13,7 +13,11 @@ use loom::sync::atomic::{AtomicBool, AtomicU8};
 use loom::thread;
 
 fn bell() -> DoorbellWord {
-    DoorbellWord { seq: AtomicU32::new(0), sleepers: AtomicU32::new(0), model: Default::default() }
+    DoorbellWord {
+        seq: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
+        model: Default::default(),
+    }
 }
 
 /// A ring's shared state, as the two processes would see it.
@@ -35,6 +39,7 @@ impl SharedRing {
                 head: Padded(AtomicU64::new(0)),
                 data: bell(),
                 space: bell(),
+                calls: bell(),
             },
             bytes: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
         })
@@ -44,7 +49,12 @@ impl SharedRing {
         // SAFETY: the atomics outlive the halves (each thread holds an Arc).
         let bytes = unsafe { SharedBytes::model(self.bytes.as_ptr(), self.bytes.len()) };
         // SAFETY: one producer and one consumer, on a fresh ring.
-        unsafe { (Producer::new(&self.ctrl, bytes), Consumer::new(&self.ctrl, bytes)) }
+        unsafe {
+            (
+                Producer::new(&self.ctrl, bytes),
+                Consumer::new(&self.ctrl, bytes),
+            )
+        }
     }
 
     fn bell(&self, word: &DoorbellWord) -> Doorbell {
@@ -107,7 +117,9 @@ fn doorbell_never_loses_a_wakeup() {
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
         let t = thread::spawn(move || {
-            producer.try_push(Kind::Message, b"c", &payload(7), 7).unwrap();
+            producer
+                .try_push(Kind::Message, b"c", &payload(7), 7)
+                .unwrap();
             r.bell(&r.ctrl.data).notify();
         });
         let bell = ring.bell(&ring.ctrl.data);
@@ -140,7 +152,9 @@ fn waiting_flag_is_seen_or_data_is() {
         let kicked = Arc::new(AtomicBool::new(false));
         let (r, k) = (ring.clone(), kicked.clone());
         let t = thread::spawn(move || {
-            producer.try_push(Kind::Message, b"c", &payload(1), 1).unwrap();
+            producer
+                .try_push(Kind::Message, b"c", &payload(1), 1)
+                .unwrap();
             // `notify` with a Kick ring, spelled out so the model can observe it.
             crate::sync::fence(Ordering::SeqCst);
             if r.ctrl.data.sleepers.load(Ordering::Relaxed) != 0 {
@@ -152,7 +166,10 @@ fn waiting_flag_is_seen_or_data_is() {
         let mut body = Vec::new();
         let saw_data = consumer.pop(&mut body).unwrap().is_some();
         t.join().unwrap();
-        assert!(saw_data || kicked.load(Ordering::Acquire), "waiter would sleep through the publish");
+        assert!(
+            saw_data || kicked.load(Ordering::Acquire),
+            "waiter would sleep through the publish"
+        );
     });
 }
 
@@ -165,7 +182,9 @@ fn space_doorbell_wakes_a_full_producer() {
     b.check(|| {
         let ring = SharedRing::new(32);
         let (mut producer, mut consumer) = ring.halves();
-        producer.try_push(Kind::Message, b"c", &payload(0), 0).unwrap();
+        producer
+            .try_push(Kind::Message, b"c", &payload(0), 0)
+            .unwrap();
         let r = ring.clone();
         let t = thread::spawn(move || {
             let mut body = Vec::new();

@@ -68,13 +68,24 @@ pub(crate) fn record_len(channel_len: usize, payload_len: usize) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Violation {
     /// The peer published a position outside what the protocol allows.
-    Position { what: &'static str, value: u64, ours: u64, capacity: u64 },
+    Position {
+        what: &'static str,
+        value: u64,
+        ours: u64,
+        capacity: u64,
+    },
     UnknownKind(u8),
     NonZeroFlags(u16),
     /// Channel length is zero where a channel is required or non-zero where not.
-    ChannelLen { kind: u8, len: u8 },
+    ChannelLen {
+        kind: u8,
+        len: u8,
+    },
     /// The record claims more bytes than were published.
-    Truncated { needed: u64, available: u64 },
+    Truncated {
+        needed: u64,
+        available: u64,
+    },
     /// A record kind this side never accepts from this peer.
     UnexpectedKind(u8),
     ChannelNotUtf8,
@@ -85,7 +96,12 @@ pub(crate) enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::Position { what, value, ours, capacity } => write!(
+            Violation::Position {
+                what,
+                value,
+                ours,
+                capacity,
+            } => write!(
                 f,
                 "{what} moved to {value}, impossible against our position {ours} and capacity {capacity}"
             ),
@@ -98,7 +114,9 @@ impl fmt::Display for Violation {
                 f,
                 "record needs {needed} bytes but only {available} were published"
             ),
-            Violation::UnexpectedKind(k) => write!(f, "record of kind {k} is not allowed in this direction"),
+            Violation::UnexpectedKind(k) => {
+                write!(f, "record of kind {k} is not allowed in this direction")
+            }
             Violation::ChannelNotUtf8 => write!(f, "channel name is not UTF-8"),
             Violation::BadErrorReply => write!(f, "malformed error reply"),
         }
@@ -126,12 +144,18 @@ impl RecordHeader {
             return Err(Violation::NonZeroFlags(self.flags));
         }
         if kind.has_channel() != (self.channel_len != 0) {
-            return Err(Violation::ChannelLen { kind: self.kind, len: self.channel_len });
+            return Err(Violation::ChannelLen {
+                kind: self.kind,
+                len: self.channel_len,
+            });
         }
         // Both lengths are small integers (u8, u32), so this cannot overflow.
         let len = record_len(self.channel_len as usize, self.payload_len as usize);
         if len as u64 > available {
-            return Err(Violation::Truncated { needed: len as u64, available });
+            return Err(Violation::Truncated {
+                needed: len as u64,
+                available,
+            });
         }
         Ok((kind, len))
     }
@@ -158,22 +182,43 @@ mod tests {
     fn validation_rejects_each_bad_field() {
         let good = RecordHeader::new(Kind::Message, 4, 10, 0);
         assert_eq!(good.validate(32), Ok((Kind::Message, 32)));
-        assert_eq!(good.validate(31), Err(Violation::Truncated { needed: 32, available: 31 }));
+        assert_eq!(
+            good.validate(31),
+            Err(Violation::Truncated {
+                needed: 32,
+                available: 31
+            })
+        );
         let mut h = good;
         h.kind = 99;
         assert_eq!(h.validate(1 << 20), Err(Violation::UnknownKind(99)));
         let mut h = good;
         h.flags = 1;
-        assert!(matches!(h.validate(1 << 20), Err(Violation::NonZeroFlags(1))));
+        assert!(matches!(
+            h.validate(1 << 20),
+            Err(Violation::NonZeroFlags(1))
+        ));
         let mut h = good;
         h.channel_len = 0;
-        assert!(matches!(h.validate(1 << 20), Err(Violation::ChannelLen { .. })));
+        assert!(matches!(
+            h.validate(1 << 20),
+            Err(Violation::ChannelLen { .. })
+        ));
         let h = RecordHeader::new(Kind::Reply, 0, 3, 9);
         assert_eq!(h.validate(24), Ok((Kind::Reply, 24)));
         let mut h = h;
         h.channel_len = 2;
-        assert!(matches!(h.validate(1 << 20), Err(Violation::ChannelLen { .. })));
-        let huge = RecordHeader { payload_len: u32::MAX, ..good };
-        assert!(matches!(huge.validate(1 << 30), Err(Violation::Truncated { .. })));
+        assert!(matches!(
+            h.validate(1 << 20),
+            Err(Violation::ChannelLen { .. })
+        ));
+        let huge = RecordHeader {
+            payload_len: u32::MAX,
+            ..good
+        };
+        assert!(matches!(
+            huge.validate(1 << 30),
+            Err(Violation::Truncated { .. })
+        ));
     }
 }

@@ -89,7 +89,13 @@ impl Producer {
     /// `ctrl` and `data` must stay valid while the producer lives, and no other
     /// producer may exist for this ring. The ring must be fresh (both positions 0).
     pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes) -> Self {
-        Producer { ctrl, data, capacity: data.len() as u64, tail: 0, head_cache: 0 }
+        Producer {
+            ctrl,
+            data,
+            capacity: data.len() as u64,
+            tail: 0,
+            head_cache: 0,
+        }
     }
 
     fn ctrl(&self) -> &RingControl {
@@ -141,7 +147,10 @@ impl Producer {
     ) -> Result<(), PushError> {
         let len = record_len(channel.len(), payload.len());
         if len as u64 > self.capacity || channel.len() > u8::MAX as usize {
-            return Err(PushError::TooLarge { len, capacity: self.capacity as usize });
+            return Err(PushError::TooLarge {
+                len,
+                capacity: self.capacity as usize,
+            });
         }
         let free = self.free(len).map_err(PushError::Violation)?;
         if free < len {
@@ -166,7 +175,13 @@ impl Consumer {
     /// # Safety
     /// As for [`Producer::new`], for the consumer side.
     pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes) -> Self {
-        Consumer { ctrl, data, capacity: data.len() as u64, head: 0, tail_cache: 0 }
+        Consumer {
+            ctrl,
+            data,
+            capacity: data.len() as u64,
+            head: 0,
+            tail_cache: 0,
+        }
     }
 
     fn ctrl(&self) -> &RingControl {
@@ -201,7 +216,10 @@ impl Consumer {
             return Ok(None);
         }
         if available < HEADER_LEN as u64 {
-            return Err(Violation::Truncated { needed: HEADER_LEN as u64, available });
+            return Err(Violation::Truncated {
+                needed: HEADER_LEN as u64,
+                available,
+            });
         }
         let mut raw = [MaybeUninit::<u8>::uninit(); HEADER_LEN];
         // SAFETY: HEADER_LEN bytes are published, and HEADER_LEN < capacity.
@@ -215,7 +233,11 @@ impl Consumer {
         body.reserve(body_len);
         // SAFETY: `validate` checked HEADER_LEN + body_len <= available <= capacity.
         unsafe {
-            read_wrapping(&self.data, self.head + HEADER_LEN as u64, &mut body.spare_capacity_mut()[..body_len])
+            read_wrapping(
+                &self.data,
+                self.head + HEADER_LEN as u64,
+                &mut body.spare_capacity_mut()[..body_len],
+            )
         };
         // SAFETY: the first `body_len` spare bytes were just initialised.
         unsafe { body.set_len(body_len) };
@@ -242,12 +264,16 @@ pub(crate) mod tests {
     use crate::sync::{AtomicU32, AtomicU64};
 
     pub(crate) fn control() -> Box<RingControl> {
-        let bell = || DoorbellWord { seq: AtomicU32::new(0), sleepers: AtomicU32::new(0) };
+        let bell = || DoorbellWord {
+            seq: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        };
         Box::new(RingControl {
             tail: Padded(AtomicU64::new(0)),
             head: Padded(AtomicU64::new(0)),
             data: bell(),
             space: bell(),
+            calls: bell(),
         })
     }
 
@@ -266,11 +292,18 @@ pub(crate) mod tests {
         let c: *const RingControl = &*ctrl;
         // SAFETY: `ctrl` and `data` live as long as the struct; one of each half.
         let (producer, consumer) = unsafe { (Producer::new(c, bytes), Consumer::new(c, bytes)) };
-        TestRing { ctrl, _data: data, producer, consumer }
+        TestRing {
+            ctrl,
+            _data: data,
+            producer,
+            consumer,
+        }
     }
 
     fn payload(seed: usize, len: usize) -> Vec<u8> {
-        (0..len).map(|i| (seed.wrapping_mul(31) ^ i.wrapping_mul(7)) as u8).collect()
+        (0..len)
+            .map(|i| (seed.wrapping_mul(31) ^ i.wrapping_mul(7)) as u8)
+            .collect()
     }
 
     #[test]
@@ -284,11 +317,16 @@ pub(crate) mod tests {
     #[test]
     fn push_pop_round_trip() {
         let mut r = ring(4096);
-        r.producer.try_push(Kind::SyncRequest, b"chan", b"hello", 77).unwrap();
+        r.producer
+            .try_push(Kind::SyncRequest, b"chan", b"hello", 77)
+            .unwrap();
         assert!(r.ctrl.looks_nonempty());
         let mut body = Vec::new();
         let h = r.consumer.pop(&mut body).unwrap().unwrap();
-        assert_eq!((h.kind, h.channel_len, h.payload_len, h.call_id), (2, 4, 5, 77));
+        assert_eq!(
+            (h.kind, h.channel_len, h.payload_len, h.call_id),
+            (2, 4, 5, 77)
+        );
         assert_eq!(body, b"chanhello");
         assert_eq!(r.consumer.pop(&mut body), Ok(None));
     }
@@ -304,7 +342,9 @@ pub(crate) mod tests {
         assert_eq!(pushed, 4096 / record_len(1, 1000));
         assert_eq!(
             r.producer.try_push(Kind::Message, b"c", &p, 0),
-            Err(PushError::Full { needed: record_len(1, 1000) })
+            Err(PushError::Full {
+                needed: record_len(1, 1000)
+            })
         );
         let mut body = Vec::new();
         r.consumer.pop(&mut body).unwrap().unwrap();
@@ -318,7 +358,9 @@ pub(crate) mod tests {
         // Odd sizes walk the start position through every alignment of the end.
         for i in 0..2000 {
             let p = payload(i, (i * 37) % 1500);
-            r.producer.try_push(Kind::Message, b"wrap", &p, i as u64).unwrap();
+            r.producer
+                .try_push(Kind::Message, b"wrap", &p, i as u64)
+                .unwrap();
             let h = r.consumer.pop(&mut body).unwrap().unwrap();
             assert_eq!(h.call_id, i as u64);
             assert_eq!(&body[..4], b"wrap");
@@ -335,13 +377,16 @@ pub(crate) mod tests {
         assert_eq!(record_len(1, max), cap);
         for len in 0..=max {
             let p = payload(len, len);
-            r.producer.try_push(Kind::Message, b"x", &p, len as u64).unwrap();
+            r.producer
+                .try_push(Kind::Message, b"x", &p, len as u64)
+                .unwrap();
             let h = r.consumer.pop(&mut body).unwrap().unwrap();
             assert_eq!(h.payload_len as usize, len);
             assert_eq!(&body[1..], &p[..]);
         }
         assert!(matches!(
-            r.producer.try_push(Kind::Message, b"x", &vec![0; max + 1], 0),
+            r.producer
+                .try_push(Kind::Message, b"x", &vec![0; max + 1], 0),
             Err(PushError::TooLarge { .. })
         ));
     }
@@ -353,7 +398,8 @@ pub(crate) mod tests {
         let mut next_pop = 0u64;
         for i in 0..10_000u64 {
             let p = i.to_le_bytes();
-            while let Err(PushError::Full { .. }) = r.producer.try_push(Kind::Message, b"o", &p, i) {
+            while let Err(PushError::Full { .. }) = r.producer.try_push(Kind::Message, b"o", &p, i)
+            {
                 let h = r.consumer.pop(&mut body).unwrap().unwrap();
                 assert_eq!(h.call_id, next_pop);
                 assert_eq!(&body[1..], &next_pop.to_le_bytes());
@@ -372,17 +418,26 @@ pub(crate) mod tests {
         let mut r = ring(4096);
         let mut body = Vec::new();
         r.ctrl.tail.0.store(4097, Ordering::Relaxed);
-        assert!(matches!(r.consumer.pop(&mut body), Err(Violation::Position { what: "tail", .. })));
+        assert!(matches!(
+            r.consumer.pop(&mut body),
+            Err(Violation::Position { what: "tail", .. })
+        ));
 
         let mut r = ring(4096);
         r.producer.try_push(Kind::Message, b"c", b"1", 0).unwrap();
         r.consumer.pop(&mut body).unwrap().unwrap();
         r.ctrl.tail.0.store(0, Ordering::Relaxed); // moves backwards
-        assert!(matches!(r.consumer.pop(&mut body), Err(Violation::Position { what: "tail", .. })));
+        assert!(matches!(
+            r.consumer.pop(&mut body),
+            Err(Violation::Position { what: "tail", .. })
+        ));
 
         let mut r = ring(4096);
         r.ctrl.tail.0.store(8, Ordering::Relaxed); // less than a header
-        assert!(matches!(r.consumer.pop(&mut body), Err(Violation::Truncated { .. })));
+        assert!(matches!(
+            r.consumer.pop(&mut body),
+            Err(Violation::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -394,7 +449,10 @@ pub(crate) mod tests {
         r.ctrl.head.0.store(1 << 40, Ordering::Relaxed); // ahead of tail
         assert!(matches!(
             r.producer.try_push(Kind::Message, b"c", &p, 0),
-            Err(PushError::Violation(Violation::Position { what: "head", .. }))
+            Err(PushError::Violation(Violation::Position {
+                what: "head",
+                ..
+            }))
         ));
     }
 
@@ -402,11 +460,19 @@ pub(crate) mod tests {
     fn garbage_header_is_rejected_not_followed() {
         let mut r = ring(4096);
         let mut body = Vec::new();
-        r.producer.try_push(Kind::Message, b"c", &[0; 100], 0).unwrap();
+        r.producer
+            .try_push(Kind::Message, b"c", &[0; 100], 0)
+            .unwrap();
         // Overwrite the header with a huge payload length.
-        let forged = RecordHeader { payload_len: u32::MAX, ..RecordHeader::new(Kind::Message, 1, 0, 0) };
+        let forged = RecordHeader {
+            payload_len: u32::MAX,
+            ..RecordHeader::new(Kind::Message, 1, 0, 0)
+        };
         // SAFETY: test-only write at offset 0 of a 4096-byte buffer we own.
         unsafe { r.producer.data.write(0, bytemuck::bytes_of(&forged)) };
-        assert!(matches!(r.consumer.pop(&mut body), Err(Violation::Truncated { .. })));
+        assert!(matches!(
+            r.consumer.pop(&mut body),
+            Err(Violation::Truncated { .. })
+        ));
     }
 }

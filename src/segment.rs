@@ -60,7 +60,10 @@ impl Mapping {
 
     /// Address of `offset .. offset + len`, asserting it lies in the mapping.
     pub fn range(&self, offset: usize, len: usize) -> *mut u8 {
-        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len), "{offset}+{len} outside mapping");
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "{offset}+{len} outside mapping"
+        );
         // SAFETY: in bounds of the mapping, checked just above.
         unsafe { self.ptr.as_ptr().add(offset) }
     }
@@ -78,14 +81,21 @@ impl Drop for Mapping {
 pub(crate) fn create_memfd(len: usize) -> io::Result<OwnedFd> {
     let name = c"ringipc";
     // SAFETY: `name` is a valid C string.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: memfd_create returned a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let raw = fd.as_raw_fd();
-    let check = |r: libc::c_int| if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) };
+    let check = |r: libc::c_int| {
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
     // SAFETY: plain syscalls on a descriptor we own.
     check(unsafe { libc::fchmod(raw, 0o600) })?;
     let len_off = libc::off_t::try_from(len).map_err(|_| io::Error::other("segment too large"))?;

@@ -44,7 +44,7 @@ impl SharedBytes {
 
     /// # Safety
     /// `ptr` must point to `len` atomics that outlive every copy of the value.
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) unsafe fn model(ptr: *const loom::sync::atomic::AtomicU8, len: usize) -> Self {
         Self { ptr, len }
     }

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 const ENTRY: &str = "renderer_entry";
 const LIMIT: Duration = Duration::from_secs(60);
-const BACKENDS: [WaitBackend; 2] = [WaitBackend::Futex, WaitBackend::RawSyncEvent];
 
 /// Not a test of its own: the door through which child processes run a role.
 #[test]
 fn renderer_entry() {
-    let Ok(role) = std::env::var(ROLE) else { return };
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
     let arg = std::env::var(ARG).unwrap_or_default();
     match role.as_str() {
         "ping_pong" => role_ping_pong(),
@@ -37,15 +38,14 @@ fn renderer_entry() {
     std::process::exit(0);
 }
 
-fn text(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap()
-}
-
 // ---------------------------------------------------------------- ping/pong
 
 fn role_ping_pong() {
     let ipc = IpcRenderer::from_env().unwrap();
-    assert_eq!(ipc.send_sync("synchronous-message", "ping").unwrap(), b"pong");
+    assert_eq!(
+        ipc.send_sync("synchronous-message", "ping").unwrap(),
+        b"pong"
+    );
     let (tx, rx) = mpsc::channel();
     ipc.on("asynchronous-reply", move |event, arg| {
         assert_eq!(event.channel(), "asynchronous-reply");
@@ -78,8 +78,13 @@ fn ping_pong_with(backend: WaitBackend) {
     let (wc, mut child) = spawn(&ipc, ENTRY, "ping_pong", "");
     assert_eq!(wc.process_id(), child.pid());
     child.assert_success(LIMIT);
-    assert_eq!(*seen.lock().unwrap(), [("sync", b"ping".to_vec()), ("async", b"ping".to_vec())]);
-    eventually(LIMIT, "main to notice the renderer exit", || !wc.is_connected());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("sync", b"ping".to_vec()), ("async", b"ping".to_vec())]
+    );
+    eventually(LIMIT, "main to notice the renderer exit", || {
+        !wc.is_connected()
+    });
     assert!(ipc.renderers().is_empty());
     assert_eq!(shm_leftovers(), before, "segments left in /dev/shm");
 }
@@ -108,7 +113,9 @@ fn role_errors() {
     }
     match ipc.send_sync("panics", "x") {
         Err(e @ Error::HandlerPanicked { .. }) => {
-            let Error::HandlerPanicked { channel, message } = &e else { unreachable!() };
+            let Error::HandlerPanicked { channel, message } = &e else {
+                unreachable!()
+            };
             assert_eq!(channel, "panics");
             assert_eq!(message, "boom");
             assert!(e.to_string().contains("boom"), "{e}");
@@ -126,11 +133,20 @@ fn role_errors() {
         other => panic!("expected Timeout, got {other:?}"),
     }
     assert!(start.elapsed() >= Duration::from_millis(20));
-    assert_eq!(ipc.send_sync("echo", "after-timeout").unwrap(), b"after-timeout");
+    assert_eq!(
+        ipc.send_sync("echo", "after-timeout").unwrap(),
+        b"after-timeout"
+    );
     // Validation happens before anything is written.
-    assert!(matches!(ipc.send("", "x"), Err(Error::InvalidChannel { len: 0 })));
+    assert!(matches!(
+        ipc.send("", "x"),
+        Err(Error::InvalidChannel { len: 0 })
+    ));
     let long = "c".repeat(256);
-    assert!(matches!(ipc.send_sync(&long, "x"), Err(Error::InvalidChannel { len: 256 })));
+    assert!(matches!(
+        ipc.send_sync(&long, "x"),
+        Err(Error::InvalidChannel { len: 256 })
+    ));
     let big = vec![0u8; 1 << 20];
     match ipc.send("echo", &big) {
         Err(Error::MessageTooLarge { len, max }) => assert!(len == 1 << 20 && max < len),
@@ -179,7 +195,9 @@ fn errors_are_prompt_and_typed() {
         e.set_return_value(vec![7u8; 1 << 20]);
     })
     .unwrap();
-    let removed = ipc.on("removed", |_, _| panic!("removed listener ran")).unwrap();
+    let removed = ipc
+        .on("removed", |_, _| panic!("removed listener ran"))
+        .unwrap();
     assert!(ipc.remove_listener(removed));
     assert!(!ipc.remove_listener(removed));
     let (_wc, mut child) = spawn(&ipc, ENTRY, "errors", "");
@@ -189,8 +207,14 @@ fn errors_are_prompt_and_typed() {
 #[test]
 fn invalid_channel_in_main() {
     let ipc = main_with(WaitBackend::Futex);
-    assert!(matches!(ipc.on("", |_, _| {}), Err(Error::InvalidChannel { len: 0 })));
-    assert!(matches!(ipc.on(&"x".repeat(300), |_, _| {}), Err(Error::InvalidChannel { len: 300 })));
+    assert!(matches!(
+        ipc.on("", |_, _| {}),
+        Err(Error::InvalidChannel { len: 0 })
+    ));
+    assert!(matches!(
+        ipc.on(&"x".repeat(300), |_, _| {}),
+        Err(Error::InvalidChannel { len: 300 })
+    ));
 }
 
 #[test]
@@ -200,7 +224,9 @@ fn from_env_without_invitation_is_a_clear_error() {
         return;
     }
     match IpcRenderer::from_env() {
-        Err(e @ Error::NotARenderer(_)) => assert!(e.to_string().contains("RINGIPC_RENDERER"), "{e}"),
+        Err(e @ Error::NotARenderer(_)) => {
+            assert!(e.to_string().contains("RINGIPC_RENDERER"), "{e}")
+        }
         other => panic!("expected NotARenderer, got {:?}", other.map(|_| ())),
     }
 }
@@ -213,7 +239,10 @@ fn role_mixed(n: u64) {
     let ipc = IpcRenderer::from_env().unwrap();
     let echoes = Arc::new(Mutex::new(Vec::new()));
     let e = echoes.clone();
-    ipc.on("echo", move |_, arg| e.lock().unwrap().push(check_pattern(arg).unwrap())).unwrap();
+    ipc.on("echo", move |_, arg| {
+        e.lock().unwrap().push(check_pattern(arg).unwrap())
+    })
+    .unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ipc.id() as u64);
     let mut expected_echoes = Vec::new();
     let mut reply = Vec::new();
@@ -222,20 +251,33 @@ fn role_mixed(n: u64) {
         if rng.next() % 2 == 0 {
             ipc.send("seq", &payload).unwrap();
         } else {
-            ipc.send_sync_into("seq", &payload, &mut reply, None).unwrap();
-            assert_eq!(check_pattern(&reply).unwrap(), seq ^ 0xFFFF, "reply to {seq}");
+            ipc.send_sync_into("seq", &payload, &mut reply, None)
+                .unwrap();
+            assert_eq!(
+                check_pattern(&reply).unwrap(),
+                seq ^ 0xFFFF,
+                "reply to {seq}"
+            );
             if seq % 7 == 0 {
                 expected_echoes.push(seq);
             }
         }
     }
     let seen = ipc.send_sync("done", "").unwrap();
-    assert_eq!(u64::from_le_bytes(seen.try_into().unwrap()), n, "main saw a different count");
+    assert_eq!(
+        u64::from_le_bytes(seen.try_into().unwrap()),
+        n,
+        "main saw a different count"
+    );
     let start = Instant::now();
     while echoes.lock().unwrap().len() < expected_echoes.len() && start.elapsed() < LIMIT {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(*echoes.lock().unwrap(), expected_echoes, "main→renderer messages lost or reordered");
+    assert_eq!(
+        *echoes.lock().unwrap(),
+        expected_echoes,
+        "main→renderer messages lost or reordered"
+    );
 }
 
 /// Main's side of `role_mixed`: per-renderer expected sequence numbers.
@@ -249,21 +291,32 @@ fn mixed_main(ipc: &IpcMain) -> Arc<Mutex<Vec<String>>> {
         let expected = next.entry(id).or_insert(0);
         match check_pattern(arg) {
             Ok(seq) if seq == *expected => *expected += 1,
-            Ok(seq) => errs.lock().unwrap().push(format!("renderer {id}: got {seq}, expected {expected}")),
+            Ok(seq) => errs
+                .lock()
+                .unwrap()
+                .push(format!("renderer {id}: got {seq}, expected {expected}")),
             Err(e) => errs.lock().unwrap().push(format!("renderer {id}: {e}")),
         }
         if event.is_sync() {
             let seq = *expected - 1;
             if seq % 7 == 0 {
                 // Sent before the reply: must reach the renderer in this order.
-                event.sender().send("echo", pattern(seq, 8 + (seq % 50) as usize)).unwrap();
+                event
+                    .sender()
+                    .send("echo", pattern(seq, 8 + (seq % 50) as usize))
+                    .unwrap();
             }
             event.set_return_value(pattern(seq ^ 0xFFFF, 8 + (seq % 100) as usize));
         }
     })
     .unwrap();
     ipc.on("done", move |event, _| {
-        let n = next.lock().unwrap().get(&event.sender().id()).copied().unwrap_or(0);
+        let n = next
+            .lock()
+            .unwrap()
+            .get(&event.sender().id())
+            .copied()
+            .unwrap_or(0);
         event.set_return_value(n.to_le_bytes());
     })
     .unwrap();
@@ -274,15 +327,25 @@ fn mixed_with(backend: WaitBackend, renderers: usize, n: u64) {
     let _serial = serial();
     let ipc = main_with(backend);
     let errors = mixed_main(&ipc);
-    let mut children: Vec<_> = (0..renderers).map(|_| spawn(&ipc, ENTRY, "mixed", &n.to_string())).collect();
+    let mut children: Vec<_> = (0..renderers)
+        .map(|_| spawn(&ipc, ENTRY, "mixed", &n.to_string()))
+        .collect();
     let ids: Vec<u32> = children.iter().map(|(wc, _)| wc.id()).collect();
     let mut unique = ids.clone();
     unique.dedup();
-    assert_eq!(unique.len(), renderers, "renderer ids must be distinct: {ids:?}");
+    assert_eq!(
+        unique.len(),
+        renderers,
+        "renderer ids must be distinct: {ids:?}"
+    );
     for (_, child) in &mut children {
         child.assert_success(LIMIT);
     }
-    assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock().unwrap());
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
 }
 
 #[test]
@@ -309,8 +372,12 @@ fn role_inbox_order() {
     let ipc = IpcRenderer::from_env().unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
-    ipc.on("burst", move |_, arg| g.lock().unwrap().push(u32::from_le_bytes(arg.try_into().unwrap())))
-        .unwrap();
+    ipc.on("burst", move |_, arg| {
+        g.lock()
+            .unwrap()
+            .push(u32::from_le_bytes(arg.try_into().unwrap()))
+    })
+    .unwrap();
     // Main sends 1000 messages (far more than fit in the ring's spare room at
     // times) while this thread is blocked in send_sync; none may be lost.
     assert_eq!(ipc.send_sync("burst-then-reply", "").unwrap(), b"done");
@@ -344,8 +411,14 @@ fn role_threads() {
             std::thread::spawn(move || {
                 for i in 0..5_000u64 {
                     let seq = t << 32 | i;
-                    let reply = ipc.send_sync("echo", pattern(seq, 8 + (i % 64) as usize)).unwrap();
-                    assert_eq!(check_pattern(&reply).unwrap(), seq, "thread {t} got another's reply");
+                    let reply = ipc
+                        .send_sync("echo", pattern(seq, 8 + (i % 64) as usize))
+                        .unwrap();
+                    assert_eq!(
+                        check_pattern(&reply).unwrap(),
+                        seq,
+                        "thread {t} got another's reply"
+                    );
                 }
             })
         })
@@ -398,21 +471,36 @@ fn renderer_killed_mid_stream_others_keep_working() {
         e.set_return_value(arg);
     })
     .unwrap();
-    let mut rs: Vec<_> = (0..3).map(|_| spawn(&ipc, ENTRY, "loop_until_disconnected", "")).collect();
+    let mut rs: Vec<_> = (0..3)
+        .map(|_| spawn(&ipc, ENTRY, "loop_until_disconnected", ""))
+        .collect();
     let count = |id: u32| counts.lock().unwrap().get(&id).copied().unwrap_or(0);
     for (wc, _) in &rs {
-        eventually(LIMIT, "every renderer to get going", || count(wc.id()) >= 1000);
+        eventually(LIMIT, "every renderer to get going", || {
+            count(wc.id()) >= 1000
+        });
     }
     let victim = rs[0].0.clone();
-    // SAFETY-free: plain kill(2) through std.
-    rs[0].1.kill();
-    eventually(Duration::from_secs(5), "main to notice the SIGKILL", || !victim.is_connected());
-    assert!(victim.disconnect_reason().unwrap().contains("exited"), "{:?}", victim.disconnect_reason());
-    assert!(matches!(victim.send("count", "x"), Err(Error::Disconnected)));
+    rs[0].1.kill(); // SIGKILL, through std
+
+    eventually(Duration::from_secs(5), "main to notice the SIGKILL", || {
+        !victim.is_connected()
+    });
+    assert!(
+        victim.disconnect_reason().unwrap().contains("exited"),
+        "{:?}",
+        victim.disconnect_reason()
+    );
+    assert!(matches!(
+        victim.send("count", "x"),
+        Err(Error::Disconnected)
+    ));
     assert_eq!(ipc.renderers().len(), 2);
     for (wc, _) in &rs[1..] {
         let before = count(wc.id());
-        eventually(LIMIT, "survivors to keep being served", || count(wc.id()) >= before + 1000);
+        eventually(LIMIT, "survivors to keep being served", || {
+            count(wc.id()) >= before + 1000
+        });
         assert!(wc.is_connected());
     }
     // Dropping main disconnects the survivors, which then exit cleanly.
@@ -424,7 +512,11 @@ fn renderer_killed_mid_stream_others_keep_working() {
 
 /// A main process whose only listener never answers; the test kills it.
 fn role_main_for_kill() {
-    let backend = if std::env::var(ARG).unwrap() == "raw" { WaitBackend::RawSyncEvent } else { WaitBackend::Futex };
+    let backend = if std::env::var(ARG).unwrap() == "raw" {
+        WaitBackend::RawSyncEvent
+    } else {
+        WaitBackend::Futex
+    };
     let ipc = main_with(backend);
     ipc.on("block", |e, _| {
         println!("BLOCKED {}", e.sender().process_id());
@@ -444,10 +536,13 @@ fn role_main_for_kill() {
 fn role_blocked_in_send_sync() {
     let ipc = IpcRenderer::from_env().unwrap();
     let r = ipc.send_sync("block", "x");
-    println!("RESULT {}", match r {
-        Err(Error::Disconnected) => "disconnected".to_string(),
-        other => format!("{other:?}"),
-    });
+    println!(
+        "RESULT {}",
+        match r {
+            Err(Error::Disconnected) => "disconnected".to_string(),
+            other => format!("{other:?}"),
+        }
+    );
 }
 
 fn main_killed_with(backend: &str) {
@@ -479,7 +574,10 @@ fn main_killed_with(backend: &str) {
     // SAFETY: kill(2) with a pid we were told; at worst it is already gone.
     unsafe { libc::kill(renderer_pid, libc::SIGKILL) };
     assert_eq!(result, "disconnected");
-    assert!(took < Duration::from_secs(1), "renderer learned of main's death after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "renderer learned of main's death after {took:?}"
+    );
 }
 
 #[test]

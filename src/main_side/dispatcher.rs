@@ -71,7 +71,10 @@ impl Control {
         let (read_end, write_end) = lifeline::pair()?;
         Ok(Control {
             pending: Mutex::new(Vec::new()),
-            waker: Waker { poked: Arc::new(AtomicBool::new(false)), write_end: Arc::new(write_end) },
+            waker: Waker {
+                poked: Arc::new(AtomicBool::new(false)),
+                write_end: Arc::new(write_end),
+            },
             read_end,
         })
     }
@@ -183,7 +186,9 @@ impl Dispatcher {
                 Ok(Some(h)) => h,
                 Ok(None) => break,
                 Err(v) => {
-                    slot.web_contents.conn.disconnect(format!("protocol violation on the request ring: {v}"));
+                    slot.web_contents
+                        .conn
+                        .disconnect(format!("protocol violation on the request ring: {v}"));
                     break;
                 }
             };
@@ -195,7 +200,9 @@ impl Dispatcher {
                 sender: &slot.web_contents,
             };
             if let Err(v) = ctx.handle(header, &self.body) {
-                slot.web_contents.conn.disconnect(format!("protocol violation: {v}"));
+                slot.web_contents
+                    .conn
+                    .disconnect(format!("protocol violation: {v}"));
                 break;
             }
         }
@@ -238,12 +245,24 @@ impl Dispatcher {
     /// Polls the control socket and every lifeline; drains kicks and disconnects
     /// renderers whose lifeline closed.
     fn poll(&mut self, timeout_ms: libc::c_int) {
-        let entry = |fd: i32| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let entry = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         self.pollfds.clear();
-        self.pollfds.push(entry(self.shared.control.read_end.as_raw_fd()));
-        self.pollfds.extend(self.slots.iter().map(|s| entry(s.lifeline.as_raw_fd())));
+        self.pollfds
+            .push(entry(self.shared.control.read_end.as_raw_fd()));
+        self.pollfds
+            .extend(self.slots.iter().map(|s| entry(s.lifeline.as_raw_fd())));
         // SAFETY: `pollfds` is a live array of `len` initialised pollfd structs.
-        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, timeout_ms) };
+        let n = unsafe {
+            libc::poll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
         if n <= 0 {
             return;
         }
@@ -252,7 +271,9 @@ impl Dispatcher {
         }
         for (s, p) in self.slots.iter().zip(&self.pollfds[1..]) {
             if p.revents != 0 && !lifeline::drain_kicks(&s.lifeline) {
-                s.web_contents.conn.disconnect("renderer exited or closed its lifeline".into());
+                s.web_contents
+                    .conn
+                    .disconnect("renderer exited or closed its lifeline".into());
             }
         }
         if self.slots.iter().any(|s| !s.web_contents.is_connected()) {
@@ -290,15 +311,28 @@ impl Context<'_> {
         let conn = &self.sender.conn;
         if listeners.is_empty() {
             if sync {
-                let _ = conn.push(Kind::ErrorReply, &[], &[RemoteFailure::NoListener as u8], header.call_id);
+                let _ = conn.push(
+                    Kind::ErrorReply,
+                    &[],
+                    &[RemoteFailure::NoListener as u8],
+                    header.call_id,
+                );
             } else {
                 conn.unhandled.fetch_add(1, Ordering::Relaxed);
-                log::debug!("renderer {}: no listener for message on '{channel}'", conn.id);
+                log::debug!(
+                    "renderer {}: no listener for message on '{channel}'",
+                    conn.id
+                );
             }
             return Ok(());
         }
         self.ret.reset();
-        let mut event = IpcMainEvent { sender: self.sender, channel, sync, reply: self.ret };
+        let mut event = IpcMainEvent {
+            sender: self.sender,
+            channel,
+            sync,
+            reply: self.ret,
+        };
         let mut panicked = None;
         for (_, listener) in listeners {
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| listener(&mut event, payload))) {
@@ -314,10 +348,15 @@ impl Context<'_> {
         }
         let ret = &mut *self.ret;
         if !ret.set {
-            let failure = if panicked.is_some() { RemoteFailure::HandlerPanicked } else { RemoteFailure::NoReturnValue };
+            let failure = if panicked.is_some() {
+                RemoteFailure::HandlerPanicked
+            } else {
+                RemoteFailure::NoReturnValue
+            };
             ret.bytes.clear();
             ret.bytes.push(failure as u8);
-            ret.bytes.extend_from_slice(panicked.unwrap_or_default().as_bytes());
+            ret.bytes
+                .extend_from_slice(panicked.unwrap_or_default().as_bytes());
             let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, header.call_id);
         } else if let Err(Error::MessageTooLarge { len, max }) =
             conn.push(Kind::Reply, &[], &ret.bytes, header.call_id)

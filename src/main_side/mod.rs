@@ -9,7 +9,7 @@ pub use web_contents::WebContents;
 
 use crate::error::{Error, Result, check_channel};
 use crate::invitation::Invitation;
-use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
+use crate::layout::{BellSlot, EVENT_SLOT, Layout, RingControl, SegmentHeader};
 use crate::lifeline;
 use crate::listeners::{ListenerId, Listeners};
 use crate::ring::{Consumer, Producer};
@@ -171,7 +171,12 @@ impl IpcMain {
         let thread = std::thread::Builder::new()
             .name("ringipc-dispatcher".into())
             .spawn(move || dispatcher::run(for_thread))?;
-        Ok(IpcMain { owner: Arc::new(Owner { shared, thread: Mutex::new(Some(thread)) }) })
+        Ok(IpcMain {
+            owner: Arc::new(Owner {
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
     }
 
     fn shared(&self) -> &MainShared {
@@ -196,7 +201,13 @@ impl IpcMain {
 
     /// The renderers connected now.
     pub fn renderers(&self) -> Vec<WebContents> {
-        self.shared().renderers.lock().iter().filter(|w| w.is_connected()).cloned().collect()
+        self.shared()
+            .renderers
+            .lock()
+            .iter()
+            .filter(|w| w.is_connected())
+            .cloned()
+            .collect()
     }
 
     /// Starts `command` as a renderer: creates its shared segment and lifeline,
@@ -219,7 +230,7 @@ impl IpcMain {
         let header = layout.header(cfg.wait_backend.to_wire(), id, std::process::id());
         // SAFETY: offset 0 holds `SegmentHeader`-sized bytes nobody else sees yet.
         unsafe { mapping.at::<SegmentHeader>(0).write(header) };
-        let events = init_events(&mapping, &layout, cfg.wait_backend)?;
+        let rings = init_rings(&mapping, &layout, cfg.wait_backend)?;
         let (main_end, child_end) = lifeline::pair()?;
 
         let invitation = Invitation {
@@ -230,7 +241,10 @@ impl IpcMain {
         };
         command.env(crate::invitation::ENV_VAR, invitation.encode());
         let (seg_fd, life_fd) = (memfd.as_raw_fd(), child_end.as_raw_fd());
-        let inherit = [(seg_fd, crate::fd::identity(seg_fd)?), (life_fd, crate::fd::identity(life_fd)?)];
+        let inherit = [
+            (seg_fd, crate::fd::identity(seg_fd)?),
+            (life_fd, crate::fd::identity(life_fd)?),
+        ];
         // SAFETY: the hook only calls `fstat` and `fcntl`, both async-signal-safe,
         // on plain integers captured by value.
         unsafe {
@@ -250,52 +264,62 @@ impl IpcMain {
         drop(memfd);
 
         let conn = Arc::new(build_connection(
-            id,
-            child.id(),
+            (id, child.id()),
             &mapping,
             &layout,
             cfg,
-            events.reply_data,
+            (rings.reply_data, rings.reply_calls),
             shared,
         ));
         let web_contents = WebContents { conn };
-        let renderer = build_incoming(web_contents.clone(), mapping, &layout, events.request_space, main_end);
+        let renderer = build_incoming(
+            web_contents.clone(),
+            mapping,
+            &layout,
+            rings.request_space,
+            main_end,
+        );
         shared.renderers.lock().push(web_contents.clone());
         shared.control.add(renderer);
         Ok((web_contents, child))
     }
 }
 
-/// The `raw_sync` events for the two doorbells a renderer sleeps on, created by
-/// main (the renderer attaches to them).
-struct Events {
-    request_space: Option<RawEvent>,
-    reply_data: Option<RawEvent>,
+/// How main wakes each doorbell a renderer sleeps on. Under the `raw_sync`
+/// backend main creates the events here and the renderer attaches to them.
+struct RendererRings {
+    request_space: Ring,
+    reply_data: Ring,
+    reply_calls: Ring,
 }
 
-fn init_events(mapping: &Mapping, layout: &Layout, backend: WaitBackend) -> Result<Events> {
-    if backend != WaitBackend::RawSyncEvent {
-        return Ok(Events { request_space: None, reply_data: None });
-    }
-    let create = |slot: BellSlot| -> Result<RawEvent> {
-        let ptr = mapping.at::<[u8; crate::layout::EVENT_SLOT]>(layout.event_offset(slot)).cast::<u8>();
-        if RawEvent::size_at(ptr) > crate::layout::EVENT_SLOT {
-            return Err(Error::Io(std::io::Error::other("raw_sync event larger than its slot")));
+fn init_rings(mapping: &Mapping, layout: &Layout, backend: WaitBackend) -> Result<RendererRings> {
+    let ring = |slot: BellSlot| -> Result<Ring> {
+        if backend != WaitBackend::RawSyncEvent {
+            return Ok(Ring::Futex);
+        }
+        let ptr = mapping.range(layout.event_offset(slot), EVENT_SLOT);
+        if RawEvent::size_at(ptr) > EVENT_SLOT {
+            return Err(Error::Io(std::io::Error::other(
+                "raw_sync event larger than its slot",
+            )));
         }
         // SAFETY: the slot is EVENT_SLOT bytes inside our mapping, unused so far.
-        Ok(unsafe { RawEvent::create(ptr) }?)
+        Ok(Ring::Event(unsafe { RawEvent::create(ptr) }?))
     };
-    Ok(Events {
-        request_space: Some(create(BellSlot::RequestSpace)?),
-        reply_data: Some(create(BellSlot::ReplyData)?),
+    Ok(RendererRings {
+        request_space: ring(BellSlot::RequestSpace)?,
+        reply_data: ring(BellSlot::ReplyData)?,
+        reply_calls: ring(BellSlot::ReplyCalls)?,
     })
 }
 
-fn ring_of(event: Option<RawEvent>) -> Ring {
-    event.map_or(Ring::Futex, Ring::Event)
-}
-
-fn ring_parts(mapping: &Mapping, control: usize, data: usize, capacity: usize) -> (*const RingControl, SharedBytes) {
+fn ring_parts(
+    mapping: &Mapping,
+    control: usize,
+    data: usize,
+    capacity: usize,
+) -> (*const RingControl, SharedBytes) {
     let ctrl = mapping.at::<RingControl>(control).cast_const();
     // SAFETY: `range` checked the bytes lie inside the mapping, which the
     // connection keeps alive through its `Arc<Mapping>`.
@@ -304,27 +328,38 @@ fn ring_parts(mapping: &Mapping, control: usize, data: usize, capacity: usize) -
 }
 
 fn build_connection(
-    id: u32,
-    pid: u32,
+    (id, pid): (u32, u32),
     mapping: &Arc<Mapping>,
     layout: &Layout,
     cfg: &Config,
-    reply_data_event: Option<RawEvent>,
+    (data_ring, calls_ring): (Ring, Ring),
     shared: &MainShared,
 ) -> Connection {
-    let (ctrl, bytes) = ring_parts(mapping, layout.reply_control, layout.reply_data, layout.reply_capacity);
+    let (ctrl, bytes) = ring_parts(
+        mapping,
+        layout.reply_control,
+        layout.reply_data,
+        layout.reply_capacity,
+    );
     // SAFETY: fresh ring inside `mapping`, which `Outgoing` keeps alive; main is
     // its only producer.
     let producer = unsafe { Producer::new(ctrl, bytes) };
     // SAFETY: the words live in `mapping`, kept alive by `Outgoing`; no Kick fd.
-    let (data_bell, space_bell) = unsafe {
+    let (data_bell, calls_bell, space_bell) = unsafe {
         (
-            Doorbell::new(&raw const (*ctrl).data, ring_of(reply_data_event)),
+            Doorbell::new(&raw const (*ctrl).data, data_ring),
+            Doorbell::new(&raw const (*ctrl).calls, calls_ring),
             Doorbell::new(&raw const (*ctrl).space, Ring::Futex),
         )
     };
-    let out = Outgoing::new(producer, data_bell, space_bell, cfg.outbox_limit, mapping.clone());
-    let waker = shared.control.waker();
+    let out = Outgoing::new(
+        producer,
+        data_bell,
+        calls_bell,
+        space_bell,
+        cfg.outbox_limit,
+        mapping.clone(),
+    );
     Connection {
         id,
         pid,
@@ -333,7 +368,7 @@ fn build_connection(
         backlog: AtomicBool::new(false),
         reason: Mutex::new(None),
         unhandled: AtomicU64::new(0),
-        wake_dispatcher: Arc::new(move || waker.wake()),
+        dispatcher: shared.control.waker(),
     }
 }
 
@@ -341,10 +376,15 @@ fn build_incoming(
     web_contents: WebContents,
     mapping: Arc<Mapping>,
     layout: &Layout,
-    request_space_event: Option<RawEvent>,
+    request_space_ring: Ring,
     lifeline: OwnedFd,
 ) -> NewRenderer {
-    let (ctrl, bytes) = ring_parts(&mapping, layout.request_control, layout.request_data, layout.request_capacity);
+    let (ctrl, bytes) = ring_parts(
+        &mapping,
+        layout.request_control,
+        layout.request_data,
+        layout.request_capacity,
+    );
     // SAFETY: fresh ring inside `mapping`, which `NewRenderer` keeps alive; the
     // dispatcher is its only consumer.
     let consumer = unsafe { Consumer::new(ctrl, bytes) };
@@ -352,10 +392,17 @@ fn build_incoming(
     let (data_bell, space_bell) = unsafe {
         (
             Doorbell::new(&raw const (*ctrl).data, Ring::Futex),
-            Doorbell::new(&raw const (*ctrl).space, ring_of(request_space_event)),
+            Doorbell::new(&raw const (*ctrl).space, request_space_ring),
         )
     };
-    NewRenderer { web_contents, consumer, data_bell, space_bell, lifeline, _mapping: mapping }
+    NewRenderer {
+        web_contents,
+        consumer,
+        data_bell,
+        space_bell,
+        lifeline,
+        _mapping: mapping,
+    }
 }
 
 impl Drop for Owner {

@@ -1,6 +1,7 @@
 //! `WebContents`: main's handle on one renderer, and the outgoing half of its
 //! connection (the reply ring's producer plus a bounded outbox).
 
+use super::dispatcher::Waker;
 use crate::error::{Error, Result, check_channel};
 use crate::record::{Kind, Violation, record_len};
 use crate::ring::{Producer, PushError};
@@ -37,8 +38,11 @@ struct Pending {
 /// The producer side of the reply ring. Only touched under `Connection::out`.
 pub(crate) struct Outgoing {
     producer: Producer,
-    /// reply.data: the renderer sleeps on it; we ring it after publishing.
+    /// reply.data: the renderer's receiver thread sleeps on it; rung after
+    /// publishing a message.
     data_bell: Doorbell,
+    /// reply.calls: `send_sync` callers sleep on it; rung after publishing a reply.
+    calls_bell: Doorbell,
     /// reply.space: we raise its flag while the outbox is non-empty, and the
     /// renderer kicks us when it frees room.
     space_bell: Doorbell,
@@ -62,13 +66,14 @@ pub(crate) struct Connection {
     /// Async messages that arrived on a channel with no listener.
     pub unhandled: AtomicU64,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
-    pub wake_dispatcher: Arc<dyn Fn() + Send + Sync>,
+    pub dispatcher: Waker,
 }
 
 impl Outgoing {
     pub fn new(
         producer: Producer,
         data_bell: Doorbell,
+        calls_bell: Doorbell,
         space_bell: Doorbell,
         outbox_limit: usize,
         mapping: Arc<Mapping>,
@@ -76,6 +81,7 @@ impl Outgoing {
         Outgoing {
             producer,
             data_bell,
+            calls_bell,
             space_bell,
             outbox: VecDeque::new(),
             outbox_bytes: 0,
@@ -89,16 +95,24 @@ impl Outgoing {
     }
 
     /// Writes a record to the ring, or queues it behind earlier ones. Never blocks.
-    pub fn push(&mut self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<(), Broken> {
+    pub fn push(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        payload: &[u8],
+        call_id: u64,
+    ) -> Result<(), Broken> {
         if self.outbox.is_empty() {
             match self.producer.try_push(kind, channel, payload, call_id) {
                 Ok(()) => {
-                    self.data_bell.notify();
+                    self.bell_for(kind).notify();
                     return Ok(());
                 }
                 Err(PushError::Full { .. }) => {}
                 Err(PushError::TooLarge { len, capacity }) => {
-                    return Err(Broken(format!("record of {len} bytes exceeds ring of {capacity}")));
+                    return Err(Broken(format!(
+                        "record of {len} bytes exceeds ring of {capacity}"
+                    )));
                 }
                 Err(PushError::Violation(v)) => return Err(violation(v)),
             }
@@ -107,7 +121,12 @@ impl Outgoing {
         bytes.extend_from_slice(channel);
         bytes.extend_from_slice(payload);
         self.outbox_bytes += record_len(channel.len(), payload.len());
-        self.outbox.push_back(Pending { kind, call_id, channel_len: channel.len(), bytes });
+        self.outbox.push_back(Pending {
+            kind,
+            call_id,
+            channel_len: channel.len(),
+            bytes,
+        });
         if self.outbox_bytes > self.outbox_limit {
             return Err(Broken(format!(
                 "renderer is not reading: {} bytes queued for it, limit {}",
@@ -120,25 +139,39 @@ impl Outgoing {
         self.flush().map(|_| ())
     }
 
+    /// The doorbell of whoever waits for records of `kind`.
+    fn bell_for(&self, kind: Kind) -> &Doorbell {
+        match kind {
+            Kind::Reply | Kind::ErrorReply => &self.calls_bell,
+            _ => &self.data_bell,
+        }
+    }
+
     /// Moves queued records into the ring while they fit. Returns whether the
     /// outbox is now empty.
     pub fn flush(&mut self) -> Result<bool, Broken> {
-        let mut moved = false;
+        let (mut messages, mut replies) = (false, false);
         while let Some(p) = self.outbox.front() {
             let (channel, payload) = p.bytes.split_at(p.channel_len);
             match self.producer.try_push(p.kind, channel, payload, p.call_id) {
                 Ok(()) => {
                     self.outbox_bytes -= record_len(channel.len(), payload.len());
-                    self.outbox.pop_front();
-                    moved = true;
+                    let p = self.outbox.pop_front().expect("front exists");
+                    match p.kind {
+                        Kind::Reply | Kind::ErrorReply => replies = true,
+                        _ => messages = true,
+                    }
                 }
                 Err(PushError::Full { .. }) => break,
                 Err(PushError::TooLarge { .. }) => unreachable!("checked before queueing"),
                 Err(PushError::Violation(v)) => return Err(violation(v)),
             }
         }
-        if moved {
+        if messages {
             self.data_bell.notify();
+        }
+        if replies {
+            self.calls_bell.notify();
         }
         let empty = self.outbox.is_empty();
         if empty {
@@ -157,11 +190,15 @@ impl Connection {
     /// the lifeline. Idempotent; the first reason is kept.
     pub fn disconnect(&self, reason: String) {
         if self.connected.swap(false, Ordering::AcqRel) {
-            log::warn!("renderer {} (pid {}) disconnected: {reason}", self.id, self.pid);
+            log::warn!(
+                "renderer {} (pid {}) disconnected: {reason}",
+                self.id,
+                self.pid
+            );
             *self.reason.lock() = Some(reason);
             *self.out.lock() = None;
             self.backlog.store(false, Ordering::Relaxed);
-            (self.wake_dispatcher)();
+            self.dispatcher.wake();
         }
     }
 
@@ -171,7 +208,10 @@ impl Connection {
         let out = guard.as_mut().ok_or(Error::Disconnected)?;
         let max = out.max_payload(channel.len());
         if payload.len() > max {
-            return Err(Error::MessageTooLarge { len: payload.len(), max });
+            return Err(Error::MessageTooLarge {
+                len: payload.len(),
+                max,
+            });
         }
         let result = out.push(kind, channel, payload, call_id);
         let backlog = !out.outbox.is_empty();
@@ -215,7 +255,8 @@ impl WebContents {
     /// disconnected, and this returns [`Error::Disconnected`].
     pub fn send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
         check_channel(channel)?;
-        self.conn.push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
+        self.conn
+            .push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
     }
 
     /// Whether the renderer is still connected.

@@ -77,13 +77,17 @@ struct Inner {
     /// request.space: we sleep here when our ring is full.
     request_space: Doorbell,
     replies: Mutex<Replies>,
-    /// reply.data: every waiting thread of this renderer sleeps here.
+    /// reply.data: the receiver thread sleeps here.
     reply_data: Doorbell,
+    /// reply.calls: `send_sync` callers sleep here.
+    reply_calls: Doorbell,
     /// reply.space: main's flag while it has an outbox for us.
     reply_space: Doorbell,
     reply_ring: *const RingControl,
-    /// Bumped whenever a drainer routes something to another thread.
-    routed: AtomicU64,
+    /// Bumped whenever a drainer stashes a reply for another caller.
+    stashed: AtomicU64,
+    /// Set whenever a sync caller leaves messages in the inbox.
+    inbox_ready: AtomicBool,
     closed: AtomicBool,
     stopping: AtomicBool,
     next_call: AtomicU64,
@@ -109,7 +113,9 @@ impl IpcRenderer {
     /// it was already used.
     pub fn from_env() -> Result<IpcRenderer> {
         let value = std::env::var(ENV_VAR).map_err(|_| {
-            Error::NotARenderer(format!("{ENV_VAR} is not set: this process was not started by IpcMain::spawn"))
+            Error::NotARenderer(format!(
+                "{ENV_VAR} is not set: this process was not started by IpcMain::spawn"
+            ))
         })?;
         let inv = Invitation::decode(&value).map_err(Error::NotARenderer)?;
         // SAFETY: getppid has no preconditions.
@@ -121,7 +127,9 @@ impl IpcRenderer {
             )));
         }
         if CONNECTED.swap(true, Ordering::AcqRel) {
-            return Err(Error::NotARenderer("this process is already connected".into()));
+            return Err(Error::NotARenderer(
+                "this process is already connected".into(),
+            ));
         }
         let result = connect(&inv);
         if result.is_err() {
@@ -141,7 +149,8 @@ impl IpcRenderer {
     /// with [`Error::Disconnected`] if main goes away meanwhile.
     pub fn send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
         check_channel(channel)?;
-        self.inner.push(Kind::Message, channel, arg.as_ref(), 0, None)
+        self.inner
+            .push(Kind::Message, channel, arg.as_ref(), 0, None)
     }
 
     /// Sends `arg` to main's listeners of `channel` and blocks until one of
@@ -159,9 +168,19 @@ impl IpcRenderer {
 
     /// [`send_sync`](Self::send_sync) that gives up with [`Error::Timeout`]
     /// after `timeout`. A reply that arrives later is discarded.
-    pub fn send_sync_timeout(&self, channel: &str, arg: impl AsRef<[u8]>, timeout: Duration) -> Result<Vec<u8>> {
+    pub fn send_sync_timeout(
+        &self,
+        channel: &str,
+        arg: impl AsRef<[u8]>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.inner.call(channel, arg.as_ref(), &mut out, Some(Instant::now() + timeout))?;
+        self.inner.call(
+            channel,
+            arg.as_ref(),
+            &mut out,
+            Some(Instant::now() + timeout),
+        )?;
         Ok(out)
     }
 
@@ -174,7 +193,12 @@ impl IpcRenderer {
         out: &mut Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        self.inner.call(channel, arg.as_ref(), out, timeout.map(|t| Instant::now() + t))
+        self.inner.call(
+            channel,
+            arg.as_ref(),
+            out,
+            timeout.map(|t| Instant::now() + t),
+        )
     }
 
     /// Registers `listener` for messages main sends on `channel`. Listeners run
@@ -224,19 +248,29 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
     }
     // SAFETY: the invitation names descriptors main left open for us alone; the
     // CONNECTED flag makes sure we take ownership of them only once.
-    let (memfd, lifeline) = unsafe { (OwnedFd::from_raw_fd(inv.segment_fd), OwnedFd::from_raw_fd(inv.lifeline_fd)) };
+    let (memfd, lifeline) = unsafe {
+        (
+            OwnedFd::from_raw_fd(inv.segment_fd),
+            OwnedFd::from_raw_fd(inv.lifeline_fd),
+        )
+    };
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
     if file_len < inv.segment_len as u64 {
-        return Err(Error::NotARenderer(format!("segment is {file_len} bytes, expected {}", inv.segment_len)));
+        return Err(Error::NotARenderer(format!(
+            "segment is {file_len} bytes, expected {}",
+            inv.segment_len
+        )));
     }
-    let mapping = Mapping::map(memfd.as_fd(), inv.segment_len).map_err(|e| not("mapping the segment", e))?;
+    let mapping =
+        Mapping::map(memfd.as_fd(), inv.segment_len).map_err(|e| not("mapping the segment", e))?;
     drop(memfd);
     // SAFETY: the header lies at offset 0 of the mapping; main wrote it before
     // spawning us. Copied out, never referenced.
     let header: SegmentHeader = unsafe { mapping.at::<SegmentHeader>(0).read() };
     let layout = Layout::from_header(&header, mapping.len()).map_err(Error::NotARenderer)?;
-    let backend = WaitBackend::from_wire(header.wait_backend)
-        .ok_or_else(|| Error::NotARenderer(format!("unknown wait backend {}", header.wait_backend)))?;
+    let backend = WaitBackend::from_wire(header.wait_backend).ok_or_else(|| {
+        Error::NotARenderer(format!("unknown wait backend {}", header.wait_backend))
+    })?;
 
     let ring = |control: usize, data: usize, capacity: usize| {
         // SAFETY: `range` checked the bytes lie inside the mapping, which `Inner`
@@ -245,8 +279,16 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
             SharedBytes::new(mapping.range(data, capacity), capacity)
         })
     };
-    let (req_ctrl, req_bytes) = ring(layout.request_control, layout.request_data, layout.request_capacity);
-    let (rep_ctrl, rep_bytes) = ring(layout.reply_control, layout.reply_data, layout.reply_capacity);
+    let (req_ctrl, req_bytes) = ring(
+        layout.request_control,
+        layout.request_data,
+        layout.request_capacity,
+    );
+    let (rep_ctrl, rep_bytes) = ring(
+        layout.reply_control,
+        layout.reply_data,
+        layout.reply_capacity,
+    );
     let event = |slot: BellSlot| -> Result<Ring> {
         if backend != WaitBackend::RawSyncEvent {
             return Ok(Ring::Futex);
@@ -259,17 +301,23 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
     let kick2 = Ring::Kick(lifeline.as_raw_fd());
     // SAFETY: all four words live in `mapping` and the kick fd is `lifeline`;
     // `Inner` owns both and drops them after the doorbells.
-    let (request_data, request_space, reply_data, reply_space) = unsafe {
+    let (request_data, request_space, reply_data, reply_calls, reply_space) = unsafe {
         (
             Doorbell::new(&raw const (*req_ctrl).data, kick),
             Doorbell::new(&raw const (*req_ctrl).space, event(BellSlot::RequestSpace)?),
             Doorbell::new(&raw const (*rep_ctrl).data, event(BellSlot::ReplyData)?),
+            Doorbell::new(&raw const (*rep_ctrl).calls, event(BellSlot::ReplyCalls)?),
             Doorbell::new(&raw const (*rep_ctrl).space, kick2),
         )
     };
     // SAFETY: fresh rings; we are the request ring's only producer and the reply
     // ring's only consumer; `Inner` keeps the mapping alive.
-    let (producer, consumer) = unsafe { (Producer::new(req_ctrl, req_bytes), Consumer::new(rep_ctrl, rep_bytes)) };
+    let (producer, consumer) = unsafe {
+        (
+            Producer::new(req_ctrl, req_bytes),
+            Consumer::new(rep_ctrl, rep_bytes),
+        )
+    };
     let inner = Arc::new(Inner {
         id: header.renderer_id,
         requests: Mutex::new(producer),
@@ -277,9 +325,11 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
         request_space,
         replies: Mutex::new(Replies::new(consumer)),
         reply_data,
+        reply_calls,
         reply_space,
         reply_ring: rep_ctrl,
-        routed: AtomicU64::new(0),
+        stashed: AtomicU64::new(0),
+        inbox_ready: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
         next_call: AtomicU64::new(1),
@@ -292,7 +342,10 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
     let receiver = std::thread::Builder::new()
         .name("ringipc-receiver".into())
         .spawn(move || for_thread.receive_loop())?;
-    Ok(IpcRenderer { inner, receiver: Some(receiver) })
+    Ok(IpcRenderer {
+        inner,
+        receiver: Some(receiver),
+    })
 }
 
 impl Inner {
@@ -305,6 +358,7 @@ impl Inner {
     fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.reply_data.ring();
+            self.reply_calls.ring();
             self.request_space.ring();
         }
     }
@@ -315,14 +369,24 @@ impl Inner {
     }
 
     /// Writes one record to main, waiting for room while the ring is full.
-    fn push(&self, kind: Kind, channel: &str, payload: &[u8], call_id: u64, deadline: Option<Instant>) -> Result<()> {
+    fn push(
+        &self,
+        kind: Kind,
+        channel: &str,
+        payload: &[u8],
+        call_id: u64,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Disconnected);
         }
         let mut producer = self.requests.lock();
         let max = producer.max_payload(channel.len());
         if payload.len() > max {
-            return Err(Error::MessageTooLarge { len: payload.len(), max });
+            return Err(Error::MessageTooLarge {
+                len: payload.len(),
+                max,
+            });
         }
         loop {
             match producer.try_push(kind, channel.as_bytes(), payload, call_id) {
@@ -338,7 +402,9 @@ impl Inner {
                         deadline,
                         || match producer.has_room(needed) {
                             Ok(true) => Some(Ok(())),
-                            Ok(false) if self.closed.load(Ordering::Acquire) => Some(Err(Error::Disconnected)),
+                            Ok(false) if self.closed.load(Ordering::Acquire) => {
+                                Some(Err(Error::Disconnected))
+                            }
                             Ok(false) => None,
                             Err(v) => Some(Err(protocol(v))),
                         },
@@ -362,19 +428,25 @@ impl Inner {
     }
 
     /// One synchronous call; the reply lands in `out`.
-    fn call(&self, channel: &str, arg: &[u8], out: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
+    fn call(
+        &self,
+        channel: &str,
+        arg: &[u8],
+        out: &mut Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         check_channel(channel)?;
         let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
         // Taken before the request leaves: another thread may route our reply to
         // the stash before `push` even returns, and that must count as news.
-        let mut seen = self.routed.load(Ordering::Acquire);
+        let mut seen = self.stashed.load(Ordering::Acquire);
         self.replies.lock().expect(call_id);
         if let Err(e) = self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
             self.replies.lock().abandon(call_id, out);
             return Err(e);
         }
         let got = wait::wait_for(
-            &self.reply_data,
+            &self.reply_calls,
             SYNC_SPIN,
             deadline,
             || self.try_take_reply(call_id, out, &mut seen),
@@ -403,15 +475,20 @@ impl Inner {
     }
 
     /// One look for `call_id`'s reply: in the stash, then in the ring.
-    fn try_take_reply(&self, call_id: u64, out: &mut Vec<u8>, seen: &mut u64) -> Option<Result<bool>> {
+    fn try_take_reply(
+        &self,
+        call_id: u64,
+        out: &mut Vec<u8>,
+        seen: &mut u64,
+    ) -> Option<Result<bool>> {
         if self.closed.load(Ordering::Acquire) {
             return Some(Err(Error::Disconnected));
         }
-        let routed = self.routed.load(Ordering::Acquire);
-        if !self.reply_ring_nonempty() && routed == *seen {
+        let stashed = self.stashed.load(Ordering::Acquire);
+        if !self.reply_ring_nonempty() && stashed == *seen {
             return None;
         }
-        *seen = routed;
+        *seen = stashed;
         let mut replies = self.replies.lock();
         if let Some(is_error) = replies.take_stashed(call_id, out) {
             return Some(Ok(is_error));
@@ -420,7 +497,7 @@ impl Inner {
         drop(replies);
         match drained {
             Ok(d) => {
-                self.after_drain(d.routed);
+                self.after_drain(&d);
                 d.mine.map(Ok)
             }
             Err(v) => Some(Err(protocol(v))),
@@ -429,10 +506,16 @@ impl Inner {
 
     /// After consuming from the reply ring: tell main about freed room if it
     /// waits for it, and wake the threads that records were routed to.
-    fn after_drain(&self, routed: bool) {
+    fn after_drain(&self, d: &replies::Drained) {
         self.reply_space.notify();
-        if routed {
-            self.routed.fetch_add(1, Ordering::Release);
+        if d.to_stash {
+            // SYNC(stashed): Release → Acquire in `try_take_reply`; the stash entry
+            // was written under the `replies` lock before this.
+            self.stashed.fetch_add(1, Ordering::Release);
+            self.reply_calls.notify();
+        }
+        if d.to_inbox {
+            self.inbox_ready.store(true, Ordering::Release);
             self.reply_data.notify();
         }
     }
@@ -441,15 +524,18 @@ impl Inner {
         let mut batch = Vec::new();
         let mut scratch = Vec::new();
         let mut listeners = Snapshot::new(&self.listeners);
-        let mut seen = self.routed.load(Ordering::Acquire);
         while !self.stopping.load(Ordering::Acquire) {
+            self.inbox_ready.store(false, Ordering::Relaxed);
             {
                 let mut replies = self.replies.lock();
                 match replies.drain(None, &mut scratch) {
                     Ok(d) => {
                         std::mem::swap(&mut replies.inbox, &mut batch);
                         drop(replies);
-                        self.after_drain(d.routed);
+                        self.after_drain(&replies::Drained {
+                            to_inbox: false,
+                            ..d
+                        });
                     }
                     Err(v) => {
                         log::error!("main broke the protocol: {v}");
@@ -468,12 +554,10 @@ impl Inner {
                 RECEIVER_SPIN,
                 None,
                 || {
-                    let routed = self.routed.load(Ordering::Acquire);
                     let go = self.reply_ring_nonempty()
-                        || routed != seen
+                        || self.inbox_ready.load(Ordering::Acquire)
                         || self.stopping.load(Ordering::Acquire)
                         || self.closed.load(Ordering::Acquire);
-                    seen = routed;
                     go.then_some(())
                 },
                 || self.alive(),

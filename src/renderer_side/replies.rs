@@ -32,13 +32,20 @@ struct Stashed {
 pub(crate) struct Drained {
     /// The wanted reply was found (and is in `out`); `true` if an error reply.
     pub mine: Option<bool>,
-    /// Something was routed to another thread, which must be woken.
-    pub routed: bool,
+    /// A message went to the inbox: the receiver thread must be woken.
+    pub to_inbox: bool,
+    /// Another caller's reply went to the stash: callers must be woken.
+    pub to_stash: bool,
 }
 
 impl Replies {
     pub fn new(consumer: Consumer) -> Self {
-        Replies { consumer, inbox: Vec::new(), outstanding: Vec::new(), stash: Vec::new() }
+        Replies {
+            consumer,
+            inbox: Vec::new(),
+            outstanding: Vec::new(),
+            stash: Vec::new(),
+        }
     }
 
     pub fn expect(&mut self, call_id: u64) {
@@ -69,7 +76,7 @@ impl Replies {
                     self.inbox.push(h.channel_len);
                     self.inbox.extend_from_slice(&h.payload_len.to_le_bytes());
                     self.inbox.extend_from_slice(out);
-                    done.routed = true;
+                    done.to_inbox = true;
                 }
                 k if k == Kind::Reply as u8 || k == Kind::ErrorReply as u8 => {
                     let is_error = k == Kind::ErrorReply as u8;
@@ -79,8 +86,12 @@ impl Replies {
                         return Ok(done);
                     }
                     if self.outstanding.contains(&h.call_id) {
-                        self.stash.push(Stashed { call_id: h.call_id, is_error, payload: out.clone() });
-                        done.routed = true;
+                        self.stash.push(Stashed {
+                            call_id: h.call_id,
+                            is_error,
+                            payload: out.clone(),
+                        });
+                        done.to_stash = true;
                     }
                     // Otherwise the caller gave up (timeout): the reply is dropped.
                 }

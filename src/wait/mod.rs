@@ -133,7 +133,9 @@ impl Doorbell {
     /// For a waiter that parks elsewhere (main in `poll`): raise or lower the flag
     /// that asks notifiers to ring. Raising is followed by a SeqCst fence.
     pub fn set_waiting(&self, waiting: bool) {
-        self.word().sleepers.store(waiting as u32, Ordering::Relaxed);
+        self.word()
+            .sleepers
+            .store(waiting as u32, Ordering::Relaxed);
         if waiting {
             // SYNC(sleepers): ↔ the fence in `notify` (Dekker pair).
             fence(Ordering::SeqCst);

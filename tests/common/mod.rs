@@ -52,7 +52,11 @@ impl ChildGuard {
                 self.0 = None;
                 return status;
             }
-            assert!(start.elapsed() < limit, "child {} still running after {limit:?}", child.id());
+            assert!(
+                start.elapsed() < limit,
+                "child {} still running after {limit:?}",
+                child.id()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -77,7 +81,9 @@ impl Drop for ChildGuard {
 }
 
 pub fn spawn(ipc: &IpcMain, entry: &str, role: &str, arg: &str) -> (WebContents, ChildGuard) {
-    let (wc, child) = ipc.spawn(&mut role_command(entry, role, arg)).expect("spawn renderer");
+    let (wc, child) = ipc
+        .spawn(&mut role_command(entry, role, arg))
+        .expect("spawn renderer");
     (wc, ChildGuard(Some(child)))
 }
 
@@ -86,7 +92,10 @@ pub fn spawn(ipc: &IpcMain, entry: &str, role: &str, arg: &str) -> (WebContents,
 pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -94,16 +103,27 @@ pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 /// Deterministic payload for sequence number `seq`: its length and bytes
 /// both depend on `seq`, and the first eight bytes are `seq` itself.
 pub fn pattern(seq: u64, len: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = (0..len.max(8)).map(|i| (seq.wrapping_mul(131) as usize + i * 7) as u8).collect();
+    let mut v: Vec<u8> = (0..len.max(8))
+        .map(|i| (seq.wrapping_mul(131) as usize + i * 7) as u8)
+        .collect();
     v[..8].copy_from_slice(&seq.to_le_bytes());
     v
 }
 
 /// Checks a [`pattern`] payload and returns its sequence number.
 pub fn check_pattern(bytes: &[u8]) -> Result<u64, String> {
-    let seq = u64::from_le_bytes(bytes.get(..8).ok_or("payload shorter than 8 bytes")?.try_into().unwrap());
+    let seq = u64::from_le_bytes(
+        bytes
+            .get(..8)
+            .ok_or("payload shorter than 8 bytes")?
+            .try_into()
+            .unwrap(),
+    );
     if bytes != pattern(seq, bytes.len()).as_slice() {
-        return Err(format!("payload of seq {seq} ({} bytes) is corrupt", bytes.len()));
+        return Err(format!(
+            "payload of seq {seq} ({} bytes) is corrupt",
+            bytes.len()
+        ));
     }
     Ok(seq)
 }
