@@ -127,5 +127,7 @@ mod tests {
         assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 1 << 20) }, -1);
         let m = Mapping::map(fd.as_fd(), 8192).unwrap();
         assert_eq!(m.len(), 8192);
+        let st = crate::fd::stat(fd.as_raw_fd()).unwrap();
+        assert_eq!(st.st_mode & 0o777, 0o600);
     }
 }

@@ -30,6 +30,7 @@ fn renderer_entry() {
         "mixed" => role_mixed(arg.parse().unwrap()),
         "inbox_order" => role_inbox_order(),
         "threads" => role_threads(),
+        "unhandled" => role_unhandled(),
         "loop_until_disconnected" => role_loop_until_disconnected(),
         "main_for_kill" => role_main_for_kill(),
         "blocked_in_send_sync" => role_blocked_in_send_sync(),
@@ -202,6 +203,48 @@ fn errors_are_prompt_and_typed() {
     assert!(!ipc.remove_listener(removed));
     let (_wc, mut child) = spawn(&ipc, ENTRY, "errors", "");
     child.assert_success(LIMIT);
+}
+
+/// Segments main has mapped right now.
+fn memfd_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("memfd:ringipc"))
+        .count()
+}
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn send_sync<T: Send + Sync>() {}
+    fn clone<T: Clone>() {}
+    send_sync::<IpcMain>();
+    send_sync::<ringipc::WebContents>();
+    send_sync::<IpcRenderer>();
+    send_sync::<Error>();
+    clone::<IpcMain>();
+    clone::<ringipc::WebContents>();
+}
+
+#[test]
+fn unhandled_async_messages_are_counted_not_silent() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let (wc, mut child) = spawn(&ipc, ENTRY, "unhandled", "");
+    child.assert_success(LIMIT);
+    assert_eq!(wc.unhandled_messages(), 3);
+}
+
+fn role_unhandled() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    for _ in 0..3 {
+        ipc.send("nobody-listens", "x").unwrap();
+    }
+    // A sync call behind them proves main has handled the three.
+    assert!(matches!(
+        ipc.send_sync("nobody-either", "x"),
+        Err(Error::NoListener { .. })
+    ));
 }
 
 #[test]
@@ -481,6 +524,11 @@ fn renderer_killed_mid_stream_others_keep_working() {
         });
     }
     let victim = rs[0].0.clone();
+    let mapped = memfd_mappings();
+    assert!(
+        mapped >= 3,
+        "expected the three renderers' segments mapped, found {mapped}"
+    );
     rs[0].1.kill(); // SIGKILL, through std
 
     eventually(Duration::from_secs(5), "main to notice the SIGKILL", || {
@@ -496,6 +544,10 @@ fn renderer_killed_mid_stream_others_keep_working() {
         Err(Error::Disconnected)
     ));
     assert_eq!(ipc.renderers().len(), 2);
+    // Main let go of the dead renderer's segment (victim's handle stays valid).
+    eventually(Duration::from_secs(5), "the segment to be unmapped", || {
+        memfd_mappings() == mapped - 1
+    });
     for (wc, _) in &rs[1..] {
         let before = count(wc.id());
         eventually(LIMIT, "survivors to keep being served", || {

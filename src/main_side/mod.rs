@@ -184,7 +184,11 @@ impl IpcMain {
     }
 
     /// Registers `listener` for `channel` (Electron's `ipcMain.on`). Listeners
-    /// of a channel run in registration order on the dispatcher thread.
+    /// of a channel run in registration order on the dispatcher thread, so a
+    /// listener that blocks delays every renderer.
+    ///
+    /// A listener that captures an `IpcMain` clone keeps main alive until the
+    /// listener is removed; capture the event's [`WebContents`] instead.
     pub fn on<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
     where
         F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
@@ -410,7 +414,11 @@ impl Drop for Owner {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.control.waker().wake();
         if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
+            // The last handle may be dropped by a listener, on the dispatcher
+            // itself: it then stops after this message instead of being joined.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
