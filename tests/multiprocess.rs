@@ -625,6 +625,7 @@ fn main_killed_with(backend: &str) {
     // The renderer is an orphan now; make sure it is gone whatever happened.
     // SAFETY: kill(2) with a pid we were told; at worst it is already gone.
     unsafe { libc::kill(renderer_pid, libc::SIGKILL) };
+    eprintln!("renderer blocked in send_sync saw main's SIGKILL after {took:?}");
     assert_eq!(result, "disconnected");
     assert!(
         took < Duration::from_secs(1),
