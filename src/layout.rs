@@ -60,13 +60,14 @@ pub(crate) struct Padded<T>(pub T);
 /// The shared control block of one single-producer/single-consumer ring.
 ///
 /// Contains only atomics, for which every bit pattern is valid, so forming a
-/// reference to it is sound even when the peer scribbles over it.
+/// reference to it is sound even when the peer scribbles over it. There is no
+/// shared `tail`: records are published by their own commit word (see
+/// `record::RecordHeader::commit`), so a small record costs the consumer one
+/// cache line, not two.
 #[repr(C)]
 pub(crate) struct RingControl {
-    /// Byte position one past the last published record. Written by the producer.
-    /// Increases monotonically; `tail - head` is in `0 ..= capacity`.
-    pub tail: Padded<AtomicU64>,
-    /// Byte position of the oldest unconsumed record. Written by the consumer.
+    /// Byte position of the oldest unconsumed record. Written by the consumer,
+    /// read by the producer only when the ring looks full.
     pub head: Padded<AtomicU64>,
     /// The consumer sleeps here when the ring is empty: main's dispatcher on
     /// the request ring, the renderer's receiver thread on the reply ring.
@@ -192,8 +193,8 @@ pub(crate) const fn round_up(n: usize, to: usize) -> usize {
 #[cfg(not(loom))]
 const _: () = {
     assert!(size_of::<SegmentHeader>() == 56);
-    assert!(size_of::<RingControl>() == 5 * LINE);
-    assert!(std::mem::offset_of!(RingControl, head) == LINE);
+    assert!(size_of::<RingControl>() == 4 * LINE);
+    assert!(std::mem::offset_of!(RingControl, data) == LINE);
     assert!(std::mem::align_of::<RingControl>() == LINE);
 };
 

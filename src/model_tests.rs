@@ -8,8 +8,9 @@ use crate::record::Kind;
 use crate::ring::{Consumer, Producer, PushError};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, SharedBytes};
 use crate::wait::{Doorbell, Ring};
+use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicBool, AtomicU8};
+use loom::sync::atomic::AtomicBool;
 use loom::thread;
 
 fn bell() -> DoorbellWord {
@@ -23,7 +24,8 @@ fn bell() -> DoorbellWord {
 /// A ring's shared state, as the two processes would see it.
 struct SharedRing {
     ctrl: RingControl,
-    bytes: Box<[AtomicU8]>,
+    cells: Box<[UnsafeCell<u8>]>,
+    words: Box<[AtomicU64]>,
 }
 
 // SAFETY: only atomics inside.
@@ -35,19 +37,21 @@ impl SharedRing {
     fn new(capacity: usize) -> Arc<SharedRing> {
         Arc::new(SharedRing {
             ctrl: RingControl {
-                tail: Padded(AtomicU64::new(0)),
                 head: Padded(AtomicU64::new(0)),
                 data: bell(),
                 space: bell(),
                 calls: bell(),
             },
-            bytes: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            cells: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
+            words: (0..capacity / 8).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
     fn halves(&self) -> (Producer, Consumer) {
         // SAFETY: the atomics outlive the halves (each thread holds an Arc).
-        let bytes = unsafe { SharedBytes::model(self.bytes.as_ptr(), self.bytes.len()) };
+        let bytes = unsafe {
+            SharedBytes::model(self.cells.as_ptr(), self.words.as_ptr(), self.cells.len())
+        };
         // SAFETY: one producer and one consumer, on a fresh ring.
         unsafe {
             (
@@ -74,9 +78,11 @@ fn ring_publish_consume() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        // Each record is 24 bytes (16 header + 1 channel + 3 payload, padded):
-        // a 32-byte ring holds one at a time and the second one wraps.
-        let ring = SharedRing::new(32);
+        // Each record is 32 bytes (24 header + 1 channel + 3 payload, padded)
+        // and a push needs 8 more for the next commit word: a 48-byte ring
+        // holds one at a time, and the second one wraps around the end onto
+        // bytes the consumer copied out of the first.
+        let ring = SharedRing::new(48);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
         let t = thread::spawn(move || {
@@ -113,7 +119,7 @@ fn ring_publish_consume() {
 #[test]
 fn doorbell_never_loses_a_wakeup() {
     loom::model(|| {
-        let ring = SharedRing::new(32);
+        let ring = SharedRing::new(56);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
         let t = thread::spawn(move || {
@@ -147,7 +153,7 @@ fn doorbell_never_loses_a_wakeup() {
 #[test]
 fn waiting_flag_is_seen_or_data_is() {
     loom::model(|| {
-        let ring = SharedRing::new(32);
+        let ring = SharedRing::new(56);
         let (mut producer, mut consumer) = ring.halves();
         let kicked = Arc::new(AtomicBool::new(false));
         let (r, k) = (ring.clone(), kicked.clone());
@@ -180,7 +186,7 @@ fn space_doorbell_wakes_a_full_producer() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let ring = SharedRing::new(32);
+        let ring = SharedRing::new(56);
         let (mut producer, mut consumer) = ring.halves();
         producer
             .try_push(Kind::Message, b"c", &payload(0), 0)

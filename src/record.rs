@@ -2,7 +2,9 @@
 //!
 //! A record is a [`RecordHeader`] followed by the channel name and the payload,
 //! padded to [`RECORD_ALIGN`]. Records may wrap around the end of the ring; both
-//! sides copy them in one or two pieces.
+//! sides copy them in one or two pieces, except the header's first word, the
+//! commit word, which is always whole (records start 8-aligned in a ring whose
+//! size is a multiple of 8) because it is written and read atomically.
 
 use bytemuck::{Pod, Zeroable};
 use std::fmt;
@@ -11,11 +13,18 @@ use std::fmt;
 pub(crate) const RECORD_ALIGN: usize = 8;
 /// Size of the fixed part of every record.
 pub(crate) const HEADER_LEN: usize = size_of::<RecordHeader>();
+/// Size of the commit word at the start of every record.
+pub(crate) const COMMIT_LEN: usize = size_of::<u64>();
 
 /// The fixed-size start of a record, copied out of the ring before it is trusted.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub(crate) struct RecordHeader {
+    /// The record's ring position plus one, stored last with Release: the
+    /// consumer knows a record is complete when the word at its `head` equals
+    /// `head + 1`. Bytes left over from earlier laps never match, because the
+    /// producer zeroes the next record's commit word before committing this one.
+    pub commit: u64,
     /// Bytes of payload after the channel name.
     pub payload_len: u32,
     /// A [`Kind`] as a number.
@@ -38,12 +47,12 @@ pub(crate) enum Kind {
     SyncRequest = 2,
     /// Main → renderer: the return value of a sync request.
     Reply = 3,
-    /// Main → renderer: a sync request failed; payload is an encoded `RemoteError`.
+    /// Main → renderer: a sync request failed; payload is an encoded `RemoteFailure`.
     ErrorReply = 4,
 }
 
 impl Kind {
-    fn from_u8(v: u8) -> Option<Kind> {
+    pub fn from_u8(v: u8) -> Option<Kind> {
         Some(match v {
             1 => Kind::Message,
             2 => Kind::SyncRequest,
@@ -58,9 +67,10 @@ impl Kind {
     }
 }
 
-/// Total bytes a record occupies in the ring, padding included.
-pub(crate) fn record_len(channel_len: usize, payload_len: usize) -> usize {
-    (HEADER_LEN + channel_len + payload_len).next_multiple_of(RECORD_ALIGN)
+/// Total bytes a record occupies in the ring, padding included. Computed in
+/// `u64` so that no length a peer claims can overflow, whatever the word size.
+pub(crate) fn record_len(channel_len: u64, payload_len: u64) -> u64 {
+    (HEADER_LEN as u64 + channel_len + payload_len).next_multiple_of(RECORD_ALIGN as u64)
 }
 
 /// Why a record or ring position was rejected. The text becomes the reason a
@@ -81,10 +91,10 @@ pub(crate) enum Violation {
         kind: u8,
         len: u8,
     },
-    /// The record claims more bytes than were published.
-    Truncated {
-        needed: u64,
-        available: u64,
+    /// The record claims more bytes than any record can have in this ring.
+    TooLong {
+        len: u64,
+        max: u64,
     },
     /// A record kind this side never accepts from this peer.
     UnexpectedKind(u8),
@@ -110,9 +120,9 @@ impl fmt::Display for Violation {
             Violation::ChannelLen { kind, len } => {
                 write!(f, "record of kind {kind} with channel length {len}")
             }
-            Violation::Truncated { needed, available } => write!(
+            Violation::TooLong { len, max } => write!(
                 f,
-                "record needs {needed} bytes but only {available} were published"
+                "record claims {len} bytes, but records in this ring are at most {max}"
             ),
             Violation::UnexpectedKind(k) => {
                 write!(f, "record of kind {k} is not allowed in this direction")
@@ -127,6 +137,7 @@ impl RecordHeader {
     pub fn new(kind: Kind, channel_len: usize, payload_len: usize, call_id: u64) -> Self {
         debug_assert!(channel_len <= u8::MAX as usize && payload_len <= u32::MAX as usize);
         RecordHeader {
+            commit: 0,
             payload_len: payload_len as u32,
             kind: kind as u8,
             channel_len: channel_len as u8,
@@ -135,10 +146,10 @@ impl RecordHeader {
         }
     }
 
-    /// Validates a header copied out of the ring, given how many bytes the
-    /// producer has published from this record's start. Returns its kind and
-    /// total length in the ring.
-    pub fn validate(&self, available: u64) -> Result<(Kind, usize), Violation> {
+    /// Validates a header copied out of the ring, given the longest record the
+    /// ring can hold. Returns its kind and total length in the ring, which then
+    /// fits in `usize` on any target because it is at most `max_len`.
+    pub fn validate(&self, max_len: u64) -> Result<(Kind, usize), Violation> {
         let kind = Kind::from_u8(self.kind).ok_or(Violation::UnknownKind(self.kind))?;
         if self.flags != 0 {
             return Err(Violation::NonZeroFlags(self.flags));
@@ -149,18 +160,15 @@ impl RecordHeader {
                 len: self.channel_len,
             });
         }
-        // Both lengths are small integers (u8, u32), so this cannot overflow.
-        let len = record_len(self.channel_len as usize, self.payload_len as usize);
-        if len as u64 > available {
-            return Err(Violation::Truncated {
-                needed: len as u64,
-                available,
-            });
+        let len = record_len(self.channel_len.into(), self.payload_len.into());
+        if len > max_len {
+            return Err(Violation::TooLong { len, max: max_len });
         }
-        Ok((kind, len))
+        Ok((kind, len as usize))
     }
 
-    /// Bytes of channel plus payload after the header.
+    /// Bytes of channel plus payload after the header. Only meaningful after
+    /// [`Self::validate`] accepted the header, which bounds it by the ring.
     pub fn body_len(&self) -> usize {
         self.channel_len as usize + self.payload_len as usize
     }
@@ -171,23 +179,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lengths_are_aligned() {
-        assert_eq!(record_len(0, 0), 16);
-        assert_eq!(record_len(1, 0), 24);
-        assert_eq!(record_len(4, 4), 24);
-        assert_eq!(record_len(255, u32::MAX as usize) % RECORD_ALIGN, 0);
+    fn lengths_are_aligned_and_never_overflow() {
+        assert_eq!(HEADER_LEN, 24);
+        assert_eq!(record_len(0, 0), 24);
+        assert_eq!(record_len(1, 0), 32);
+        assert_eq!(record_len(4, 4), 32);
+        let most = record_len(255, u32::MAX.into());
+        assert_eq!(most % RECORD_ALIGN as u64, 0);
+        assert!(most > u32::MAX as u64);
     }
 
     #[test]
     fn validation_rejects_each_bad_field() {
         let good = RecordHeader::new(Kind::Message, 4, 10, 0);
-        assert_eq!(good.validate(32), Ok((Kind::Message, 32)));
+        assert_eq!(good.validate(40), Ok((Kind::Message, 40)));
         assert_eq!(
-            good.validate(31),
-            Err(Violation::Truncated {
-                needed: 32,
-                available: 31
-            })
+            good.validate(39),
+            Err(Violation::TooLong { len: 40, max: 39 })
         );
         let mut h = good;
         h.kind = 99;
@@ -205,7 +213,7 @@ mod tests {
             Err(Violation::ChannelLen { .. })
         ));
         let h = RecordHeader::new(Kind::Reply, 0, 3, 9);
-        assert_eq!(h.validate(24), Ok((Kind::Reply, 24)));
+        assert_eq!(h.validate(32), Ok((Kind::Reply, 32)));
         let mut h = h;
         h.channel_len = 2;
         assert!(matches!(
@@ -214,11 +222,12 @@ mod tests {
         ));
         let huge = RecordHeader {
             payload_len: u32::MAX,
+            channel_len: 255,
             ..good
         };
         assert!(matches!(
             huge.validate(1 << 30),
-            Err(Violation::Truncated { .. })
+            Err(Violation::TooLong { .. })
         ));
     }
 }

@@ -13,15 +13,20 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// Raw access to the byte area of a ring.
 ///
-/// In normal builds this is a pointer into a shared mapping and bytes move with
-/// `copy_nonoverlapping`. Under loom every byte is a relaxed `AtomicU8`, so that a
-/// missing happens-before edge on `head`/`tail` shows up as a torn record.
+/// In normal builds this is a pointer into a shared mapping: bytes move with
+/// `copy_nonoverlapping`, and commit words are `AtomicU64`s at 8-aligned
+/// offsets. Under loom the bytes are `loom::cell::UnsafeCell`s, so any byte
+/// access not ordered by a happens-before edge is reported as a data race, and
+/// the commit words live in a parallel array of loom atomics (the ring never
+/// accesses a word's bytes and the word concurrently; see `ring.rs`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SharedBytes {
     #[cfg(not(loom))]
     ptr: *mut u8,
     #[cfg(loom)]
-    ptr: *const loom::sync::atomic::AtomicU8,
+    cells: *const loom::cell::UnsafeCell<u8>,
+    #[cfg(loom)]
+    words: *const AtomicU64,
     len: usize,
 }
 
@@ -43,10 +48,15 @@ impl SharedBytes {
     }
 
     /// # Safety
-    /// `ptr` must point to `len` atomics that outlive every copy of the value.
+    /// `cells` must point to `len` cells and `words` to `len / 8` atomics, all
+    /// outliving every copy of the value.
     #[cfg(all(loom, test))]
-    pub(crate) unsafe fn model(ptr: *const loom::sync::atomic::AtomicU8, len: usize) -> Self {
-        Self { ptr, len }
+    pub(crate) unsafe fn model(
+        cells: *const loom::cell::UnsafeCell<u8>,
+        words: *const AtomicU64,
+        len: usize,
+    ) -> Self {
+        Self { cells, words, len }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -68,18 +78,59 @@ impl SharedBytes {
         #[cfg(loom)]
         for (i, b) in src.iter().enumerate() {
             // SAFETY: in bounds by the caller's guarantee.
-            let cell = unsafe { &*self.ptr.add(offset + i) };
-            cell.store(*b, Ordering::Relaxed);
+            let cell = unsafe { &*self.cells.add(offset + i) };
+            // SAFETY: loom checks that no other access races with this one.
+            cell.with_mut(|p| unsafe { *p = *b });
         }
+    }
+
+    /// Atomically stores the 8-byte word at `offset`.
+    ///
+    /// # Safety
+    /// `offset` is a multiple of 8 and `offset + 8 <= self.len()`; the base is
+    /// 8-aligned.
+    pub(crate) unsafe fn store_word(&self, offset: usize, value: u64, order: Ordering) {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        #[cfg(not(loom))]
+        {
+            // SAFETY: aligned and in bounds by the caller's guarantee; an
+            // `AtomicU64` has the size and alignment of a `u64`.
+            let word = unsafe { &*self.ptr.add(offset).cast::<AtomicU64>() };
+            word.store(value, order);
+        }
+        #[cfg(loom)]
+        // SAFETY: `offset / 8 < len / 8` by the caller's guarantee.
+        unsafe { &*self.words.add(offset / 8) }.store(value, order);
+    }
+
+    /// Atomically loads the 8-byte word at `offset`; see [`Self::store_word`].
+    ///
+    /// # Safety
+    /// As for [`Self::store_word`].
+    pub(crate) unsafe fn load_word(&self, offset: usize, order: Ordering) -> u64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        #[cfg(not(loom))]
+        {
+            // SAFETY: as in `store_word`.
+            let word = unsafe { &*self.ptr.add(offset).cast::<AtomicU64>() };
+            word.load(order)
+        }
+        #[cfg(loom)]
+        // SAFETY: `offset / 8 < len / 8` by the caller's guarantee.
+        unsafe { &*self.words.add(offset / 8) }.load(order)
     }
 
     /// Copies `offset .. offset + dst.len()` into `dst`.
     ///
     /// # Safety
-    /// `offset + dst.len() <= self.len()`. The bytes may be written concurrently by
-    /// a hostile peer; the copy is then garbage, never undefined behaviour on our
-    /// side because no reference into the mapping is formed and the result is
-    /// validated after the copy.
+    /// `offset + dst.len() <= self.len()`.
+    ///
+    /// A hostile peer may write these bytes while we copy them. In Rust's
+    /// abstract machine that is a data race; what we rely on is narrower and
+    /// holds on every target we build for: a plain `memcpy` from a shared
+    /// mapping reached only through a raw pointer yields *some* bytes, which
+    /// callers treat as untrusted and validate after the copy. No reference to
+    /// the bytes is ever formed.
     pub(crate) unsafe fn read(&self, offset: usize, dst: &mut [std::mem::MaybeUninit<u8>]) {
         debug_assert!(offset + dst.len() <= self.len);
         #[cfg(not(loom))]
@@ -90,8 +141,9 @@ impl SharedBytes {
         #[cfg(loom)]
         for (i, b) in dst.iter_mut().enumerate() {
             // SAFETY: in bounds by the caller's guarantee.
-            let cell = unsafe { &*self.ptr.add(offset + i) };
-            b.write(cell.load(Ordering::Relaxed));
+            let cell = unsafe { &*self.cells.add(offset + i) };
+            // SAFETY: loom checks that no other access races with this one.
+            b.write(cell.with(|p| unsafe { *p }));
         }
     }
 }

@@ -232,7 +232,7 @@ impl Dispatcher {
         let mut ready = self.shared.stopping.load(Ordering::Acquire)
             || self.shared.control.waker.poked.load(Ordering::Acquire);
         for s in &mut self.slots {
-            ready |= s.consumer.available().map_or(true, |n| n > 0);
+            ready |= s.consumer.has_next();
         }
         if !ready {
             self.poll(PARK_TIMEOUT_MS);

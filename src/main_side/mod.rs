@@ -8,7 +8,7 @@ pub use event::IpcMainEvent;
 pub use web_contents::WebContents;
 
 use crate::error::{Error, Result, check_channel};
-use crate::invitation::Invitation;
+use crate::invitation::{InheritedFd, Invitation};
 use crate::layout::{BellSlot, EVENT_SLOT, Layout, RingControl, SegmentHeader};
 use crate::lifeline;
 use crate::listeners::{ListenerId, Listeners};
@@ -237,23 +237,26 @@ impl IpcMain {
         let rings = init_rings(&mapping, &layout, cfg.wait_backend)?;
         let (main_end, child_end) = lifeline::pair()?;
 
+        let inherited = |fd: &OwnedFd| -> std::io::Result<InheritedFd> {
+            let fd = fd.as_raw_fd();
+            Ok(InheritedFd {
+                fd,
+                id: crate::fd::identity(fd)?,
+            })
+        };
         let invitation = Invitation {
-            segment_fd: memfd.as_raw_fd(),
-            lifeline_fd: child_end.as_raw_fd(),
+            segment: inherited(&memfd)?,
+            lifeline: inherited(&child_end)?,
             segment_len: layout.segment_len,
             main_pid: std::process::id(),
         };
         command.env(crate::invitation::ENV_VAR, invitation.encode());
-        let (seg_fd, life_fd) = (memfd.as_raw_fd(), child_end.as_raw_fd());
-        let inherit = [
-            (seg_fd, crate::fd::identity(seg_fd)?),
-            (life_fd, crate::fd::identity(life_fd)?),
-        ];
+        let inherit = [invitation.segment, invitation.lifeline];
         // SAFETY: the hook only calls `fstat` and `fcntl`, both async-signal-safe,
         // on plain integers captured by value.
         unsafe {
             command.pre_exec(move || {
-                for (fd, id) in inherit {
+                for InheritedFd { fd, id } in inherit {
                     // A stale hook from an earlier spawn finds another file (or
                     // none) under its numbers and leaves it alone.
                     if crate::fd::identity(fd).ok() == Some(id) {

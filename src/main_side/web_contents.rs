@@ -3,7 +3,7 @@
 
 use super::dispatcher::Waker;
 use crate::error::{Error, Result, check_channel};
-use crate::record::{Kind, Violation, record_len};
+use crate::record::{Kind, Violation};
 use crate::ring::{Producer, PushError};
 use crate::segment::Mapping;
 use crate::wait::Doorbell;
@@ -120,7 +120,7 @@ impl Outgoing {
         let mut bytes = Vec::with_capacity(channel.len() + payload.len());
         bytes.extend_from_slice(channel);
         bytes.extend_from_slice(payload);
-        self.outbox_bytes += record_len(channel.len(), payload.len());
+        self.outbox_bytes += channel.len() + payload.len();
         self.outbox.push_back(Pending {
             kind,
             call_id,
@@ -155,7 +155,7 @@ impl Outgoing {
             let (channel, payload) = p.bytes.split_at(p.channel_len);
             match self.producer.try_push(p.kind, channel, payload, p.call_id) {
                 Ok(()) => {
-                    self.outbox_bytes -= record_len(channel.len(), payload.len());
+                    self.outbox_bytes -= p.bytes.len();
                     let p = self.outbox.pop_front().expect("front exists");
                     match p.kind {
                         Kind::Reply | Kind::ErrorReply => replies = true,
@@ -214,9 +214,10 @@ impl Connection {
             });
         }
         let result = out.push(kind, channel, payload, call_id);
-        let backlog = !out.outbox.is_empty();
+        // Under the lock, so concurrent pushers and flushes cannot reorder it.
+        self.backlog
+            .store(!out.outbox.is_empty(), Ordering::Relaxed);
         drop(guard);
-        self.backlog.store(backlog, Ordering::Relaxed);
         result.map_err(|Broken(reason)| {
             self.disconnect(reason);
             Error::Disconnected
@@ -228,10 +229,12 @@ impl Connection {
         let mut guard = self.out.lock();
         let Some(out) = guard.as_mut() else { return };
         let result = out.flush();
+        if let Ok(empty) = result {
+            self.backlog.store(!empty, Ordering::Relaxed);
+        }
         drop(guard);
-        match result {
-            Ok(empty) => self.backlog.store(!empty, Ordering::Relaxed),
-            Err(Broken(reason)) => self.disconnect(reason),
+        if let Err(Broken(reason)) = result {
+            self.disconnect(reason);
         }
     }
 }

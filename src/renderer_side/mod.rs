@@ -4,12 +4,12 @@
 mod replies;
 
 use crate::error::{Error, RemoteFailure, Result, check_channel};
-use crate::invitation::{ENV_VAR, Invitation};
+use crate::invitation::{ENV_VAR, InheritedFd, Invitation};
 use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
 use crate::lifeline;
 use crate::listeners::{ListenerId, Listeners, Snapshot};
 use crate::record::{Kind, Violation};
-use crate::ring::{Consumer, Producer, PushError};
+use crate::ring::{Consumer, Producer, PushError, ReadyHint};
 use crate::segment::{self, Mapping};
 use crate::sync::SharedBytes;
 use crate::wait::raw_event::RawEvent;
@@ -19,7 +19,7 @@ use replies::Replies;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -83,9 +83,11 @@ struct Inner {
     reply_calls: Doorbell,
     /// reply.space: main's flag while it has an outbox for us.
     reply_space: Doorbell,
-    reply_ring: *const RingControl,
+    reply_hint: ReadyHint,
     /// Bumped whenever a drainer stashes a reply for another caller.
     stashed: AtomicU64,
+    /// Mirror of the number of sync calls in flight, for lock-free checks.
+    in_flight: AtomicUsize,
     /// Set whenever a sync caller leaves messages in the inbox.
     inbox_ready: AtomicBool,
     closed: AtomicBool,
@@ -97,12 +99,6 @@ struct Inner {
     /// Declared last: dropped after everything that points into it.
     _mapping: Mapping,
 }
-
-// SAFETY: `reply_ring` points into `_mapping`, which lives as long as `Inner`, and
-// is only used for atomic loads; every other field is Send + Sync on its own.
-unsafe impl Send for Inner {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Inner {}
 
 impl IpcRenderer {
     /// Connects to main using the invitation that [`crate::IpcMain::spawn`]
@@ -131,11 +127,11 @@ impl IpcRenderer {
                 "this process is already connected".into(),
             ));
         }
-        let result = connect(&inv);
-        if result.is_err() {
-            CONNECTED.store(false, Ordering::Release);
-        }
-        result
+        // Until ownership of the descriptors is taken, failing leaves the
+        // invitation usable; after, it is spent even if connecting fails.
+        let (memfd, lifeline) =
+            claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Release))?;
+        connect(&inv, memfd, lifeline)
     }
 
     /// Main's id for this renderer (the same as [`crate::WebContents::id`]).
@@ -234,26 +230,43 @@ impl Drop for IpcRenderer {
         self.inner.stopping.store(true, Ordering::Release);
         self.inner.reply_data.ring();
         if let Some(t) = self.receiver.take() {
-            let _ = t.join();
+            // The last handle may be dropped by a listener, on the receiver
+            // thread itself: it then stops after this message instead.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
         // Dropping the last `Arc<Inner>` closes the lifeline: main sees EOF.
     }
 }
 
-fn connect(inv: &Invitation) -> Result<IpcRenderer> {
-    let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
-    for fd in [inv.segment_fd, inv.lifeline_fd] {
+/// Checks that the invitation's descriptors are open and name the files main
+/// meant, then takes ownership of them.
+fn claim(inv: &Invitation) -> Result<(OwnedFd, OwnedFd)> {
+    for InheritedFd { fd, id } in [inv.segment, inv.lifeline] {
+        match crate::fd::identity(fd) {
+            Ok(found) if found == id => {}
+            Ok(_) => {
+                return Err(Error::NotARenderer(format!(
+                    "descriptor {fd} does not name the file main passed"
+                )));
+            }
+            Err(e) => return Err(Error::NotARenderer(format!("descriptor {fd}: {e}"))),
+        }
         // Keep our own children from inheriting the connection.
-        crate::fd::set_cloexec(fd, true).map_err(|e| not("inherited descriptor is not open", e))?;
+        crate::fd::set_cloexec(fd, true)?;
     }
-    // SAFETY: the invitation names descriptors main left open for us alone; the
-    // CONNECTED flag makes sure we take ownership of them only once.
-    let (memfd, lifeline) = unsafe {
-        (
-            OwnedFd::from_raw_fd(inv.segment_fd),
-            OwnedFd::from_raw_fd(inv.lifeline_fd),
-        )
-    };
+    // SAFETY: both descriptors are open, distinct (checked by `decode`), name
+    // the files main created for us, and the CONNECTED flag makes this the only
+    // place that ever takes ownership of them.
+    let memfd = unsafe { OwnedFd::from_raw_fd(inv.segment.fd) };
+    // SAFETY: as above.
+    let lifeline = unsafe { OwnedFd::from_raw_fd(inv.lifeline.fd) };
+    Ok((memfd, lifeline))
+}
+
+fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRenderer> {
+    let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
     if file_len < inv.segment_len as u64 {
         return Err(Error::NotARenderer(format!(
@@ -318,6 +331,7 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
             Consumer::new(rep_ctrl, rep_bytes),
         )
     };
+    let reply_hint = consumer.hint();
     let inner = Arc::new(Inner {
         id: header.renderer_id,
         requests: Mutex::new(producer),
@@ -327,8 +341,9 @@ fn connect(inv: &Invitation) -> Result<IpcRenderer> {
         reply_data,
         reply_calls,
         reply_space,
-        reply_ring: rep_ctrl,
+        reply_hint,
         stashed: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
         inbox_ready: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
@@ -363,11 +378,6 @@ impl Inner {
         }
     }
 
-    fn reply_ring_nonempty(&self) -> bool {
-        // SAFETY: points into `_mapping`, alive as long as `self`; atomics only.
-        unsafe { &*self.reply_ring }.looks_nonempty()
-    }
-
     /// Writes one record to main, waiting for room while the ring is full.
     fn push(
         &self,
@@ -380,7 +390,12 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Disconnected);
         }
-        let mut producer = self.requests.lock();
+        // Another thread may hold the producer while it waits for room; a
+        // caller with a deadline waits for the lock no longer than that.
+        let mut producer = match deadline {
+            None => self.requests.lock(),
+            Some(d) => self.requests.try_lock_until(d).ok_or(Error::Timeout)?,
+        };
         let max = producer.max_payload(channel.len());
         if payload.len() > max {
             return Err(Error::MessageTooLarge {
@@ -400,7 +415,7 @@ impl Inner {
                         &self.request_space,
                         SYNC_SPIN,
                         deadline,
-                        || match producer.has_room(needed) {
+                        || match producer.has_room(needed as u64) {
                             Ok(true) => Some(Ok(())),
                             Ok(false) if self.closed.load(Ordering::Acquire) => {
                                 Some(Err(Error::Disconnected))
@@ -440,38 +455,55 @@ impl Inner {
         // Taken before the request leaves: another thread may route our reply to
         // the stash before `push` even returns, and that must count as news.
         let mut seen = self.stashed.load(Ordering::Acquire);
-        self.replies.lock().expect(call_id);
-        if let Err(e) = self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
-            self.replies.lock().abandon(call_id, out);
-            return Err(e);
+        {
+            let mut replies = self.replies.lock();
+            replies.expect(call_id);
+            self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
         }
-        let got = wait::wait_for(
-            &self.reply_calls,
-            SYNC_SPIN,
-            deadline,
-            || self.try_take_reply(call_id, out, &mut seen),
-            || self.alive(),
-        );
-        let is_error = match got {
-            Ok(r) => r?,
-            Err(gave) => {
-                if let Some(is_error) = self.replies.lock().abandon(call_id, out) {
-                    is_error
-                } else if gave == Gave::PeerGone {
-                    self.close();
-                    return Err(Error::Disconnected);
-                } else {
-                    return Err(Error::Timeout);
-                }
+        let got = match self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
+            Err(e) => Err(e),
+            Ok(()) => wait::wait_for(
+                &self.reply_calls,
+                SYNC_SPIN,
+                deadline,
+                || self.try_take_reply(call_id, out, &mut seen),
+                || self.alive(),
+            )
+            .unwrap_or_else(|gave| {
+                Err(match gave {
+                    Gave::Up => Error::Timeout,
+                    Gave::PeerGone => Error::Disconnected,
+                })
+            }),
+        };
+        let got = match got {
+            Ok(is_error) => Ok(is_error),
+            Err(e) => {
+                // A reply stashed meanwhile still wins over a timeout or a death.
+                let mut replies = self.replies.lock();
+                let stashed = replies.abandon(call_id, out);
+                self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
+                drop(replies);
+                stashed.ok_or(e)
             }
         };
-        if is_error {
-            let err = RemoteFailure::decode(out, channel)
-                .unwrap_or_else(|| protocol(Violation::BadErrorReply));
-            out.clear();
-            return Err(err);
+        self.call_finished();
+        match got {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                let err = RemoteFailure::decode(out, channel)
+                    .unwrap_or_else(|| protocol(Violation::BadErrorReply));
+                out.clear();
+                Err(err)
+            }
+            Err(e) => {
+                if matches!(e, Error::Disconnected) {
+                    self.close();
+                }
+                out.clear();
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// One look for `call_id`'s reply: in the stash, then in the ring.
@@ -485,15 +517,17 @@ impl Inner {
             return Some(Err(Error::Disconnected));
         }
         let stashed = self.stashed.load(Ordering::Acquire);
-        if !self.reply_ring_nonempty() && stashed == *seen {
+        if !self.reply_hint.ready() && stashed == *seen {
             return None;
         }
         *seen = stashed;
         let mut replies = self.replies.lock();
         if let Some(is_error) = replies.take_stashed(call_id, out) {
+            self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
             return Some(Ok(is_error));
         }
         let drained = replies.drain(Some(call_id), out);
+        self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
         drop(replies);
         match drained {
             Ok(d) => {
@@ -515,9 +549,34 @@ impl Inner {
             self.reply_calls.notify();
         }
         if d.to_inbox {
+            // SYNC(inbox_ready): Release → Acquire in the receiver's wait; the inbox
+            // was filled under the `replies` lock before this.
             self.inbox_ready.store(true, Ordering::Release);
             self.reply_data.notify();
         }
+    }
+
+    /// When the last call in flight ends, the ring is the receiver thread's
+    /// again: wake it if a record is already waiting (else main's next
+    /// message will).
+    fn call_finished(&self) {
+        if self.in_flight.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        // SYNC(in_flight): ↔ the fence in the receiver's `prepare` (Dekker pair):
+        // either it sees `in_flight == 0` or we see the record and ring it.
+        fence(Ordering::SeqCst);
+        if self.reply_hint.ready() {
+            self.reply_data.notify();
+        }
+    }
+
+    /// What the receiver thread waits for.
+    fn receiver_has_work(&self) -> bool {
+        (self.reply_hint.ready() && self.in_flight.load(Ordering::Relaxed) == 0)
+            || self.inbox_ready.load(Ordering::Acquire)
+            || self.stopping.load(Ordering::Acquire)
+            || self.closed.load(Ordering::Acquire)
     }
 
     fn receive_loop(&self) {
@@ -528,15 +587,19 @@ impl Inner {
             self.inbox_ready.store(false, Ordering::Relaxed);
             {
                 let mut replies = self.replies.lock();
-                match replies.drain(None, &mut scratch) {
-                    Ok(d) => {
-                        std::mem::swap(&mut replies.inbox, &mut batch);
-                        drop(replies);
-                        self.after_drain(&replies::Drained {
-                            to_inbox: false,
-                            ..d
-                        });
-                    }
+                // With calls in flight the callers drain (and route messages here).
+                let drained = if replies.in_flight() == 0 {
+                    replies.drain(None, &mut scratch)
+                } else {
+                    Ok(replies::Drained::default())
+                };
+                std::mem::swap(&mut replies.inbox, &mut batch);
+                drop(replies);
+                match drained {
+                    Ok(d) => self.after_drain(&replies::Drained {
+                        to_inbox: false,
+                        ..d
+                    }),
                     Err(v) => {
                         log::error!("main broke the protocol: {v}");
                         self.close();
@@ -553,13 +616,7 @@ impl Inner {
                 &self.reply_data,
                 RECEIVER_SPIN,
                 None,
-                || {
-                    let go = self.reply_ring_nonempty()
-                        || self.inbox_ready.load(Ordering::Acquire)
-                        || self.stopping.load(Ordering::Acquire)
-                        || self.closed.load(Ordering::Acquire);
-                    go.then_some(())
-                },
+                || self.receiver_has_work().then_some(()),
                 || self.alive(),
             );
             if woke.is_err() || self.closed.load(Ordering::Acquire) {

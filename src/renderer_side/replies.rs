@@ -1,14 +1,19 @@
 //! The renderer's consuming side of the main → renderer ring, shared by every
 //! thread that waits on it.
 //!
-//! Whichever thread holds the lock drains the ring and routes each record:
-//! its own sync reply straight into the caller's buffer (no thread hop), other
-//! callers' replies to the stash, messages to the inbox for the receiver thread.
-//! Routing happens in ring order, so messages keep the order main sent them in,
-//! including those that arrived while a `send_sync` was blocked.
+//! While any `send_sync` is in flight, only the callers drain the ring: each
+//! routes what it passes in ring order — its own reply straight into its buffer
+//! (no thread hop), other callers' replies to the stash, messages to the inbox
+//! for the receiver thread. With no call in flight the receiver thread drains.
+//! So messages keep the order main sent them in, including those that arrived
+//! while a `send_sync` was blocked, and a lone caller always reads its own reply.
 
 use crate::record::{Kind, Violation};
 use crate::ring::Consumer;
+
+/// Stash buffers kept for reuse, so routing replies between threads does not
+/// allocate in steady state.
+const SPARE_BUFFERS: usize = 16;
 
 pub(crate) struct Replies {
     pub consumer: Consumer,
@@ -19,6 +24,7 @@ pub(crate) struct Replies {
     outstanding: Vec<u64>,
     /// Replies drained by a thread other than their caller.
     stash: Vec<Stashed>,
+    spare: Vec<Vec<u8>>,
 }
 
 struct Stashed {
@@ -45,15 +51,21 @@ impl Replies {
             inbox: Vec::new(),
             outstanding: Vec::new(),
             stash: Vec::new(),
+            spare: Vec::new(),
         }
+    }
+
+    /// Sync calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.outstanding.len()
     }
 
     pub fn expect(&mut self, call_id: u64) {
         self.outstanding.push(call_id);
     }
 
-    /// Forgets a call (timed out or failed to send). Returns its reply if it
-    /// was stashed meanwhile.
+    /// Forgets a call (timed out, failed, or main gone). Returns its reply if
+    /// it was stashed meanwhile.
     pub fn abandon(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
         self.outstanding.retain(|&c| c != call_id);
         self.take_stashed(call_id, out)
@@ -61,8 +73,11 @@ impl Replies {
 
     pub fn take_stashed(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
         let i = self.stash.iter().position(|s| s.call_id == call_id)?;
-        let s = self.stash.swap_remove(i);
-        *out = s.payload;
+        let mut s = self.stash.swap_remove(i);
+        std::mem::swap(out, &mut s.payload);
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(s.payload);
+        }
         Some(s.is_error)
     }
 
@@ -71,31 +86,34 @@ impl Replies {
     pub fn drain(&mut self, want: Option<u64>, out: &mut Vec<u8>) -> Result<Drained, Violation> {
         let mut done = Drained::default();
         while let Some(h) = self.consumer.pop(out)? {
-            match h.kind {
-                k if k == Kind::Message as u8 => {
+            match Kind::from_u8(h.kind) {
+                Some(Kind::Message) => {
                     self.inbox.push(h.channel_len);
                     self.inbox.extend_from_slice(&h.payload_len.to_le_bytes());
                     self.inbox.extend_from_slice(out);
                     done.to_inbox = true;
                 }
-                k if k == Kind::Reply as u8 || k == Kind::ErrorReply as u8 => {
-                    let is_error = k == Kind::ErrorReply as u8;
+                Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
+                    let is_error = kind == Kind::ErrorReply;
                     if want == Some(h.call_id) {
                         self.outstanding.retain(|&c| c != h.call_id);
                         done.mine = Some(is_error);
                         return Ok(done);
                     }
                     if self.outstanding.contains(&h.call_id) {
+                        let mut payload = self.spare.pop().unwrap_or_default();
+                        payload.clear();
+                        payload.extend_from_slice(out);
                         self.stash.push(Stashed {
                             call_id: h.call_id,
                             is_error,
-                            payload: out.clone(),
+                            payload,
                         });
                         done.to_stash = true;
                     }
                     // Otherwise the caller gave up (timeout): the reply is dropped.
                 }
-                k => return Err(Violation::UnexpectedKind(k)),
+                _ => return Err(Violation::UnexpectedKind(h.kind)),
             }
         }
         Ok(done)
