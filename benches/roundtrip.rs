@@ -91,6 +91,9 @@ impl SpinPingPong {
         let child = unsafe { libc::fork() };
         assert!(child >= 0, "fork failed");
         if child == 0 {
+            // Die with the bench: never spin on a core after it is gone.
+            // SAFETY: prctl with integer arguments only.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
             // SAFETY: the page is mapped in the child too, zero-initialised.
             let word = unsafe { &*line };
             loop {

@@ -12,6 +12,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
 use loom::thread;
+use std::time::Duration;
 
 fn bell() -> DoorbellWord {
     DoorbellWord {
@@ -134,12 +135,12 @@ fn doorbell_never_loses_a_wakeup() {
             if let Some(h) = consumer.pop(&mut body).unwrap() {
                 break h;
             }
-            let key = bell.prepare();
+            let prepared = bell.prepare(Duration::MAX).unwrap();
             if let Some(h) = consumer.pop(&mut body).unwrap() {
-                bell.cancel();
+                bell.cancel(prepared);
                 break h;
             }
-            bell.sleep(key, std::time::Duration::MAX);
+            bell.sleep(prepared, Duration::MAX);
         };
         assert_eq!(h.call_id, 7);
         assert_eq!(&body[1..], &payload(7));
@@ -203,12 +204,12 @@ fn space_doorbell_wakes_a_full_producer() {
             if push().is_ok() {
                 break;
             }
-            let key = bell.prepare();
+            let prepared = bell.prepare(Duration::MAX).unwrap();
             if push().is_ok() {
-                bell.cancel();
+                bell.cancel(prepared);
                 break;
             }
-            bell.sleep(key, std::time::Duration::MAX);
+            bell.sleep(prepared, Duration::MAX);
         }
         t.join().unwrap();
     });

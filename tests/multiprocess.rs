@@ -375,6 +375,7 @@ fn mixed_with(backend: WaitBackend, renderers: usize, n: u64) {
         .collect();
     let ids: Vec<u32> = children.iter().map(|(wc, _)| wc.id()).collect();
     let mut unique = ids.clone();
+    unique.sort_unstable();
     unique.dedup();
     assert_eq!(
         unique.len(),
@@ -615,16 +616,15 @@ fn main_killed_with(backend: &str) {
             return rest.to_owned();
         }
     };
-    let renderer_pid: i32 = line(&rx, "BLOCKED ").parse().unwrap();
+    line(&rx, "BLOCKED ");
     // Let the renderer exhaust its spin and park in the futex.
     std::thread::sleep(Duration::from_millis(100));
     main.kill();
     let killed_at = Instant::now();
     let result = line(&rx, "RESULT ");
     let took = killed_at.elapsed();
-    // The renderer is an orphan now; make sure it is gone whatever happened.
-    // SAFETY: kill(2) with a pid we were told; at worst it is already gone.
-    unsafe { libc::kill(renderer_pid, libc::SIGKILL) };
+    // The renderer, an orphan now, exits by itself: noticing that main died is
+    // exactly what this test checks. (Killing it by pid could hit a reused pid.)
     eprintln!("renderer blocked in send_sync saw main's SIGKILL after {took:?}");
     assert_eq!(result, "disconnected");
     assert!(

@@ -28,6 +28,9 @@ const BATCH: usize = 64;
 const PARK_TIMEOUT_MS: libc::c_int = 1000;
 /// While busy, how often lifelines are checked for dead renderers.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(10);
+/// Rounds between clock readings when no record is handled; 64 handled
+/// records count as many.
+const CLOCK_EVERY: usize = 256;
 
 /// The incoming half of one renderer's connection, owned by the dispatcher.
 pub(crate) struct NewRenderer {
@@ -123,19 +126,25 @@ impl Dispatcher {
         let spin = self.shared.config.dispatcher_spin;
         let mut idle_since: Option<Instant> = None;
         let mut last_liveness = Instant::now();
-        let mut rounds = 0u32;
+        // Reading the clock every round would tax the hot path; instead every
+        // round costs one unit and every handled record, which may have run a
+        // slow listener, costs more.
+        let mut until_clock = CLOCK_EVERY;
         while !self.shared.stopping.load(Ordering::Acquire) {
             if self.shared.control.poked() {
                 self.housekeeping();
             }
-            let worked = self.drain_all();
+            let handled = self.drain_all();
             self.flush_backlogs();
-            rounds = rounds.wrapping_add(1);
-            if rounds % 256 == 0 && last_liveness.elapsed() > LIVENESS_PERIOD {
-                self.poll(0);
-                last_liveness = Instant::now();
+            until_clock = until_clock.saturating_sub(1 + handled * CLOCK_EVERY / 64);
+            if until_clock == 0 {
+                until_clock = CLOCK_EVERY;
+                if last_liveness.elapsed() > LIVENESS_PERIOD {
+                    self.poll(0);
+                    last_liveness = Instant::now();
+                }
             }
-            if worked {
+            if handled > 0 {
                 idle_since = None;
                 continue;
             }
@@ -164,18 +173,19 @@ impl Dispatcher {
         }
     }
 
-    fn drain_all(&mut self) -> bool {
+    /// One round over every renderer; returns the number of records handled.
+    fn drain_all(&mut self) -> usize {
         let n = self.slots.len();
-        let mut worked = false;
+        let mut handled = 0;
         for k in 0..n {
-            worked |= self.drain((self.round_start + k) % n);
+            handled += self.drain((self.round_start + k) % n);
         }
         self.round_start = self.round_start.wrapping_add(1);
-        worked
+        handled
     }
 
-    /// Handles up to [`BATCH`] records of slot `i`.
-    fn drain(&mut self, i: usize) -> bool {
+    /// Handles up to [`BATCH`] records of slot `i`; returns how many.
+    fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
         while handled < BATCH {
             let slot = &mut self.slots[i];
@@ -199,18 +209,30 @@ impl Dispatcher {
                 ret: &mut self.ret,
                 sender: &slot.web_contents,
             };
-            if let Err(v) = ctx.handle(header, &self.body) {
-                slot.web_contents
-                    .conn
-                    .disconnect(format!("protocol violation: {v}"));
-                break;
+            // Listeners run under their own `catch_unwind`; this one is a
+            // backstop so that a bug here costs one renderer, not the dispatcher.
+            let body = &self.body;
+            match catch_unwind(AssertUnwindSafe(|| ctx.handle(header, body))) {
+                Ok(Ok(())) => {}
+                Ok(Err(v)) => {
+                    slot.web_contents
+                        .conn
+                        .disconnect(format!("protocol violation: {v}"));
+                    break;
+                }
+                Err(_) => {
+                    slot.web_contents
+                        .conn
+                        .disconnect("internal error in the dispatcher".into());
+                    break;
+                }
             }
         }
         if handled > 0 {
             // The renderer may be asleep waiting for room we just freed.
             self.slots[i].space_bell.notify();
         }
-        handled > 0
+        handled
     }
 
     fn flush_backlogs(&self) {
@@ -266,9 +288,8 @@ impl Dispatcher {
         if n <= 0 {
             return;
         }
-        if self.pollfds[0].revents != 0 {
-            self.housekeeping();
-        }
+        // Lifelines first: `pollfds[1..]` matches `slots` only until
+        // housekeeping changes the slots.
         for (s, p) in self.slots.iter().zip(&self.pollfds[1..]) {
             if p.revents != 0 && !lifeline::drain_kicks(&s.lifeline) {
                 s.web_contents
@@ -276,7 +297,8 @@ impl Dispatcher {
                     .disconnect("renderer exited or closed its lifeline".into());
             }
         }
-        if self.slots.iter().any(|s| !s.web_contents.is_connected()) {
+        if self.pollfds[0].revents != 0 || self.slots.iter().any(|s| !s.web_contents.is_connected())
+        {
             self.housekeeping();
         }
     }

@@ -312,7 +312,10 @@ fn init_rings(mapping: &Mapping, layout: &Layout, backend: WaitBackend) -> Resul
             )));
         }
         // SAFETY: the slot is EVENT_SLOT bytes inside our mapping, unused so far.
-        Ok(Ring::Event(unsafe { RawEvent::create(ptr) }?))
+        Ok(Ring::Event(
+            unsafe { RawEvent::create(ptr) }?,
+            Default::default(),
+        ))
     };
     Ok(RendererRings {
         request_space: ring(BellSlot::RequestSpace)?,

@@ -76,7 +76,11 @@ struct Inner {
     request_data: Doorbell,
     /// request.space: we sleep here when our ring is full.
     request_space: Doorbell,
-    replies: Mutex<Replies>,
+    /// A `std` mutex, not `parking_lot`: the receiver thread and callers
+    /// contend for it now and then, and parking_lot allocates its global wait
+    /// table on a thread's first contended park, which would put an allocation
+    /// on the hot path. std's futex mutex never allocates.
+    replies: std::sync::Mutex<Replies>,
     /// reply.data: the receiver thread sleeps here.
     reply_data: Doorbell,
     /// reply.calls: `send_sync` callers sleep here.
@@ -308,7 +312,10 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
         }
         let ptr = mapping.range(layout.event_offset(slot), crate::layout::EVENT_SLOT);
         // SAFETY: main initialised an event in this slot before spawning us.
-        Ok(Ring::Event(unsafe { RawEvent::open(ptr) }?))
+        Ok(Ring::Event(
+            unsafe { RawEvent::open(ptr) }?,
+            Default::default(),
+        ))
     };
     let kick = Ring::Kick(lifeline.as_raw_fd());
     let kick2 = Ring::Kick(lifeline.as_raw_fd());
@@ -337,7 +344,7 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
         requests: Mutex::new(producer),
         request_data,
         request_space,
-        replies: Mutex::new(Replies::new(consumer)),
+        replies: std::sync::Mutex::new(Replies::new(consumer)),
         reply_data,
         reply_calls,
         reply_space,
@@ -354,9 +361,19 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
         _mapping: mapping,
     });
     let for_thread = inner.clone();
+    // Return only once the receiver thread runs: the renderer is then fully up,
+    // and the thread's own start-up (which allocates) is not left to land in
+    // the caller's first hot loop.
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let started_too = started.clone();
     let receiver = std::thread::Builder::new()
         .name("ringipc-receiver".into())
-        .spawn(move || for_thread.receive_loop())?;
+        .spawn(move || {
+            started_too.wait();
+            drop(started_too);
+            for_thread.receive_loop()
+        })?;
+    started.wait();
     Ok(IpcRenderer {
         inner,
         receiver: Some(receiver),
@@ -366,6 +383,14 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
 impl Inner {
     fn alive(&self) -> bool {
         !self.closed.load(Ordering::Acquire) && lifeline::peer_alive(&self.lifeline)
+    }
+
+    fn lock_replies(&self) -> std::sync::MutexGuard<'_, Replies> {
+        // A panic while holding it (a bug) leaves `Replies` consistent enough:
+        // every method leaves it valid between statements.
+        self.replies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records that main is gone and wakes every thread waiting on it.
@@ -456,7 +481,7 @@ impl Inner {
         // the stash before `push` even returns, and that must count as news.
         let mut seen = self.stashed.load(Ordering::Acquire);
         {
-            let mut replies = self.replies.lock();
+            let mut replies = self.lock_replies();
             replies.expect(call_id);
             self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
         }
@@ -480,7 +505,7 @@ impl Inner {
             Ok(is_error) => Ok(is_error),
             Err(e) => {
                 // A reply stashed meanwhile still wins over a timeout or a death.
-                let mut replies = self.replies.lock();
+                let mut replies = self.lock_replies();
                 let stashed = replies.abandon(call_id, out);
                 self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
                 drop(replies);
@@ -521,7 +546,7 @@ impl Inner {
             return None;
         }
         *seen = stashed;
-        let mut replies = self.replies.lock();
+        let mut replies = self.lock_replies();
         if let Some(is_error) = replies.take_stashed(call_id, out) {
             self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
             return Some(Ok(is_error));
@@ -586,7 +611,7 @@ impl Inner {
         while !self.stopping.load(Ordering::Acquire) {
             self.inbox_ready.store(false, Ordering::Relaxed);
             {
-                let mut replies = self.replies.lock();
+                let mut replies = self.lock_replies();
                 // With calls in flight the callers drain (and route messages here).
                 let drained = if replies.in_flight() == 0 {
                     replies.drain(None, &mut scratch)

@@ -29,6 +29,7 @@ pub(crate) mod raw_event;
 
 use crate::layout::DoorbellWord;
 use crate::sync::{Ordering, fence};
+use parking_lot::{Mutex, MutexGuard};
 use raw_event::RawEvent;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -70,8 +71,10 @@ impl WaitBackend {
 pub(crate) enum Ring {
     /// `FUTEX_WAKE` on the doorbell's `seq` word.
     Futex,
-    /// Signal the `raw_sync` event that belongs to this doorbell.
-    Event(RawEvent),
+    /// Signal the `raw_sync` event that belongs to this doorbell. The mutex
+    /// admits one sleeper of this process at a time: the event is manual-reset,
+    /// and a second sleeper's `clear` could otherwise eat the first one's wake.
+    Event(RawEvent, Mutex<()>),
     /// Write one byte to main's end of a lifeline socket (main sleeps in `poll`).
     Kick(RawFd),
 }
@@ -102,31 +105,46 @@ impl Doorbell {
 
     /// Announces that the caller is about to sleep. The caller must re-check its
     /// condition afterwards and then call either [`Self::cancel`] or [`Self::sleep`].
-    pub fn prepare(&self) -> u32 {
-        if let Ring::Event(ev) = &self.ring {
-            // Clear before announcing: a `set` that lands after this is kept.
-            ev.clear();
-        }
+    ///
+    /// Returns `None` if, under the `raw_sync` backend, another thread of this
+    /// process held the event for all of `patience`: the caller re-checks and
+    /// tries again.
+    pub fn prepare(&self, patience: Duration) -> Option<Prepared<'_>> {
+        let sole = match &self.ring {
+            Ring::Event(ev, sleeper) => {
+                let guard = sleeper.try_lock_for(patience)?;
+                // Clear before announcing: a `set` that lands after this is kept.
+                ev.clear();
+                Some(guard)
+            }
+            _ => None,
+        };
         let w = self.word();
         // SYNC(sleepers): SeqCst RMW + fence ↔ the fence in `notify` (Dekker pair).
         w.sleepers.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        // SYNC(seq): Acquire ← Release bump in `notify`.
-        w.seq.load(Ordering::Acquire)
+        // SYNC(seq): Acquire ← Release bump in `ring`.
+        let key = w.seq.load(Ordering::Acquire);
+        Some(Prepared { key, sole })
     }
 
     /// Withdraws a [`Self::prepare`] whose re-check found the condition true.
-    pub fn cancel(&self) {
+    pub fn cancel(&self, prepared: Prepared<'_>) {
         self.word().sleepers.fetch_sub(1, Ordering::Relaxed);
+        drop(prepared);
     }
 
     /// Sleeps until notified or `timeout` passes; returns `true` on timeout.
-    pub fn sleep(&self, key: u32, timeout: Duration) -> bool {
+    pub fn sleep(&self, prepared: Prepared<'_>, timeout: Duration) -> bool {
         let timed_out = match &self.ring {
-            Ring::Event(ev) => ev.wait(timeout),
-            _ => futex::wait(self.word(), key, timeout),
+            Ring::Event(ev, _) => ev.wait(timeout),
+            _ => futex::wait(self.word(), prepared.key, timeout),
         };
         self.word().sleepers.fetch_sub(1, Ordering::Relaxed);
+        if let Some(guard) = prepared.sole {
+            // Hand the event to the next sleeper of this process, if any.
+            MutexGuard::unlock_fair(guard);
+        }
         timed_out
     }
 
@@ -162,13 +180,21 @@ impl Doorbell {
                 self.word().seq.fetch_add(1, Ordering::Release);
                 futex::wake_all(self.word());
             }
-            Ring::Event(ev) => {
+            Ring::Event(ev, _) => {
+                // SYNC(seq): Release → Acquire in `prepare`.
                 self.word().seq.fetch_add(1, Ordering::Release);
                 ev.set();
             }
             Ring::Kick(fd) => crate::lifeline::kick(*fd),
         }
     }
+}
+
+/// A doorbell announced as about to sleep; see [`Doorbell::prepare`].
+pub(crate) struct Prepared<'a> {
+    key: u32,
+    /// Under the `raw_sync` backend: this thread's turn as the event's sleeper.
+    sole: Option<MutexGuard<'a, ()>>,
 }
 
 /// Why [`wait_for`] returned without the condition.
@@ -216,12 +242,18 @@ pub(crate) fn wait_for<T>(
             },
             None => PARK_SLICE,
         };
-        let key = bell.prepare();
+        let Some(prepared) = bell.prepare(slice) else {
+            // Another thread of ours held the event all along; look again.
+            if let Some(v) = ready() {
+                return Ok(v);
+            }
+            continue;
+        };
         if let Some(v) = ready() {
-            bell.cancel();
+            bell.cancel(prepared);
             return Ok(v);
         }
-        let timed_out = bell.sleep(key, slice);
+        let timed_out = bell.sleep(prepared, slice);
         if let Some(v) = ready() {
             return Ok(v);
         }

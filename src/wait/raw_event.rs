@@ -18,6 +18,19 @@ unsafe impl Send for RawEvent {}
 // SAFETY: as above; every method goes through the pthread mutex.
 unsafe impl Sync for RawEvent {}
 
+/// `timeout`, shortened so that now's nanoseconds plus its nanoseconds stay
+/// under one second (with a millisecond to spare for the time raw_sync takes to
+/// read the clock again).
+fn within_this_second(timeout: Duration) -> Duration {
+    const SECOND: u32 = 1_000_000_000;
+    const SPARE: u32 = 1_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let room = SECOND.saturating_sub(now).saturating_sub(SPARE);
+    Duration::new(timeout.as_secs(), timeout.subsec_nanos().min(room))
+}
+
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("raw_sync event: {e}"))
 }
@@ -59,7 +72,15 @@ impl RawEvent {
 
     /// Returns `true` if the timeout expired (or the wait failed, which callers
     /// treat the same way: re-check, then wait again).
+    ///
+    /// `raw_sync` turns the timeout into an absolute `CLOCK_REALTIME` deadline
+    /// without carrying nanoseconds into seconds, and glibc rejects the result
+    /// with `EINVAL` whenever they overflow. So the wait is cut short at the
+    /// next whole second; callers wait in slices anyway. A step of the wall
+    /// clock can still lengthen or shorten one slice.
     pub fn wait(&self, timeout: Duration) -> bool {
-        self.0.wait(Timeout::Val(timeout)).is_err()
+        self.0
+            .wait(Timeout::Val(within_this_second(timeout)))
+            .is_err()
     }
 }
