@@ -165,9 +165,18 @@ fn role_errors() {
 }
 
 #[test]
-fn errors_are_prompt_and_typed() {
+fn errors_are_prompt_and_typed_futex() {
+    errors_are_prompt_and_typed(WaitBackend::Futex);
+}
+
+#[test]
+fn errors_are_prompt_and_typed_raw_sync_event() {
+    errors_are_prompt_and_typed(WaitBackend::RawSyncEvent);
+}
+
+fn errors_are_prompt_and_typed(backend: WaitBackend) {
     let _serial = serial();
-    let ipc = main_with(WaitBackend::Futex);
+    let ipc = main_with(backend);
     ipc.on("no-value", |_, _| {}).unwrap();
     ipc.on("panics", |_, _| panic!("boom")).unwrap();
     ipc.on("two-values", |e, _| {
@@ -473,9 +482,18 @@ fn role_threads() {
 }
 
 #[test]
-fn concurrent_send_sync_from_many_threads() {
+fn concurrent_send_sync_from_many_threads_futex() {
+    concurrent_send_sync_from_many_threads(WaitBackend::Futex);
+}
+
+#[test]
+fn concurrent_send_sync_from_many_threads_raw_sync_event() {
+    concurrent_send_sync_from_many_threads(WaitBackend::RawSyncEvent);
+}
+
+fn concurrent_send_sync_from_many_threads(backend: WaitBackend) {
     let _serial = serial();
-    let ipc = main_with(WaitBackend::Futex);
+    let ipc = main_with(backend);
     ipc.on("echo", |e, arg| {
         e.set_return_value(arg);
     })
@@ -505,9 +523,18 @@ fn role_loop_until_disconnected() {
 }
 
 #[test]
-fn renderer_killed_mid_stream_others_keep_working() {
+fn renderer_killed_mid_stream_others_keep_working_futex() {
+    renderer_killed_mid_stream_others_keep_working(WaitBackend::Futex);
+}
+
+#[test]
+fn renderer_killed_mid_stream_others_keep_working_raw_sync_event() {
+    renderer_killed_mid_stream_others_keep_working(WaitBackend::RawSyncEvent);
+}
+
+fn renderer_killed_mid_stream_others_keep_working(backend: WaitBackend) {
     let _serial = serial();
-    let ipc = main_with(WaitBackend::Futex);
+    let ipc = main_with(backend);
     let counts: Arc<Mutex<HashMap<u32, u64>>> = Arc::default();
     let c = counts.clone();
     ipc.on("count", move |e, arg| {
