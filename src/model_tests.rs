@@ -68,8 +68,8 @@ impl SharedRing {
     }
 }
 
-fn payload(i: u8) -> [u8; 3] {
-    [i, i.wrapping_mul(3), i ^ 0x5A]
+fn payload(i: u8) -> [u8; 11] {
+    std::array::from_fn(|k| i.wrapping_mul(3).wrapping_add(k as u8) ^ 0x5A)
 }
 
 /// Records written by one side arrive whole and in order on the other, even
@@ -79,11 +79,11 @@ fn ring_publish_consume() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        // Each record is 32 bytes (24 header + 1 channel + 3 payload, padded)
-        // and a push needs 8 more for the next commit word: a 48-byte ring
+        // Each record is 40 bytes (24 header + 1 channel + 11 payload, padded)
+        // and a push needs 8 more for the next commit word: a 64-byte ring
         // holds one at a time, and the second one wraps around the end onto
         // bytes the consumer copied out of the first.
-        let ring = SharedRing::new(48);
+        let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
         let t = thread::spawn(move || {
@@ -120,7 +120,7 @@ fn ring_publish_consume() {
 #[test]
 fn doorbell_never_loses_a_wakeup() {
     loom::model(|| {
-        let ring = SharedRing::new(56);
+        let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
         let t = thread::spawn(move || {
@@ -154,7 +154,7 @@ fn doorbell_never_loses_a_wakeup() {
 #[test]
 fn waiting_flag_is_seen_or_data_is() {
     loom::model(|| {
-        let ring = SharedRing::new(56);
+        let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         let kicked = Arc::new(AtomicBool::new(false));
         let (r, k) = (ring.clone(), kicked.clone());
@@ -187,7 +187,7 @@ fn space_doorbell_wakes_a_full_producer() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let ring = SharedRing::new(56);
+        let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         producer
             .try_push(Kind::Message, b"c", &payload(0), 0)

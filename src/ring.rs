@@ -67,7 +67,7 @@ unsafe impl Send for Consumer {}
 /// # Safety
 /// `src.len() <= data.len()`, and the range is free according to the protocol.
 unsafe fn write_wrapping(data: &SharedBytes, pos: u64, src: &[u8]) {
-    let start = (pos % data.len() as u64) as usize;
+    let start = data.offset_of(pos);
     let first = src.len().min(data.len() - start);
     // SAFETY: `start + first <= len`, free by the caller's guarantee.
     unsafe { data.write(start, &src[..first]) };
@@ -80,7 +80,7 @@ unsafe fn write_wrapping(data: &SharedBytes, pos: u64, src: &[u8]) {
 /// # Safety
 /// `dst.len() <= data.len()`.
 unsafe fn read_wrapping(data: &SharedBytes, pos: u64, dst: &mut [MaybeUninit<u8>]) {
-    let start = (pos % data.len() as u64) as usize;
+    let start = data.offset_of(pos);
     let first = dst.len().min(data.len() - start);
     let (a, b) = dst.split_at_mut(first);
     // SAFETY: `start + first <= len`.
@@ -92,8 +92,8 @@ unsafe fn read_wrapping(data: &SharedBytes, pos: u64, dst: &mut [MaybeUninit<u8>
 impl Producer {
     /// # Safety
     /// `ctrl` and `data` must stay valid while the producer lives, and no other
-    /// producer may exist for this ring. The ring must be fresh (all zero) and
-    /// its length a multiple of 8 with an 8-aligned base.
+    /// producer may exist for this ring. The ring must be fresh (all zero), its
+    /// length a power of two of at least 64, and its base 8-aligned.
     pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes) -> Self {
         Producer {
             ctrl,
@@ -197,7 +197,7 @@ impl Producer {
     }
 
     fn slot(&self, pos: u64) -> usize {
-        (pos % self.capacity) as usize
+        self.data.offset_of(pos)
     }
 }
 
@@ -234,7 +234,7 @@ impl Consumer {
     /// Copies the next record out of the ring, validates it, and releases its
     /// bytes to the producer. `body` receives the channel followed by the payload.
     pub fn pop(&mut self, body: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
-        let at = (self.head % self.capacity) as usize;
+        let at = self.data.offset_of(self.head);
         // SYNC(commit): Acquire ← Release in `Producer::try_push`.
         // SAFETY: `head` is 8-aligned (record lengths are) and so is the word.
         let commit = unsafe { self.data.load_word(at, Ordering::Acquire) };
@@ -292,7 +292,7 @@ impl ReadyHint {
     pub fn ready(&self) -> bool {
         // SAFETY: valid while the owner keeps the mapping; atomics only.
         let head = unsafe { &*self.ctrl }.head.0.load(Ordering::Relaxed);
-        let at = (head % self.data.len() as u64) as usize;
+        let at = self.data.offset_of(head);
         // SYNC(commit): Acquire ← Release in `Producer::try_push` (a hint: the
         // consumer's `pop` loads it again).
         // SAFETY: `head` is 8-aligned, so the word is whole and in bounds.

@@ -63,6 +63,14 @@ impl SharedBytes {
         self.len
     }
 
+    /// Where ring position `pos` lies in the area. Rings are a power of two
+    /// long, so this is a mask, not a division.
+    #[inline]
+    pub(crate) fn offset_of(&self, pos: u64) -> usize {
+        debug_assert!(self.len.is_power_of_two());
+        (pos & (self.len as u64 - 1)) as usize
+    }
+
     /// Copies `src` to `offset ..`.
     ///
     /// # Safety

@@ -130,6 +130,7 @@ impl Dispatcher {
         // round costs one unit and every handled record, which may have run a
         // slow listener, costs more.
         let mut until_clock = CLOCK_EVERY;
+        let mut idle_rounds = 0u32;
         while !self.shared.stopping.load(Ordering::Acquire) {
             if self.shared.control.poked() {
                 self.housekeeping();
@@ -146,15 +147,24 @@ impl Dispatcher {
             }
             if handled > 0 {
                 idle_since = None;
+                idle_rounds = 0;
+                continue;
+            }
+            // Idle: poll again at once, reading the clock only now and then
+            // (it costs as much as a round), and park once `spin` has passed.
+            idle_rounds += 1;
+            if idle_rounds % 64 != 1 {
+                std::hint::spin_loop();
                 continue;
             }
             let now = Instant::now();
             match idle_since {
                 None => idle_since = Some(now),
-                Some(t) if now - t < spin => std::hint::spin_loop(),
+                Some(t) if now - t < spin => {}
                 Some(_) => {
                     self.park();
                     idle_since = None;
+                    idle_rounds = 0;
                     last_liveness = Instant::now();
                 }
             }
