@@ -6,7 +6,11 @@
 //! instead of a trip through the kernel. See the README for the Electron →
 //! ringipc name map and ARCHITECTURE.md for how it works.
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    missing_docs
+)]
 
 mod error;
 mod fd;

@@ -78,6 +78,7 @@ impl<F: ?Sized> Listeners<F> {
             !list.is_empty()
         });
         if found {
+            // SYNC(version): Release → Acquire in `Snapshot::refresh`.
             self.version.fetch_add(1, Ordering::Release);
         }
         found
@@ -92,9 +93,13 @@ pub(crate) struct Snapshot<F: ?Sized> {
 
 impl<F: ?Sized> Snapshot<F> {
     pub fn new(of: &Listeners<F>) -> Self {
+        // Version first: a change between the two reads then only makes the
+        // next `refresh` fetch the table again, never miss it.
+        // SYNC(version): Acquire ← Release in `Listeners::add`/`remove`.
+        let version = of.version.load(Ordering::Acquire);
         Snapshot {
             table: of.current.read().clone(),
-            version: of.version.load(Ordering::Acquire),
+            version,
         }
     }
 

@@ -53,13 +53,11 @@ impl SharedRing {
         let bytes = unsafe {
             SharedBytes::model(self.cells.as_ptr(), self.words.as_ptr(), self.cells.len())
         };
-        // SAFETY: one producer and one consumer, on a fresh ring.
-        unsafe {
-            (
-                Producer::new(&self.ctrl, bytes),
-                Consumer::new(&self.ctrl, bytes),
-            )
-        }
+        // SAFETY: the only producer, on a fresh ring.
+        let producer = unsafe { Producer::new(&self.ctrl, bytes) };
+        // SAFETY: the only consumer, on a fresh ring.
+        let consumer = unsafe { Consumer::new(&self.ctrl, bytes) };
+        (producer, consumer)
     }
 
     fn bell(&self, word: &DoorbellWord) -> Doorbell {

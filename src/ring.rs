@@ -335,7 +335,9 @@ pub(crate) mod tests {
         let bytes = unsafe { SharedBytes::new(data.as_mut_ptr().cast(), capacity) };
         let c: *const RingControl = &*ctrl;
         // SAFETY: `ctrl` and `data` live as long as the struct; one of each half.
-        let (producer, consumer) = unsafe { (Producer::new(c, bytes), Consumer::new(c, bytes)) };
+        let producer = unsafe { Producer::new(c, bytes) };
+        // SAFETY: as above.
+        let consumer = unsafe { Consumer::new(c, bytes) };
         TestRing {
             ctrl,
             _data: data,

@@ -81,12 +81,12 @@ impl SharedBytes {
         #[cfg(not(loom))]
         // SAFETY: the caller guarantees the range is in bounds and ours to write.
         unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len());
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.wrapping_add(offset), src.len());
         }
         #[cfg(loom)]
         for (i, b) in src.iter().enumerate() {
             // SAFETY: in bounds by the caller's guarantee.
-            let cell = unsafe { &*self.cells.add(offset + i) };
+            let cell = unsafe { &*self.cells.wrapping_add(offset + i) };
             // SAFETY: loom checks that no other access races with this one.
             cell.with_mut(|p| unsafe { *p = *b });
         }
@@ -101,14 +101,14 @@ impl SharedBytes {
         debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
         #[cfg(not(loom))]
         {
+            let word = self.ptr.wrapping_add(offset).cast::<AtomicU64>();
             // SAFETY: aligned and in bounds by the caller's guarantee; an
             // `AtomicU64` has the size and alignment of a `u64`.
-            let word = unsafe { &*self.ptr.add(offset).cast::<AtomicU64>() };
-            word.store(value, order);
+            unsafe { &*word }.store(value, order);
         }
         #[cfg(loom)]
         // SAFETY: `offset / 8 < len / 8` by the caller's guarantee.
-        unsafe { &*self.words.add(offset / 8) }.store(value, order);
+        unsafe { &*self.words.wrapping_add(offset / 8) }.store(value, order);
     }
 
     /// Atomically loads the 8-byte word at `offset`; see [`Self::store_word`].
@@ -119,13 +119,13 @@ impl SharedBytes {
         debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
         #[cfg(not(loom))]
         {
+            let word = self.ptr.wrapping_add(offset).cast::<AtomicU64>();
             // SAFETY: as in `store_word`.
-            let word = unsafe { &*self.ptr.add(offset).cast::<AtomicU64>() };
-            word.load(order)
+            unsafe { &*word }.load(order)
         }
         #[cfg(loom)]
         // SAFETY: `offset / 8 < len / 8` by the caller's guarantee.
-        unsafe { &*self.words.add(offset / 8) }.load(order)
+        unsafe { &*self.words.wrapping_add(offset / 8) }.load(order)
     }
 
     /// Copies `offset .. offset + dst.len()` into `dst`.
@@ -144,12 +144,16 @@ impl SharedBytes {
         #[cfg(not(loom))]
         // SAFETY: the caller guarantees the range is in bounds; `dst` is ours.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.add(offset), dst.as_mut_ptr().cast(), dst.len());
+            std::ptr::copy_nonoverlapping(
+                self.ptr.wrapping_add(offset),
+                dst.as_mut_ptr().cast(),
+                dst.len(),
+            );
         }
         #[cfg(loom)]
         for (i, b) in dst.iter_mut().enumerate() {
             // SAFETY: in bounds by the caller's guarantee.
-            let cell = unsafe { &*self.cells.add(offset + i) };
+            let cell = unsafe { &*self.cells.wrapping_add(offset + i) };
             // SAFETY: loom checks that no other access races with this one.
             b.write(cell.with(|p| unsafe { *p }));
         }

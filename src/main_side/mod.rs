@@ -354,14 +354,15 @@ fn build_connection(
     // SAFETY: fresh ring inside `mapping`, which `Outgoing` keeps alive; main is
     // its only producer.
     let producer = unsafe { Producer::new(ctrl, bytes) };
-    // SAFETY: the words live in `mapping`, kept alive by `Outgoing`; no Kick fd.
-    let (data_bell, calls_bell, space_bell) = unsafe {
-        (
-            Doorbell::new(&raw const (*ctrl).data, data_ring),
-            Doorbell::new(&raw const (*ctrl).calls, calls_ring),
-            Doorbell::new(&raw const (*ctrl).space, Ring::Futex),
-        )
-    };
+    // SAFETY: the control block is atomics only, inside `mapping`.
+    let words = unsafe { &*ctrl };
+    // SAFETY: the words live in `mapping`, which `Outgoing` keeps alive for as
+    // long as the doorbells; none rings by Kick.
+    let data_bell = unsafe { Doorbell::new(&words.data, data_ring) };
+    // SAFETY: as above.
+    let calls_bell = unsafe { Doorbell::new(&words.calls, calls_ring) };
+    // SAFETY: as above.
+    let space_bell = unsafe { Doorbell::new(&words.space, Ring::Futex) };
     let out = Outgoing::new(
         producer,
         data_bell,
@@ -398,13 +399,12 @@ fn build_incoming(
     // SAFETY: fresh ring inside `mapping`, which `NewRenderer` keeps alive; the
     // dispatcher is its only consumer.
     let consumer = unsafe { Consumer::new(ctrl, bytes) };
-    // SAFETY: words inside `mapping`, kept alive alongside; no Kick fd.
-    let (data_bell, space_bell) = unsafe {
-        (
-            Doorbell::new(&raw const (*ctrl).data, Ring::Futex),
-            Doorbell::new(&raw const (*ctrl).space, request_space_ring),
-        )
-    };
+    // SAFETY: the control block is atomics only, inside `mapping`.
+    let words = unsafe { &*ctrl };
+    // SAFETY: words inside `mapping`, which `NewRenderer` keeps alive; no Kick.
+    let data_bell = unsafe { Doorbell::new(&words.data, Ring::Futex) };
+    // SAFETY: as above.
+    let space_bell = unsafe { Doorbell::new(&words.space, request_space_ring) };
     NewRenderer {
         web_contents,
         consumer,

@@ -94,6 +94,8 @@ struct Inner {
     in_flight: AtomicUsize,
     /// Set whenever a sync caller leaves messages in the inbox.
     inbox_ready: AtomicBool,
+    /// Main is gone (or broke the protocol). A plain flag, like `stopping`: no
+    /// data is published through either; waiters re-check them after waking.
     closed: AtomicBool,
     stopping: AtomicBool,
     next_call: AtomicU64,
@@ -317,27 +319,32 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
             Default::default(),
         ))
     };
-    let kick = Ring::Kick(lifeline.as_raw_fd());
-    let kick2 = Ring::Kick(lifeline.as_raw_fd());
-    // SAFETY: all four words live in `mapping` and the kick fd is `lifeline`;
+    let kick = || Ring::Kick(lifeline.as_raw_fd());
+    let (request_space_ring, reply_data_ring, reply_calls_ring) = (
+        event(BellSlot::RequestSpace)?,
+        event(BellSlot::ReplyData)?,
+        event(BellSlot::ReplyCalls)?,
+    );
+    // SAFETY: control blocks are atomics only, inside `mapping`.
+    let req_words = unsafe { &*req_ctrl };
+    // SAFETY: as above.
+    let rep_words = unsafe { &*rep_ctrl };
+    // SAFETY: the words live in `mapping` and the kick fd is `lifeline`;
     // `Inner` owns both and drops them after the doorbells.
-    let (request_data, request_space, reply_data, reply_calls, reply_space) = unsafe {
-        (
-            Doorbell::new(&raw const (*req_ctrl).data, kick),
-            Doorbell::new(&raw const (*req_ctrl).space, event(BellSlot::RequestSpace)?),
-            Doorbell::new(&raw const (*rep_ctrl).data, event(BellSlot::ReplyData)?),
-            Doorbell::new(&raw const (*rep_ctrl).calls, event(BellSlot::ReplyCalls)?),
-            Doorbell::new(&raw const (*rep_ctrl).space, kick2),
-        )
-    };
-    // SAFETY: fresh rings; we are the request ring's only producer and the reply
-    // ring's only consumer; `Inner` keeps the mapping alive.
-    let (producer, consumer) = unsafe {
-        (
-            Producer::new(req_ctrl, req_bytes),
-            Consumer::new(rep_ctrl, rep_bytes),
-        )
-    };
+    let request_data = unsafe { Doorbell::new(&req_words.data, kick()) };
+    // SAFETY: as above.
+    let request_space = unsafe { Doorbell::new(&req_words.space, request_space_ring) };
+    // SAFETY: as above.
+    let reply_data = unsafe { Doorbell::new(&rep_words.data, reply_data_ring) };
+    // SAFETY: as above.
+    let reply_calls = unsafe { Doorbell::new(&rep_words.calls, reply_calls_ring) };
+    // SAFETY: as above.
+    let reply_space = unsafe { Doorbell::new(&rep_words.space, kick()) };
+    // SAFETY: a fresh ring of which we are the only producer; `Inner` keeps the
+    // mapping alive.
+    let producer = unsafe { Producer::new(req_ctrl, req_bytes) };
+    // SAFETY: a fresh ring of which we are the only consumer; as above.
+    let consumer = unsafe { Consumer::new(rep_ctrl, rep_bytes) };
     let reply_hint = consumer.hint();
     let inner = Arc::new(Inner {
         id: header.renderer_id,
@@ -541,6 +548,7 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Some(Err(Error::Disconnected));
         }
+        // SYNC(stashed): Acquire ← Release in `after_drain`.
         let stashed = self.stashed.load(Ordering::Acquire);
         if !self.reply_hint.ready() && stashed == *seen {
             return None;
@@ -599,6 +607,7 @@ impl Inner {
     /// What the receiver thread waits for.
     fn receiver_has_work(&self) -> bool {
         (self.reply_hint.ready() && self.in_flight.load(Ordering::Relaxed) == 0)
+            // SYNC(inbox_ready): Acquire ← Release in `after_drain`.
             || self.inbox_ready.load(Ordering::Acquire)
             || self.stopping.load(Ordering::Acquire)
             || self.closed.load(Ordering::Acquire)
