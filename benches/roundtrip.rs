@@ -6,11 +6,13 @@
 //! itself as the renderer, and criterion runs inside the renderer, the side
 //! that sees the round trip.
 
+mod common;
+
+use common::SpinPingPong;
 use criterion::{Criterion, Throughput};
 use ringipc::{IpcMain, IpcRenderer};
 use std::hint::black_box;
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const ROLE: &str = "RINGIPC_BENCH_ROLE";
 
@@ -41,7 +43,7 @@ fn renderer() {
     let mut g = c.benchmark_group("roundtrip");
     g.throughput(Throughput::Elements(1));
 
-    let floor = SpinPingPong::start();
+    let mut floor = SpinPingPong::start();
     g.bench_function("spin_pingpong_floor", |b| b.iter(|| floor.round_trip()));
     drop(floor);
 
@@ -59,82 +61,4 @@ fn renderer() {
     });
     g.finish();
     c.final_summary();
-}
-
-/// A forked child that answers every odd value on one shared cache line with
-/// the next even one: the cheapest possible cross-process round trip.
-struct SpinPingPong {
-    line: *const AtomicU64,
-    next: std::cell::Cell<u64>,
-    child: libc::pid_t,
-}
-
-const STOP: u64 = u64::MAX;
-
-impl SpinPingPong {
-    fn start() -> SpinPingPong {
-        // SAFETY: a fresh shared anonymous page; nothing aliases it.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(page, libc::MAP_FAILED);
-        let line = page as *const AtomicU64;
-        // SAFETY: the child only touches the atomic and then `_exit`s, which is
-        // sound after fork even though this process has other threads.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork failed");
-        if child == 0 {
-            // Die with the bench: never spin on a core after it is gone.
-            // SAFETY: prctl with integer arguments only.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-            // SAFETY: the page is mapped in the child too, zero-initialised.
-            let word = unsafe { &*line };
-            loop {
-                let v = word.load(Ordering::Acquire);
-                if v == STOP {
-                    // SAFETY: leaving without running the parent's destructors.
-                    unsafe { libc::_exit(0) };
-                }
-                if v % 2 == 1 {
-                    word.store(v + 1, Ordering::Release);
-                }
-                std::hint::spin_loop();
-            }
-        }
-        SpinPingPong {
-            line,
-            next: std::cell::Cell::new(1),
-            child,
-        }
-    }
-
-    fn round_trip(&self) {
-        // SAFETY: the page stays mapped until `drop`.
-        let word = unsafe { &*self.line };
-        let v = self.next.get();
-        word.store(v, Ordering::Release);
-        while word.load(Ordering::Acquire) != v + 1 {
-            std::hint::spin_loop();
-        }
-        self.next.set(v + 2);
-    }
-}
-
-impl Drop for SpinPingPong {
-    fn drop(&mut self) {
-        // SAFETY: the page is still mapped; the child exits when it reads STOP.
-        unsafe { &*self.line }.store(STOP, Ordering::Release);
-        // SAFETY: reaping our own child, then unmapping our own page.
-        unsafe {
-            libc::waitpid(self.child, std::ptr::null_mut(), 0);
-            libc::munmap(self.line as *mut libc::c_void, 4096);
-        }
-    }
 }

@@ -1,0 +1,112 @@
+//! Pieces both benches use: forked helper processes and the spin ping-pong
+//! floor.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Forks a child that runs `body` and exits; it dies with us if we die first.
+pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the child only runs `body` (reads, writes, atomics) and `_exit`s;
+    // it never returns into the parent's state.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        body();
+        // SAFETY: leave without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+pub fn reap(pid: libc::pid_t) {
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+}
+
+/// A forked child that answers every odd value on one shared cache line with
+/// the next even one: the cheapest possible cross-process round trip.
+pub struct SpinPingPong {
+    line: *const AtomicU64,
+    next: u64,
+    child: libc::pid_t,
+}
+
+const STOP: u64 = u64::MAX;
+
+impl SpinPingPong {
+    pub fn start() -> SpinPingPong {
+        // SAFETY: a fresh shared anonymous page; nothing aliases it.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        let line = page as *const AtomicU64;
+        let addr = line as usize;
+        let child = fork_child(move || {
+            // SAFETY: the page is mapped in the child too, zero-initialised.
+            let word = unsafe { &*(addr as *const AtomicU64) };
+            // Between its blocks the floor must not steal a core from the others:
+            // after a millisecond without a request, poll every 100 µs instead.
+            let mut idle_since = Instant::now();
+            let mut polls = 0u32;
+            loop {
+                let v = word.load(Ordering::Acquire);
+                if v == STOP {
+                    return;
+                }
+                if v % 2 == 1 {
+                    word.store(v + 1, Ordering::Release);
+                    polls = 0;
+                    continue;
+                }
+                polls += 1;
+                if polls == 1 {
+                    idle_since = Instant::now();
+                } else if polls % 1024 == 0 && idle_since.elapsed() > Duration::from_millis(1) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                std::hint::spin_loop();
+            }
+        });
+        SpinPingPong {
+            line,
+            next: 1,
+            child,
+        }
+    }
+}
+
+impl SpinPingPong {
+    /// One round trip: write an odd value, spin until the child answers.
+    pub fn round_trip(&mut self) {
+        // SAFETY: the page stays mapped until `drop`.
+        let word = unsafe { &*self.line };
+        let v = self.next;
+        word.store(v, Ordering::Release);
+        while word.load(Ordering::Acquire) != v + 1 {
+            std::hint::spin_loop();
+        }
+        self.next = v + 2;
+    }
+}
+
+impl Drop for SpinPingPong {
+    fn drop(&mut self) {
+        // SAFETY: the page is still mapped; the child exits when it reads STOP.
+        unsafe { &*self.line }.store(STOP, Ordering::Release);
+        reap(self.child);
+        // SAFETY: unmapping our own page, which nobody uses any more.
+        unsafe { libc::munmap(self.line as *mut libc::c_void, 4096) };
+    }
+}
