@@ -479,6 +479,18 @@ fn role_threads() {
     for t in threads {
         t.join().unwrap();
     }
+    // With no call in flight any more, the receiver thread must take the ring
+    // back: messages main sends now are delivered without another call.
+    let (tx, rx) = mpsc::channel();
+    ipc.on("after", move |_, arg| tx.send(arg.to_vec()).unwrap())
+        .unwrap();
+    ipc.send("send-after", "").unwrap();
+    for i in 0..10u8 {
+        assert_eq!(
+            rx.recv_timeout(LIMIT).expect("message after the calls"),
+            [i]
+        );
+    }
 }
 
 #[test]
@@ -498,8 +510,20 @@ fn concurrent_send_sync_from_many_threads(backend: WaitBackend) {
         e.set_return_value(arg);
     })
     .unwrap();
+    listen_send_after(&ipc);
     let (_wc, mut child) = spawn(&ipc, ENTRY, "threads", "");
     child.assert_success(LIMIT);
+}
+
+/// Main's side of the end of `role_threads`: ten messages, sent while no
+/// call is in flight.
+fn listen_send_after(ipc: &IpcMain) {
+    ipc.on("send-after", |e, _| {
+        for i in 0..10u8 {
+            e.sender().send("after", [i]).unwrap();
+        }
+    })
+    .unwrap();
 }
 
 // ---------------------------------------------------------------- crashes
@@ -682,6 +706,7 @@ fn listener_count_of_calls_matches_under_concurrency() {
         e.set_return_value(arg);
     })
     .unwrap();
+    listen_send_after(&ipc);
     let (_wc, mut child) = spawn(&ipc, ENTRY, "threads", "");
     child.assert_success(LIMIT);
     assert_eq!(calls.load(Ordering::Relaxed), 4 * 5_000);

@@ -90,8 +90,8 @@ struct Inner {
     reply_hint: ReadyHint,
     /// Bumped whenever a drainer stashes a reply for another caller.
     stashed: AtomicU64,
-    /// Mirror of the number of sync calls in flight, for lock-free checks.
-    in_flight: AtomicUsize,
+    /// Sync calls in flight, kept by `Replies`; read here without the lock.
+    in_flight: Arc<AtomicUsize>,
     /// Set whenever a sync caller leaves messages in the inbox.
     inbox_ready: AtomicBool,
     /// Main is gone (or broke the protocol). A plain flag, like `stopping`: no
@@ -346,18 +346,19 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
     // SAFETY: a fresh ring of which we are the only consumer; as above.
     let consumer = unsafe { Consumer::new(rep_ctrl, rep_bytes) };
     let reply_hint = consumer.hint();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let inner = Arc::new(Inner {
         id: header.renderer_id,
         requests: Mutex::new(producer),
         request_data,
         request_space,
-        replies: std::sync::Mutex::new(Replies::new(consumer)),
+        replies: std::sync::Mutex::new(Replies::new(consumer, in_flight.clone())),
         reply_data,
         reply_calls,
         reply_space,
         reply_hint,
         stashed: AtomicU64::new(0),
-        in_flight: AtomicUsize::new(0),
+        in_flight,
         inbox_ready: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
@@ -490,7 +491,6 @@ impl Inner {
         {
             let mut replies = self.lock_replies();
             replies.expect(call_id);
-            self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
         }
         let got = match self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
             Err(e) => Err(e),
@@ -514,7 +514,6 @@ impl Inner {
                 // A reply stashed meanwhile still wins over a timeout or a death.
                 let mut replies = self.lock_replies();
                 let stashed = replies.abandon(call_id, out);
-                self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
                 drop(replies);
                 stashed.ok_or(e)
             }
@@ -556,11 +555,9 @@ impl Inner {
         *seen = stashed;
         let mut replies = self.lock_replies();
         if let Some(is_error) = replies.take_stashed(call_id, out) {
-            self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
             return Some(Ok(is_error));
         }
         let drained = replies.drain(Some(call_id), out);
-        self.in_flight.store(replies.in_flight(), Ordering::Relaxed);
         drop(replies);
         match drained {
             Ok(d) => {

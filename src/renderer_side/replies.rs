@@ -10,6 +10,8 @@
 
 use crate::record::{Kind, Violation};
 use crate::ring::Consumer;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Stash buffers kept for reuse, so routing replies between threads does not
 /// allocate in steady state.
@@ -22,6 +24,9 @@ pub(crate) struct Replies {
     pub inbox: Vec<u8>,
     /// Sync calls still waiting for their reply.
     outstanding: Vec<u64>,
+    /// `outstanding.len()`, readable without the lock (the receiver thread's
+    /// wait condition). Every change to `outstanding` goes through `set_*`.
+    in_flight: Arc<AtomicUsize>,
     /// Replies drained by a thread other than their caller.
     stash: Vec<Stashed>,
     spare: Vec<Vec<u8>>,
@@ -45,11 +50,12 @@ pub(crate) struct Drained {
 }
 
 impl Replies {
-    pub fn new(consumer: Consumer) -> Self {
+    pub fn new(consumer: Consumer, in_flight: Arc<AtomicUsize>) -> Self {
         Replies {
             consumer,
             inbox: Vec::new(),
             outstanding: Vec::new(),
+            in_flight,
             stash: Vec::new(),
             spare: Vec::new(),
         }
@@ -62,17 +68,34 @@ impl Replies {
 
     pub fn expect(&mut self, call_id: u64) {
         self.outstanding.push(call_id);
+        self.publish_in_flight();
+    }
+
+    /// The call is over, answered or not.
+    fn settle(&mut self, call_id: u64) {
+        self.outstanding.retain(|&c| c != call_id);
+        self.publish_in_flight();
+    }
+
+    fn publish_in_flight(&self) {
+        // SYNC(in_flight): read by the receiver thread after its `prepare`
+        // fence, against the fence in `Inner::call_finished` (Dekker pair).
+        self.in_flight
+            .store(self.outstanding.len(), Ordering::Relaxed);
     }
 
     /// Forgets a call (timed out, failed, or main gone). Returns its reply if
     /// it was stashed meanwhile.
     pub fn abandon(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
-        self.outstanding.retain(|&c| c != call_id);
+        self.settle(call_id);
         self.take_stashed(call_id, out)
     }
 
+    /// Hands over `call_id`'s reply if another thread stashed it, and settles
+    /// the call.
     pub fn take_stashed(&mut self, call_id: u64, out: &mut Vec<u8>) -> Option<bool> {
         let i = self.stash.iter().position(|s| s.call_id == call_id)?;
+        self.settle(call_id);
         let mut s = self.stash.swap_remove(i);
         std::mem::swap(out, &mut s.payload);
         if self.spare.len() < SPARE_BUFFERS {
@@ -96,7 +119,7 @@ impl Replies {
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let is_error = kind == Kind::ErrorReply;
                     if want == Some(h.call_id) {
-                        self.outstanding.retain(|&c| c != h.call_id);
+                        self.settle(h.call_id);
                         done.mine = Some(is_error);
                         return Ok(done);
                     }
