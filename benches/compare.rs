@@ -17,11 +17,11 @@ mod common;
 
 use common::{SpinPingPong, fork_child, reap};
 use hdrhistogram::Histogram;
-use ringipc::{IpcMain, IpcRenderer};
+use ringipc::IpcRenderer;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,34 +40,22 @@ const MESSAGES: u64 = 2_000_000;
 const MESSAGE_LEN: usize = 64;
 
 fn main() -> ExitCode {
-    if std::env::var_os(ROLE).is_some() {
-        renderer();
-        return ExitCode::SUCCESS;
-    }
-    let ipc = IpcMain::new().expect("start main");
-    ipc.on("echo", |event, arg| {
-        event.set_return_value(arg);
-    })
-    .expect("listen");
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    ipc.on("count", move |_, _| {
-        c.fetch_add(1, Ordering::Relaxed);
-    })
-    .expect("listen");
-    ipc.on("counted", move |event, _| {
-        event.set_return_value(count.swap(0, Ordering::Relaxed).to_le_bytes());
-    })
-    .expect("listen");
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.env(ROLE, "renderer");
-    let (_renderer, mut child) = ipc.spawn(&mut cmd).expect("spawn renderer");
-    let status = child.wait().expect("wait for renderer");
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    common::main_then_renderer(
+        ROLE,
+        |ipc| {
+            let count = Arc::new(AtomicU64::new(0));
+            let c = count.clone();
+            ipc.on("count", move |_, _| {
+                c.fetch_add(1, Ordering::Relaxed);
+            })
+            .expect("listen");
+            ipc.on("counted", move |event, _| {
+                event.set_return_value(count.swap(0, Ordering::Relaxed).to_le_bytes());
+            })
+            .expect("listen");
+        },
+        renderer,
+    )
 }
 
 impl RoundTrip for SpinPingPong {

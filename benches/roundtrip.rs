@@ -10,31 +10,14 @@ mod common;
 
 use common::SpinPingPong;
 use criterion::{Criterion, Throughput};
-use ringipc::{IpcMain, IpcRenderer};
+use ringipc::IpcRenderer;
 use std::hint::black_box;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 const ROLE: &str = "RINGIPC_BENCH_ROLE";
 
 fn main() -> ExitCode {
-    if std::env::var_os(ROLE).is_some() {
-        renderer();
-        return ExitCode::SUCCESS;
-    }
-    let ipc = IpcMain::new().expect("start main");
-    ipc.on("echo", |event, arg| {
-        event.set_return_value(arg);
-    })
-    .expect("listen");
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.args(std::env::args_os().skip(1)).env(ROLE, "renderer");
-    let (_renderer, mut child) = ipc.spawn(&mut cmd).expect("spawn renderer");
-    let status = child.wait().expect("wait for renderer");
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    common::main_then_renderer(ROLE, |_| {}, renderer)
 }
 
 fn renderer() {

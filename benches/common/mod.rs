@@ -3,8 +3,40 @@
 
 #![allow(dead_code)]
 
+use ringipc::IpcMain;
+use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The shape of every bench: this binary is main, with an `echo` listener
+/// plus whatever `setup` adds, and it re-executes itself (with its own
+/// arguments, so criterion's flags reach the renderer) as the renderer, which
+/// runs `renderer` and measures.
+pub fn main_then_renderer(
+    role: &str,
+    setup: impl FnOnce(&IpcMain),
+    renderer: impl FnOnce(),
+) -> ExitCode {
+    if std::env::var_os(role).is_some() {
+        renderer();
+        return ExitCode::SUCCESS;
+    }
+    let ipc = IpcMain::new().expect("start main");
+    ipc.on("echo", |event, arg| {
+        event.set_return_value(arg);
+    })
+    .expect("listen");
+    setup(&ipc);
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.args(std::env::args_os().skip(1)).env(role, "renderer");
+    let (_renderer, mut child) = ipc.spawn(&mut cmd).expect("spawn renderer");
+    let status = child.wait().expect("wait for renderer");
+    if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// Forks a child that runs `body` and exits; it dies with us if we die first.
 pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
