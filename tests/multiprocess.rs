@@ -696,7 +696,7 @@ fn main_killed_while_renderer_blocks_in_send_sync_raw_sync_event() {
 
 #[test]
 fn listener_count_of_calls_matches_under_concurrency() {
-    // Sanity check of AtomicU64 use in listeners across the dispatcher thread.
+    // Every sync call from four threads runs the listener exactly once.
     let _serial = serial();
     let ipc = main_with(WaitBackend::Futex);
     let calls = Arc::new(AtomicU64::new(0));
