@@ -13,6 +13,7 @@ use crate::ring::{Consumer, Producer, PushError, ReadyHint};
 use crate::segment::{self, Mapping};
 use crate::sync::SharedBytes;
 use crate::wait::raw_event::RawEvent;
+use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{self, Doorbell, Gave, Ring, WaitBackend};
 use parking_lot::Mutex;
 use replies::Replies;
@@ -37,10 +38,13 @@ impl IpcRendererEvent<'_> {
 
 type RendererListener = dyn Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync;
 
-/// How long a `send_sync` caller spins before it parks on the futex.
-const SYNC_SPIN: Duration = Duration::from_micros(50);
-/// How long the receiver thread spins after its last message before it parks.
-const RECEIVER_SPIN: Duration = Duration::from_micros(20);
+/// The least a waiting thread spins before it parks: a reply that is already
+/// on its way (a few hundred nanoseconds) is still caught without a wake-up.
+const MIN_SPIN: Duration = Duration::from_micros(2);
+/// The most a `send_sync` caller, or a sender waiting for room, spins.
+const MAX_CALL_SPIN: Duration = Duration::from_micros(50);
+/// The most the receiver thread spins after its last message.
+const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
 
 /// Only one `IpcRenderer` per process: the invitation's descriptors are taken once.
 static CONNECTED: AtomicBool = AtomicBool::new(false);
@@ -88,6 +92,11 @@ struct Inner {
     /// reply.space: main's flag while it has an outbox for us.
     reply_space: Doorbell,
     reply_hint: ReadyHint,
+    /// Spin budgets learned from how long replies, room in the request ring,
+    /// and messages from main recently took to come.
+    call_spin: AdaptiveSpin,
+    space_spin: AdaptiveSpin,
+    receiver_spin: AdaptiveSpin,
     /// Bumped whenever a drainer stashes a reply for another caller.
     stashed: AtomicU64,
     /// Sync calls in flight, kept by `Replies`; read here without the lock.
@@ -357,6 +366,9 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
         reply_calls,
         reply_space,
         reply_hint,
+        call_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
+        space_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
+        receiver_spin: AdaptiveSpin::new(MIN_SPIN, MAX_RECEIVER_SPIN),
         stashed: AtomicU64::new(0),
         in_flight,
         inbox_ready: AtomicBool::new(false),
@@ -446,7 +458,7 @@ impl Inner {
                 Err(PushError::Full { needed }) => {
                     let room = wait::wait_for(
                         &self.request_space,
-                        SYNC_SPIN,
+                        &self.space_spin,
                         deadline,
                         || match producer.has_room(needed as u64) {
                             Ok(true) => Some(Ok(())),
@@ -496,7 +508,7 @@ impl Inner {
             Err(e) => Err(e),
             Ok(()) => wait::wait_for(
                 &self.reply_calls,
-                SYNC_SPIN,
+                &self.call_spin,
                 deadline,
                 || self.try_take_reply(call_id, out, &mut seen),
                 || self.alive(),
@@ -645,7 +657,7 @@ impl Inner {
             }
             let woke = wait::wait_for(
                 &self.reply_data,
-                RECEIVER_SPIN,
+                &self.receiver_spin,
                 None,
                 || self.receiver_has_work().then_some(()),
                 || self.alive(),

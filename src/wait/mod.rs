@@ -26,11 +26,13 @@
 
 pub(crate) mod futex;
 pub(crate) mod raw_event;
+pub(crate) mod spin;
 
 use crate::layout::DoorbellWord;
 use crate::sync::{Ordering, fence};
 use parking_lot::{Mutex, MutexGuard};
 use raw_event::RawEvent;
+use spin::{AdaptiveSpin, Spinning};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -208,24 +210,57 @@ pub(crate) enum Gave {
 /// alive. Bounds how late a dead peer is noticed.
 pub(crate) const PARK_SLICE: Duration = Duration::from_millis(50);
 
-/// Spins on `ready` for up to `spin`, then parks on `bell` in slices of
-/// [`PARK_SLICE`] until `ready` yields a value, `deadline` passes, or
-/// `peer_alive` says the other side is gone.
+/// Polls of `ready` before a wait reads the clock: most waits on a hot path
+/// end within them, and on a VM a clock read costs about as much as the
+/// cache-line transfer the wait is for.
+const FIRST_BURST: usize = 64;
+
+/// Spins on `ready` for the budget `spin` grants, then parks on `bell` in
+/// slices of [`PARK_SLICE`] until `ready` yields a value, `deadline` passes,
+/// or `peer_alive` says the other side is gone. The time the wait took
+/// teaches `spin` for next time.
 pub(crate) fn wait_for<T>(
     bell: &Doorbell,
+    spin: &AdaptiveSpin,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    peer_alive: impl FnMut() -> bool,
+) -> Result<T, Gave> {
+    for _ in 0..FIRST_BURST {
+        if let Some(v) = ready() {
+            spin.record(Duration::ZERO);
+            return Ok(v);
+        }
+        std::hint::spin_loop();
+    }
+    let start = Instant::now();
+    let got = spin_then_park(bell, spin.budget(), start, deadline, ready, peer_alive);
+    if got.is_ok() {
+        spin.record(start.elapsed());
+    }
+    got
+}
+
+fn spin_then_park<T>(
+    bell: &Doorbell,
     spin: Duration,
+    start: Instant,
     deadline: Option<Instant>,
     mut ready: impl FnMut() -> Option<T>,
     mut peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Gave> {
-    if let Some(v) = ready() {
-        return Ok(v);
-    }
-    let start = Instant::now();
     let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
+    let spinning = Spinning::enter();
     loop {
-        for _ in 0..64 {
-            std::hint::spin_loop();
+        // More spinners than cores: let the threads we wait for run.
+        // A yield may run another thread for a while: look at the clock sooner.
+        let crowded = spinning.crowded();
+        for _ in 0..if crowded { 4 } else { 64 } {
+            if crowded {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
             if let Some(v) = ready() {
                 return Ok(v);
             }
@@ -234,6 +269,7 @@ pub(crate) fn wait_for<T>(
             break;
         }
     }
+    drop(spinning);
     loop {
         let slice = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {

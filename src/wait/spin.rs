@@ -1,0 +1,150 @@
+//! How long to spin before parking: a budget learned from recent waits, and
+//! backing off when this process has more spinning threads than cores.
+//!
+//! Spinning wins when the answer comes sooner than a wake-up would (tens of
+//! microseconds on a VM), and only then: a handler that takes a millisecond
+//! makes every microsecond of spin a microsecond stolen from the other side,
+//! which on a 2-core machine may be the very thread we wait for. So each wait
+//! site keeps a smoothed figure of how long its recent waits took. While that
+//! is within reach of spinning, a wait spins up to the whole budget (the
+//! ski-rental rule: spin for about what a park and wake would cost, so an odd
+//! slow answer costs at most twice the optimum); once it is out of reach, a
+//! wait spins only a token amount and parks. Every [`PROBE_EVERY`]th wait
+//! spins the full budget, so that a peer that became fast again is noticed.
+//!
+//! None of this is synchronization: the figures are process-local hints, read
+//! and written with `Relaxed` atomics, and a lost update only costs a guess.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Every this many waits, spin the full budget whatever was learned.
+pub(crate) const PROBE_EVERY: u32 = 32;
+
+/// A wait site's spin budget, learned from the waits it saw.
+pub(crate) struct AdaptiveSpin {
+    /// Smoothed duration of recent waits, in nanoseconds (1/4 weight to the newest).
+    typical_ns: AtomicU64,
+    waits: AtomicU32,
+    min: Duration,
+    max: Duration,
+}
+
+impl AdaptiveSpin {
+    /// A budget between `min` and `max`, starting optimistic (at `max`).
+    pub(crate) const fn new(min: Duration, max: Duration) -> AdaptiveSpin {
+        AdaptiveSpin {
+            typical_ns: AtomicU64::new(0),
+            waits: AtomicU32::new(0),
+            min,
+            max,
+        }
+    }
+
+    /// How long the next wait should spin before it parks.
+    pub(crate) fn budget(&self) -> Duration {
+        let n = self.waits.fetch_add(1, Ordering::Relaxed);
+        if n % PROBE_EVERY == 0 {
+            return self.max;
+        }
+        let typical = Duration::from_nanos(self.typical_ns.load(Ordering::Relaxed));
+        if typical > self.max / 2 {
+            // Spinning would not reach it: park almost at once.
+            self.min
+        } else {
+            self.max
+        }
+    }
+
+    /// Reports how long a wait took until its condition came true, parked or not.
+    pub(crate) fn record(&self, took: Duration) {
+        let took = took.as_nanos().min(u64::MAX as u128) as u64;
+        let old = self.typical_ns.load(Ordering::Relaxed);
+        let new = old - old / 4 + took / 4;
+        self.typical_ns.store(new, Ordering::Relaxed);
+    }
+}
+
+/// Threads of this process spinning in [`super::wait_for`] right now.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks the current thread as spinning while it lives.
+pub(crate) struct Spinning(());
+
+impl Spinning {
+    pub(crate) fn enter() -> Spinning {
+        SPINNING.fetch_add(1, Ordering::Relaxed);
+        Spinning(())
+    }
+
+    /// True when more threads spin than there are cores to run them: spinning
+    /// then only delays the threads that would make progress, so yield.
+    pub(crate) fn crowded(&self) -> bool {
+        SPINNING.load(Ordering::Relaxed) > cores()
+    }
+}
+
+impl Drop for Spinning {
+    fn drop(&mut self) {
+        SPINNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Cores this process may run on, looked up once (the lookup allocates).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_micros(1);
+    const MAX: Duration = Duration::from_micros(50);
+
+    fn budgets(spin: &AdaptiveSpin, n: usize) -> Vec<Duration> {
+        (0..n).map(|_| spin.budget()).collect()
+    }
+
+    #[test]
+    fn fast_replies_keep_the_whole_budget_as_insurance() {
+        let spin = AdaptiveSpin::new(MIN, MAX);
+        for _ in 0..40 {
+            spin.budget();
+            spin.record(Duration::from_micros(3));
+        }
+        assert!(
+            budgets(&spin, 2 * PROBE_EVERY as usize)
+                .iter()
+                .all(|&d| d == MAX)
+        );
+    }
+
+    #[test]
+    fn slow_replies_make_it_park_almost_at_once() {
+        let spin = AdaptiveSpin::new(MIN, MAX);
+        for _ in 0..40 {
+            spin.budget();
+            spin.record(Duration::from_millis(2));
+        }
+        let b = budgets(&spin, PROBE_EVERY as usize);
+        assert_eq!(b.iter().filter(|&&d| d == MIN).count(), b.len() - 1);
+    }
+
+    #[test]
+    fn a_peer_that_became_fast_is_noticed() {
+        let spin = AdaptiveSpin::new(MIN, MAX);
+        spin.budget(); // the first wait is a probe
+        for _ in 0..40 {
+            spin.record(Duration::from_millis(2));
+        }
+        assert_eq!(spin.budget(), MIN);
+        // Waits that finish within even the token spin pull the figure down.
+        for _ in 0..40 {
+            spin.record(Duration::from_nanos(300));
+        }
+        assert_eq!(spin.budget(), MAX);
+    }
+}
