@@ -234,6 +234,12 @@ impl Consumer {
     /// Copies the next record out of the ring, validates it, and releases its
     /// bytes to the producer. `body` receives the channel followed by the payload.
     pub fn pop(&mut self, body: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
+        body.clear();
+        self.pop_append(body)
+    }
+
+    /// [`Self::pop`] appending the channel and payload to what `buf` holds.
+    pub fn pop_append(&mut self, buf: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
         let at = self.data.offset_of(self.head);
         // SYNC(commit): Acquire ← Release in `Producer::try_push`.
         // SAFETY: `head` is 8-aligned (record lengths are) and so is the word.
@@ -254,18 +260,18 @@ impl Consumer {
         let header: RecordHeader = bytemuck::pod_read_unaligned(&bytes);
         let (_, len) = header.validate(self.capacity - COMMIT_LEN as u64)?;
         let body_len = header.body_len();
-        body.clear();
-        body.reserve(body_len);
+        let start = buf.len();
+        buf.reserve(body_len);
         // SAFETY: `validate` checked HEADER_LEN + body_len <= capacity.
         unsafe {
             read_wrapping(
                 &self.data,
                 self.head + HEADER_LEN as u64,
-                &mut body.spare_capacity_mut()[..body_len],
+                &mut buf.spare_capacity_mut()[..body_len],
             )
         };
         // SAFETY: the first `body_len` spare bytes were just initialised.
-        unsafe { body.set_len(body_len) };
+        unsafe { buf.set_len(start + body_len) };
         self.head += len as u64;
         // SYNC(head): Release → Acquire in `Producer::free`; our copy is done.
         self.ctrl().head.0.store(self.head, Ordering::Release);
@@ -379,6 +385,18 @@ pub(crate) mod tests {
         assert_eq!(r.consumer.pop(&mut body), Ok(None));
         assert!(!r.consumer.hint().ready());
         assert_eq!(r.ctrl.head.0.load(Ordering::Relaxed), record_len(4, 5));
+    }
+
+    #[test]
+    fn pop_append_keeps_what_the_buffer_held() {
+        let mut r = ring(4096);
+        r.producer.try_push(Kind::Message, b"a", b"12", 0).unwrap();
+        r.producer.try_push(Kind::Message, b"b", b"345", 0).unwrap();
+        let mut buf = b"xy".to_vec();
+        assert!(r.consumer.pop_append(&mut buf).unwrap().is_some());
+        assert!(r.consumer.pop_append(&mut buf).unwrap().is_some());
+        assert_eq!(r.consumer.pop_append(&mut buf), Ok(None));
+        assert_eq!(buf, b"xya12b345");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use ringipc::IpcMain;
+use ringipc::{Config, IpcMain};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,11 +17,21 @@ pub fn main_then_renderer(
     setup: impl FnOnce(&IpcMain),
     renderer: impl FnOnce(),
 ) -> ExitCode {
+    main_then_renderer_with(role, Config::default(), setup, renderer)
+}
+
+/// [`main_then_renderer`] with main built from `config`.
+pub fn main_then_renderer_with(
+    role: &str,
+    config: Config,
+    setup: impl FnOnce(&IpcMain),
+    renderer: impl FnOnce(),
+) -> ExitCode {
     if std::env::var_os(role).is_some() {
         renderer();
         return ExitCode::SUCCESS;
     }
-    let ipc = IpcMain::new().expect("start main");
+    let ipc = IpcMain::with_config(config).expect("start main");
     ipc.on("echo", |event, arg| {
         event.set_return_value(arg);
     })

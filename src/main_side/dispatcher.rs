@@ -247,7 +247,7 @@ impl Dispatcher {
 
     fn flush_backlogs(&self) {
         for s in &self.slots {
-            if s.web_contents.conn.backlog.load(Ordering::Relaxed) {
+            if s.web_contents.conn.queued.load(Ordering::Relaxed) != 0 {
                 s.web_contents.conn.flush();
             }
         }

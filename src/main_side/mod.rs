@@ -23,7 +23,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use web_contents::{Connection, Outgoing};
@@ -376,7 +376,7 @@ fn build_connection(
         pid,
         out: Mutex::new(Some(out)),
         connected: AtomicBool::new(true),
-        backlog: AtomicBool::new(false),
+        queued: AtomicUsize::new(0),
         reason: Mutex::new(None),
         unhandled: AtomicU64::new(0),
         dispatcher: shared.control.waker(),

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Main's handle on one connected renderer, like Electron's `webContents`.
 ///
@@ -60,8 +60,9 @@ pub(crate) struct Connection {
     /// `None` once disconnected: the mapping is released with it.
     pub out: Mutex<Option<Outgoing>>,
     pub connected: AtomicBool,
-    /// Set while the outbox is non-empty, so the dispatcher knows to flush.
-    pub backlog: AtomicBool,
+    /// Bytes waiting in the outbox: non-zero tells the dispatcher to flush.
+    /// Written only under `out`, so it never runs behind the outbox for long.
+    pub queued: AtomicUsize,
     pub reason: Mutex<Option<String>>,
     /// Async messages that arrived on a channel with no listener.
     pub unhandled: AtomicU64,
@@ -197,7 +198,7 @@ impl Connection {
             );
             *self.reason.lock() = Some(reason);
             *self.out.lock() = None;
-            self.backlog.store(false, Ordering::Relaxed);
+            self.queued.store(0, Ordering::Relaxed);
             self.dispatcher.wake();
         }
     }
@@ -215,8 +216,7 @@ impl Connection {
         }
         let result = out.push(kind, channel, payload, call_id);
         // Under the lock, so concurrent pushers and flushes cannot reorder it.
-        self.backlog
-            .store(!out.outbox.is_empty(), Ordering::Relaxed);
+        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
         drop(guard);
         result.map_err(|Broken(reason)| {
             self.disconnect(reason);
@@ -229,9 +229,7 @@ impl Connection {
         let mut guard = self.out.lock();
         let Some(out) = guard.as_mut() else { return };
         let result = out.flush();
-        if let Ok(empty) = result {
-            self.backlog.store(!empty, Ordering::Relaxed);
-        }
+        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
         drop(guard);
         if let Err(Broken(reason)) = result {
             self.disconnect(reason);
@@ -260,6 +258,14 @@ impl WebContents {
         check_channel(channel)?;
         self.conn
             .push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
+    }
+
+    /// Bytes of messages that [`send`](Self::send) accepted and that still
+    /// wait in main's outbox for room in the renderer's ring (0 once they all
+    /// reached the ring, or after a disconnect). A sender that produces faster
+    /// than the renderer reads can pace itself on this.
+    pub fn queued_bytes(&self) -> usize {
+        self.conn.queued.load(Ordering::Relaxed)
     }
 
     /// Whether the renderer is still connected.

@@ -624,7 +624,6 @@ impl Inner {
 
     fn receive_loop(&self) {
         let mut batch = Vec::new();
-        let mut scratch = Vec::new();
         let mut listeners = Snapshot::new(&self.listeners);
         while !self.stopping.load(Ordering::Acquire) {
             self.inbox_ready.store(false, Ordering::Relaxed);
@@ -632,17 +631,15 @@ impl Inner {
                 let mut replies = self.lock_replies();
                 // With calls in flight the callers drain (and route messages here).
                 let drained = if replies.in_flight() == 0 {
-                    replies.drain(None, &mut scratch)
+                    replies.drain_messages()
                 } else {
-                    Ok(replies::Drained::default())
+                    Ok(false)
                 };
                 std::mem::swap(&mut replies.inbox, &mut batch);
                 drop(replies);
                 match drained {
-                    Ok(d) => self.after_drain(&replies::Drained {
-                        to_inbox: false,
-                        ..d
-                    }),
+                    Ok(true) => self.reply_space.notify(),
+                    Ok(false) => {}
                     Err(v) => {
                         log::error!("main broke the protocol: {v}");
                         self.close();
