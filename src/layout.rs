@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;
@@ -94,18 +94,18 @@ pub(crate) struct Layout {
     pub segment_len: usize,
 }
 
-/// The doorbells a renderer sleeps on, which get a `raw_sync` event slot each
-/// under [`crate::WaitBackend::RawSyncEvent`]. Main never sleeps on a doorbell
-/// (it parks in `poll`), so the other two have no slot.
+/// The doorbells renderer threads sleep on with a futex, which get a
+/// `raw_sync` event slot each under [`crate::WaitBackend::RawSyncEvent`].
+/// Main's dispatcher and a renderer's receiver thread park in `poll` instead
+/// (kicked through the lifeline), so their doorbells have no slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BellSlot {
     RequestSpace = 0,
-    ReplyData = 1,
-    ReplyCalls = 2,
+    ReplyCalls = 1,
 }
 
 impl BellSlot {
-    const COUNT: usize = 3;
+    const COUNT: usize = 2;
 }
 
 impl Layout {

@@ -2,11 +2,15 @@
 //! outside shared memory, so each side learns of the other's death from the
 //! kernel (EOF) instead of trusting anything in the segment.
 //!
-//! It doubles as main's doorbell: main's dispatcher sleeps in `poll` on every
-//! renderer's lifeline, and a renderer wakes it by writing one byte ("kick").
+//! It doubles as a doorbell both ways: main's dispatcher sleeps in `poll` on
+//! every renderer's lifeline, and a renderer wakes it by writing one byte
+//! ("kick"); a renderer's receiver thread sleeps in `poll` on its end, and
+//! main kicks it when it sends a message.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A connected `AF_UNIX` stream pair, close-on-exec and non-blocking.
 pub(crate) fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -96,4 +100,29 @@ pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
             io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
         ),
     }
+}
+
+/// Sleeps in `poll` until one of `fds` is kicked, or `timeout` passes, and
+/// drains the kicks. Returns `true` if kicked, `false` on timeout or once a
+/// peer closed its end (the caller then checks who is alive).
+pub(crate) fn sleep_until_kicked(fds: &[Arc<OwnedFd>; 2], timeout: Duration) -> bool {
+    let entry = |fd: &Arc<OwnedFd>| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut pollfds = [entry(&fds[0]), entry(&fds[1])];
+    let ms = timeout.as_millis().clamp(1, libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: `pollfds` is a live array of two initialised pollfd structs.
+    let n = unsafe { libc::poll(pollfds.as_mut_ptr(), 2, ms) };
+    if n <= 0 {
+        return false;
+    }
+    let mut all_open = true;
+    for (fd, p) in fds.iter().zip(&pollfds) {
+        if p.revents != 0 {
+            all_open &= drain_kicks(fd);
+        }
+    }
+    all_open
 }

@@ -24,6 +24,12 @@ use std::time::{Duration, Instant};
 
 /// Records taken from one renderer before moving to the next.
 const BATCH: usize = 64;
+/// Rounds without a record after which a renderer counts as quiet.
+const QUIET_AFTER: u32 = 1024;
+/// A quiet renderer's ring is looked at every this many rounds (staggered
+/// across renderers), so that many idle renderers add little to the time an
+/// active one waits for its turn; a kick or a record makes it active again.
+const QUIET_STRIDE: usize = 8;
 /// Longest sleep in `poll`; only bounds housekeeping, wake-ups come from kicks.
 const PARK_TIMEOUT_MS: libc::c_int = 1000;
 /// While busy, how often lifelines are checked for dead renderers.
@@ -40,13 +46,19 @@ pub(crate) struct NewRenderer {
     pub data_bell: Doorbell,
     /// request.space: the renderer sleeps here when its ring is full.
     pub space_bell: Doorbell,
-    /// Closing it tells the renderer it is disconnected.
-    pub lifeline: OwnedFd,
+    /// Closing it tells the renderer it is disconnected (the connection's
+    /// reply.data doorbell holds the other reference until the disconnect).
+    pub lifeline: Arc<OwnedFd>,
     /// Declared last: dropped after everything that points into it.
     pub _mapping: Arc<Mapping>,
 }
 
-type Slot = NewRenderer;
+/// A renderer as the dispatcher tracks it.
+struct Slot {
+    r: NewRenderer,
+    /// Rounds since its last record, up to [`QUIET_AFTER`].
+    quiet: u32,
+}
 
 /// Hands new renderers to the dispatcher and wakes it.
 pub(crate) struct Control {
@@ -136,7 +148,6 @@ impl Dispatcher {
                 self.housekeeping();
             }
             let handled = self.drain_all();
-            self.flush_backlogs();
             until_clock = until_clock.saturating_sub(1 + handled * CLOCK_EVERY / 64);
             if until_clock == 0 {
                 until_clock = CLOCK_EVERY;
@@ -174,23 +185,43 @@ impl Dispatcher {
     /// Adopts new renderers, drops disconnected ones, drains the control socket.
     fn housekeeping(&mut self) {
         lifeline::drain_kicks(&self.shared.control.read_end);
-        self.slots.append(&mut self.shared.control.pending.lock());
-        if self.slots.iter().any(|s| !s.web_contents.is_connected()) {
+        let adopted = std::mem::take(&mut *self.shared.control.pending.lock());
+        self.slots
+            .extend(adopted.into_iter().map(|r| Slot { r, quiet: 0 }));
+        if self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             // Dropping a slot closes our lifeline end (the renderer sees EOF) and
             // releases our reference to its mapping.
-            self.slots.retain(|s| s.web_contents.is_connected());
+            self.slots.retain(|s| s.r.web_contents.is_connected());
             self.shared.renderers.lock().retain(|w| w.is_connected());
         }
     }
 
-    /// One round over every renderer; returns the number of records handled.
+    /// One round over the renderers (the quiet ones only on their turn):
+    /// flushes outboxes, drains request rings. Returns the records handled.
     fn drain_all(&mut self) -> usize {
         let n = self.slots.len();
+        let round = self.round_start;
         let mut handled = 0;
         for k in 0..n {
-            handled += self.drain((self.round_start + k) % n);
+            let i = (round + k) % n;
+            let slot = &self.slots[i];
+            if slot.quiet >= QUIET_AFTER && (round + i) % QUIET_STRIDE != 0 {
+                continue;
+            }
+            let conn = &slot.r.web_contents.conn;
+            if conn.queued.load(Ordering::Relaxed) != 0 {
+                conn.flush();
+            }
+            let h = self.drain(i);
+            let quiet = &mut self.slots[i].quiet;
+            *quiet = if h > 0 {
+                0
+            } else {
+                (*quiet + 1).min(QUIET_AFTER)
+            };
+            handled += h;
         }
-        self.round_start = self.round_start.wrapping_add(1);
+        self.round_start = round.wrapping_add(1);
         handled
     }
 
@@ -198,7 +229,7 @@ impl Dispatcher {
     fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
         while handled < BATCH {
-            let slot = &mut self.slots[i];
+            let slot = &mut self.slots[i].r;
             if !slot.web_contents.is_connected() {
                 break;
             }
@@ -240,37 +271,29 @@ impl Dispatcher {
         }
         if handled > 0 {
             // The renderer may be asleep waiting for room we just freed.
-            self.slots[i].space_bell.notify();
+            self.slots[i].r.space_bell.notify();
         }
         handled
-    }
-
-    fn flush_backlogs(&self) {
-        for s in &self.slots {
-            if s.web_contents.conn.queued.load(Ordering::Relaxed) != 0 {
-                s.web_contents.conn.flush();
-            }
-        }
     }
 
     /// Sleeps until a renderer kicks, a lifeline closes, or the control socket
     /// is poked.
     fn park(&mut self) {
         for s in &self.slots {
-            s.data_bell.set_waiting(true);
+            s.r.data_bell.set_waiting(true);
         }
         // Re-check after raising the flags: a renderer that published before it
         // could see them will not kick.
         let mut ready = self.shared.stopping.load(Ordering::Acquire)
             || self.shared.control.waker.poked.load(Ordering::Acquire);
         for s in &mut self.slots {
-            ready |= s.consumer.has_next();
+            ready |= s.r.consumer.has_next();
         }
         if !ready {
             self.poll(PARK_TIMEOUT_MS);
         }
         for s in &self.slots {
-            s.data_bell.set_waiting(false);
+            s.r.data_bell.set_waiting(false);
         }
     }
 
@@ -286,7 +309,7 @@ impl Dispatcher {
         self.pollfds
             .push(entry(self.shared.control.read_end.as_raw_fd()));
         self.pollfds
-            .extend(self.slots.iter().map(|s| entry(s.lifeline.as_raw_fd())));
+            .extend(self.slots.iter().map(|s| entry(s.r.lifeline.as_raw_fd())));
         // SAFETY: `pollfds` is a live array of `len` initialised pollfd structs.
         let n = unsafe {
             libc::poll(
@@ -300,14 +323,20 @@ impl Dispatcher {
         }
         // Lifelines first: `pollfds[1..]` matches `slots` only until
         // housekeeping changes the slots.
-        for (s, p) in self.slots.iter().zip(&self.pollfds[1..]) {
-            if p.revents != 0 && !lifeline::drain_kicks(&s.lifeline) {
-                s.web_contents
+        for (s, p) in self.slots.iter_mut().zip(&self.pollfds[1..]) {
+            if p.revents == 0 {
+                continue;
+            }
+            // A kick: its ring is worth a look on the very next round.
+            s.quiet = 0;
+            if !lifeline::drain_kicks(&s.r.lifeline) {
+                s.r.web_contents
                     .conn
                     .disconnect("renderer exited or closed its lifeline".into());
             }
         }
-        if self.pollfds[0].revents != 0 || self.slots.iter().any(|s| !s.web_contents.is_connected())
+        if self.pollfds[0].revents != 0
+            || self.slots.iter().any(|s| !s.r.web_contents.is_connected())
         {
             self.housekeeping();
         }
@@ -316,7 +345,7 @@ impl Dispatcher {
     fn shutdown(&mut self) {
         self.housekeeping();
         for s in self.slots.drain(..) {
-            s.web_contents.conn.disconnect("main shut down".into());
+            s.r.web_contents.conn.disconnect("main shut down".into());
         }
         self.shared.renderers.lock().clear();
     }

@@ -270,12 +270,16 @@ impl IpcMain {
         drop(child_end);
         drop(memfd);
 
+        // Shared with the reply.data doorbell, which kicks the renderer's
+        // receiver thread through it; closed (EOF for the renderer) once both
+        // the dispatcher and the connection's outgoing half let go.
+        let main_end = Arc::new(main_end);
         let conn = Arc::new(build_connection(
             (id, child.id()),
             &mapping,
             &layout,
             cfg,
-            (rings.reply_data, rings.reply_calls),
+            (Ring::Kick(main_end.clone()), rings.reply_calls),
             shared,
         ));
         let web_contents = WebContents { conn };
@@ -296,7 +300,6 @@ impl IpcMain {
 /// backend main creates the events here and the renderer attaches to them.
 struct RendererRings {
     request_space: Ring,
-    reply_data: Ring,
     reply_calls: Ring,
 }
 
@@ -319,7 +322,6 @@ fn init_rings(mapping: &Mapping, layout: &Layout, backend: WaitBackend) -> Resul
     };
     Ok(RendererRings {
         request_space: ring(BellSlot::RequestSpace)?,
-        reply_data: ring(BellSlot::ReplyData)?,
         reply_calls: ring(BellSlot::ReplyCalls)?,
     })
 }
@@ -357,7 +359,7 @@ fn build_connection(
     // SAFETY: the control block is atomics only, inside `mapping`.
     let words = unsafe { &*ctrl };
     // SAFETY: the words live in `mapping`, which `Outgoing` keeps alive for as
-    // long as the doorbells; none rings by Kick.
+    // long as the doorbells.
     let data_bell = unsafe { Doorbell::new(&words.data, data_ring) };
     // SAFETY: as above.
     let calls_bell = unsafe { Doorbell::new(&words.calls, calls_ring) };
@@ -388,7 +390,7 @@ fn build_incoming(
     mapping: Arc<Mapping>,
     layout: &Layout,
     request_space_ring: Ring,
-    lifeline: OwnedFd,
+    lifeline: Arc<OwnedFd>,
 ) -> NewRenderer {
     let (ctrl, bytes) = ring_parts(
         &mapping,
@@ -401,7 +403,7 @@ fn build_incoming(
     let consumer = unsafe { Consumer::new(ctrl, bytes) };
     // SAFETY: the control block is atomics only, inside `mapping`.
     let words = unsafe { &*ctrl };
-    // SAFETY: words inside `mapping`, which `NewRenderer` keeps alive; no Kick.
+    // SAFETY: words inside `mapping`, which `NewRenderer` keeps alive.
     let data_bell = unsafe { Doorbell::new(&words.data, Ring::Futex) };
     // SAFETY: as above.
     let space_bell = unsafe { Doorbell::new(&words.space, request_space_ring) };

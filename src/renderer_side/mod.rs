@@ -17,7 +17,7 @@ use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{self, Doorbell, Gave, Ring, WaitBackend};
 use parking_lot::Mutex;
 use replies::Replies;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -110,7 +110,7 @@ struct Inner {
     next_call: AtomicU64,
     listeners: Listeners<RendererListener>,
     unhandled: AtomicU64,
-    lifeline: OwnedFd,
+    lifeline: Arc<OwnedFd>,
     /// Declared last: dropped after everything that points into it.
     _mapping: Mapping,
 }
@@ -328,18 +328,22 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
             Default::default(),
         ))
     };
-    let kick = || Ring::Kick(lifeline.as_raw_fd());
-    let (request_space_ring, reply_data_ring, reply_calls_ring) = (
-        event(BellSlot::RequestSpace)?,
-        event(BellSlot::ReplyData)?,
-        event(BellSlot::ReplyCalls)?,
-    );
+    let lifeline = Arc::new(lifeline);
+    let kick = || Ring::Kick(lifeline.clone());
+    // The receiver thread sleeps in `poll` on the lifeline (main kicks it
+    // there) and on this pair (our own threads kick it here).
+    let (local_sleep, local_wake) = lifeline::pair()?;
+    let reply_data_ring = Ring::Poll {
+        local: Arc::new(local_wake),
+        sleep_on: [lifeline.clone(), Arc::new(local_sleep)],
+    };
+    let (request_space_ring, reply_calls_ring) =
+        (event(BellSlot::RequestSpace)?, event(BellSlot::ReplyCalls)?);
     // SAFETY: control blocks are atomics only, inside `mapping`.
     let req_words = unsafe { &*req_ctrl };
     // SAFETY: as above.
     let rep_words = unsafe { &*rep_ctrl };
-    // SAFETY: the words live in `mapping` and the kick fd is `lifeline`;
-    // `Inner` owns both and drops them after the doorbells.
+    // SAFETY: the words live in `mapping`, which `Inner` drops after the doorbells.
     let request_data = unsafe { Doorbell::new(&req_words.data, kick()) };
     // SAFETY: as above.
     let request_space = unsafe { Doorbell::new(&req_words.space, request_space_ring) };

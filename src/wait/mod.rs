@@ -33,7 +33,8 @@ use crate::sync::{Ordering, fence};
 use parking_lot::{Mutex, MutexGuard};
 use raw_event::RawEvent;
 use spin::{AdaptiveSpin, Spinning};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How renderers sleep and get woken.
@@ -77,8 +78,19 @@ pub(crate) enum Ring {
     /// admits one sleeper of this process at a time: the event is manual-reset,
     /// and a second sleeper's `clear` could otherwise eat the first one's wake.
     Event(RawEvent, Mutex<()>),
-    /// Write one byte to main's end of a lifeline socket (main sleeps in `poll`).
-    Kick(RawFd),
+    /// Write one byte to a socket whose other end the sleeper `poll`s: main's
+    /// dispatcher, or a renderer's receiver thread (see [`Ring::Poll`]).
+    /// Shared ownership keeps the descriptor number from being reused while
+    /// any doorbell can still write to it.
+    Kick(Arc<OwnedFd>),
+    /// The renderer's receiver thread: it sleeps in `poll` on its lifeline,
+    /// where main kicks it, and on a local socket, where this process's own
+    /// threads kick it (through `local`). One `poll` so that an idle receiver
+    /// needs no timer: main's death closes the lifeline and wakes it.
+    Poll {
+        local: Arc<OwnedFd>,
+        sleep_on: [Arc<OwnedFd>; 2],
+    },
 }
 
 /// One side's handle on a shared [`DoorbellWord`].
@@ -95,7 +107,7 @@ unsafe impl Sync for Doorbell {}
 
 impl Doorbell {
     /// # Safety
-    /// `word` must stay valid while the doorbell lives; a `Kick` fd must stay open.
+    /// `word` must stay valid while the doorbell lives.
     pub unsafe fn new(word: *const DoorbellWord, ring: Ring) -> Self {
         Doorbell { word, ring }
     }
@@ -136,10 +148,13 @@ impl Doorbell {
         drop(prepared);
     }
 
-    /// Sleeps until notified or `timeout` passes; returns `true` on timeout.
+    /// Sleeps until notified or `timeout` passes; returns `true` on timeout
+    /// (and, for [`Ring::Poll`], when the lifeline closed: the caller then
+    /// finds its peer gone).
     pub fn sleep(&self, prepared: Prepared<'_>, timeout: Duration) -> bool {
         let timed_out = match &self.ring {
             Ring::Event(ev, _) => ev.wait(timeout),
+            Ring::Poll { sleep_on, .. } => !crate::lifeline::sleep_until_kicked(sleep_on, timeout),
             _ => futex::wait(self.word(), prepared.key, timeout),
         };
         self.word().sleepers.fetch_sub(1, Ordering::Relaxed);
@@ -173,6 +188,16 @@ impl Doorbell {
         }
     }
 
+    /// How long one sleep lasts before the sleeper looks at its peer's
+    /// liveness itself. A `poll` sleeper learns of a death from the lifeline,
+    /// so its slice is only a safety net, long enough to cost nothing idle.
+    fn park_slice(&self) -> Duration {
+        match self.ring {
+            Ring::Poll { .. } => POLL_PARK_SLICE,
+            _ => PARK_SLICE,
+        }
+    }
+
     /// Wakes every sleeper unconditionally (shutdown, disconnect).
     #[cold]
     pub fn ring(&self) {
@@ -187,7 +212,7 @@ impl Doorbell {
                 self.word().seq.fetch_add(1, Ordering::Release);
                 ev.set();
             }
-            Ring::Kick(fd) => crate::lifeline::kick(*fd),
+            Ring::Kick(fd) | Ring::Poll { local: fd, .. } => crate::lifeline::kick(fd.as_raw_fd()),
         }
     }
 }
@@ -209,6 +234,9 @@ pub(crate) enum Gave {
 /// How long one futex sleep lasts before the waiter re-checks that its peer is
 /// alive. Bounds how late a dead peer is noticed.
 pub(crate) const PARK_SLICE: Duration = Duration::from_millis(50);
+
+/// [`PARK_SLICE`] for a sleeper in `poll` on its lifeline ([`Ring::Poll`]).
+const POLL_PARK_SLICE: Duration = Duration::from_secs(1);
 
 /// Polls of `ready` before a wait reads the clock: most waits on a hot path
 /// end within them, and on a VM a clock read costs about as much as the
@@ -273,10 +301,10 @@ fn spin_then_park<T>(
     loop {
         let slice = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(PARK_SLICE),
+                Some(left) if !left.is_zero() => left.min(bell.park_slice()),
                 _ => return ready().ok_or(Gave::Up),
             },
-            None => PARK_SLICE,
+            None => bell.park_slice(),
         };
         let Some(prepared) = bell.prepare(slice) else {
             // Another thread of ours held the event all along; look again.
