@@ -10,19 +10,24 @@
 //! the measurements and forks the peers' echo processes. Every child dies with
 //! its parent (`PR_SET_PDEATHSIG`) and is reaped on the way out.
 //!
-//! Peers that need other crates (`ipc-channel`, `iceoryx2`) are not in this
-//! comparison yet; see BENCHMARKS.md.
+//! With `--features peers`, `ipc-channel` and `iceoryx2` (request-response
+//! busy-polling, and blocking on its event service) join the table. Their
+//! servers busy-poll, which would steal a core from every other transport's
+//! blocks on a 2-core machine, so each peer is measured in a phase of its own
+//! after the interleaved ones. iceoryx2 runs in a private domain that is
+//! removed at the end, so nothing is left in `/dev/shm` or the temp directory.
 
 mod common;
+#[cfg(feature = "peers")]
+mod peers;
 
-use common::{SpinPingPong, fork_child, reap};
+use common::{BlastCounter, SpinPingPong, fork_child, reap};
 use hdrhistogram::Histogram;
 use ringipc::IpcRenderer;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -43,16 +48,8 @@ fn main() -> ExitCode {
     common::main_then_renderer(
         ROLE,
         |ipc| {
-            let count = Arc::new(AtomicU64::new(0));
-            let c = count.clone();
-            ipc.on("count", move |_, _| {
-                c.fetch_add(1, Ordering::Relaxed);
-            })
-            .expect("listen");
-            ipc.on("counted", move |event, _| {
-                event.set_return_value(count.swap(0, Ordering::Relaxed).to_le_bytes());
-            })
-            .expect("listen");
+            common::serve_counting(ipc);
+            common::serve_blasts(ipc);
         },
         renderer,
     )
@@ -107,8 +104,12 @@ fn renderer() {
 
     // The peers' processes go before the cold phase: a floor child polling in
     // the background would wake the very cores the cold calls find asleep.
-    let names: Vec<&str> = transports.iter().map(|t| t.name()).collect();
+    let mut names: Vec<&str> = transports.iter().map(|t| t.name()).collect();
     drop(transports);
+    for (name, h) in peer_round_trips(&clock) {
+        names.push(name);
+        hot.push(h);
+    }
 
     let mut cold_ringipc = histogram();
     let mut cold_socket = histogram();
@@ -130,18 +131,33 @@ fn renderer() {
     }
     drop(socket);
 
-    let ringipc_rate = ringipc_messages_per_second(&ipc);
-    let socket_rate = socket_messages_per_second();
+    let blasts = BlastCounter::install(&ipc);
+    let mut rates = vec![
+        ("raw spin ring (floor)", spin_ring_messages_per_second()),
+        (
+            "ringipc send, renderer -> main",
+            per_second(
+                MESSAGES,
+                common::send_counted(&ipc, MESSAGES, &[7; MESSAGE_LEN]),
+            ),
+        ),
+        (
+            "ringipc send, main -> renderer",
+            per_second(MESSAGES, blasts.blast(&ipc, MESSAGES, MESSAGE_LEN)),
+        ),
+        ("Unix socket (std)", socket_messages_per_second()),
+    ];
+    rates.extend(peer_rates());
 
     println!();
     println!(
         "round trips, 16-byte request and reply; {ROUNDS} interleaved blocks of {SAMPLES} per transport"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>12} {:>10}",
-        "transport", "p50 ns", "p99 ns", "p99.9 ns", "calls/s", "p50/floor"
+        "{:<42} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
+        "transport", "p50 ns", "p99 ns", "p99.9 ns", "calls/s", "p50/floor", "p99/floor"
     );
-    let floor = hot[0].value_at_quantile(0.5).max(1) as f64;
+    let floor = &hot[0];
     for (name, h) in names.iter().zip(&hot) {
         row(name, h, floor);
     }
@@ -153,25 +169,147 @@ fn renderer() {
     );
     println!();
     println!("one-way messages of {MESSAGE_LEN} bytes into a counting receiver");
-    println!("{:<34} {:>14}", "transport", "messages/s");
-    println!("{:<34} {:>14.0}", "ringipc send", ringipc_rate);
-    println!("{:<34} {:>14.0}", "Unix socket (std)", socket_rate);
+    println!(
+        "{:<42} {:>14} {:>10}",
+        "transport", "messages/s", "vs floor"
+    );
+    let floor = rates[0].1;
+    for (name, rate) in rates {
+        println!("{name:<42} {rate:>14.0} {:>9.2}x", rate / floor);
+    }
+}
+
+/// One-way messages through the least a shared-memory ring can do: fixed
+/// 64-byte slots, one producer index and one consumer index on their own
+/// lines, no validation, no wake-ups; the consumer copies each message out.
+fn spin_ring_messages_per_second() -> f64 {
+    const SLOTS: u64 = 1024;
+    const LINE: usize = 128;
+    let len = 2 * LINE + SLOTS as usize * MESSAGE_LEN;
+    // SAFETY: a fresh shared anonymous mapping; nothing aliases it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let addr = base as usize;
+    // SAFETY: the mapping stays until the munmap below, which runs after the
+    // child was reaped; each index is an AtomicU64 on a line of its own.
+    let index = move |line: usize| unsafe { &*((addr + line * LINE) as *const AtomicU64) };
+    let slot = move |i: u64| (addr + 2 * LINE + (i % SLOTS) as usize * MESSAGE_LEN) as *mut u8;
+    let (written, read) = (index(0), index(1));
+    let child = fork_child(move || {
+        let mut buf = [0u8; MESSAGE_LEN];
+        for i in 0..MESSAGES {
+            while written.load(Ordering::Acquire) == i {
+                std::hint::spin_loop();
+            }
+            // SAFETY: the slot was published by the Acquire above.
+            unsafe { std::ptr::copy_nonoverlapping(slot(i), buf.as_mut_ptr(), MESSAGE_LEN) };
+            std::hint::black_box(&buf);
+            read.store(i + 1, Ordering::Release);
+        }
+    });
+    let msg = [7u8; MESSAGE_LEN];
+    let start = Instant::now();
+    for i in 0..MESSAGES {
+        while i - read.load(Ordering::Acquire) >= SLOTS {
+            std::hint::spin_loop();
+        }
+        // SAFETY: the consumer released the slot (Acquire above).
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), slot(i), MESSAGE_LEN) };
+        written.store(i + 1, Ordering::Release);
+    }
+    while read.load(Ordering::Acquire) != MESSAGES {
+        std::hint::spin_loop();
+    }
+    let elapsed = start.elapsed();
+    reap(child);
+    // SAFETY: unmapping our own mapping; the child is gone.
+    unsafe { libc::munmap(base, len) };
+    per_second(MESSAGES, elapsed)
+}
+
+fn per_second(count: u64, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64()
+}
+
+/// Round trips over the peers that need other crates, one peer at a time.
+#[cfg(feature = "peers")]
+fn peer_round_trips(clock: &Clock) -> Vec<(&'static str, Histogram<u64>)> {
+    type Start = fn() -> Result<Box<dyn RoundTrip>, peers::BoxError>;
+    let starts: [Start; 3] = [
+        || Ok(Box::new(peers::IpcChannelEcho::start()?)),
+        || Ok(Box::new(peers::IceoryxRequestResponse::start(false)?)),
+        || Ok(Box::new(peers::IceoryxRequestResponse::start(true)?)),
+    ];
+    let mut out = Vec::new();
+    for start in starts {
+        let mut peer = start().expect("start peer");
+        let mut h = histogram();
+        for _ in 0..SAMPLES / 10 {
+            peer.round_trip();
+        }
+        for _ in 0..ROUNDS * SAMPLES {
+            let t = clock.now();
+            peer.round_trip();
+            h.saturating_record(clock.nanos_since(t));
+        }
+        out.push((peer.name(), h));
+    }
+    out
+}
+
+#[cfg(not(feature = "peers"))]
+fn peer_round_trips(_: &Clock) -> Vec<(&'static str, Histogram<u64>)> {
+    Vec::new()
+}
+
+/// Messages from the peers that need other crates, then the removal of
+/// everything iceoryx2 left on disk.
+#[cfg(feature = "peers")]
+fn peer_rates() -> Vec<(&'static str, f64)> {
+    // ipc-channel manages about a third of a million a second: fewer messages.
+    let rates = vec![
+        (
+            "ipc-channel 0.23",
+            peers::ipc_channel_messages_per_second(MESSAGES / 4),
+        ),
+        (
+            "iceoryx2 0.10 publish-subscribe, busy-poll",
+            peers::iceoryx2_messages_per_second(MESSAGES),
+        ),
+    ];
+    peers::remove_iceoryx2_domain().expect("remove iceoryx2's files");
+    rates
+}
+
+#[cfg(not(feature = "peers"))]
+fn peer_rates() -> Vec<(&'static str, f64)> {
+    Vec::new()
 }
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-fn row(name: &str, h: &Histogram<u64>, floor: f64) {
-    let p50 = h.value_at_quantile(0.5);
+fn row(name: &str, h: &Histogram<u64>, floor: &Histogram<u64>) {
+    let ratio = |q: f64| h.value_at_quantile(q) as f64 / floor.value_at_quantile(q).max(1) as f64;
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>12.0} {:>9.2}x",
+        "{:<42} {:>9} {:>9} {:>9} {:>10.0} {:>9.2}x {:>9.2}x",
         name,
-        p50,
+        h.value_at_quantile(0.5),
         h.value_at_quantile(0.99),
         h.value_at_quantile(0.999),
         1e9 / h.mean(),
-        p50 as f64 / floor
+        ratio(0.5),
+        ratio(0.99),
     );
 }
 
@@ -190,20 +328,6 @@ impl RoundTrip for Ringipc<'_> {
             .send_sync_into("echo", [0x5Au8; 16], &mut self.reply, None)
             .expect("send_sync");
     }
-}
-
-fn ringipc_messages_per_second(ipc: &IpcRenderer) -> f64 {
-    let msg = [7u8; MESSAGE_LEN];
-    let start = Instant::now();
-    for _ in 0..MESSAGES {
-        ipc.send("count", msg).expect("send");
-    }
-    // Replies are ordered after every message sent before: when this returns,
-    // main's listener has counted them all.
-    let counted = ipc.send_sync("counted", []).expect("counted");
-    let elapsed = start.elapsed();
-    assert_eq!(u64::from_le_bytes(counted.try_into().unwrap()), MESSAGES);
-    MESSAGES as f64 / elapsed.as_secs_f64()
 }
 
 fn socket_messages_per_second() -> f64 {

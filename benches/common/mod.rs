@@ -1,11 +1,13 @@
-//! Pieces both benches use: forked helper processes and the spin ping-pong
-//! floor.
+//! Pieces the benches share: the main/renderer scaffolding, forked helper
+//! processes, the spin ping-pong floor, and main → renderer blasts.
 
 #![allow(dead_code)]
 
-use ringipc::{Config, IpcMain};
+use ringipc::{Config, IpcMain, IpcRenderer, WebContents};
+use std::hint::black_box;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// The shape of every bench: this binary is main, with an `echo` listener
@@ -151,4 +153,119 @@ impl Drop for SpinPingPong {
         // SAFETY: unmapping our own page, which nobody uses any more.
         unsafe { libc::munmap(self.line as *mut libc::c_void, 4096) };
     }
+}
+
+/// A request to main's blaster thread: send `count` messages of `len` bytes.
+struct Blast {
+    to: WebContents,
+    count: u64,
+    len: usize,
+}
+
+/// Largest message a blast sends.
+pub const MAX_BLAST_LEN: usize = 1 << 20;
+
+/// Main's half of a main → renderer rate measurement: a `blast` listener
+/// that hands the order to a thread, which sends the messages on `blasted`
+/// as fast as the renderer takes them (pacing on
+/// [`WebContents::queued_bytes`], so main's outbox stays small).
+pub fn serve_blasts(ipc: &IpcMain) {
+    let (tx, rx) = mpsc::channel::<Blast>();
+    std::thread::spawn(move || {
+        let payload = vec![0xA5u8; MAX_BLAST_LEN];
+        for Blast { to, count, len } in rx {
+            for _ in 0..count {
+                while to.queued_bytes() > 0 {
+                    std::hint::spin_loop();
+                }
+                if to.send("blasted", &payload[..len]).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let tx = std::sync::Mutex::new(tx);
+    ipc.on("blast", move |event, arg| {
+        let count = u64::from_le_bytes(arg[..8].try_into().expect("count"));
+        let len = u64::from_le_bytes(arg[8..16].try_into().expect("len")) as usize;
+        let to = event.sender().clone();
+        tx.lock()
+            .unwrap()
+            .send(Blast { to, count, len })
+            .expect("blaster");
+        event.set_return_value([]);
+    })
+    .expect("listen");
+}
+
+/// The renderer's half: counts `blasted` messages and times blasts.
+pub struct BlastCounter {
+    received: Arc<AtomicU64>,
+    target: Arc<AtomicU64>,
+}
+
+impl BlastCounter {
+    /// Registers the counting listener. Blasts must then be timed from the
+    /// thread that called this: the listener wakes it when a blast is in.
+    pub fn install(ipc: &IpcRenderer) -> BlastCounter {
+        let received = Arc::new(AtomicU64::new(0));
+        let target = Arc::new(AtomicU64::new(u64::MAX));
+        let (r, t, me) = (received.clone(), target.clone(), std::thread::current());
+        ipc.on("blasted", move |_, arg| {
+            black_box(arg);
+            if r.fetch_add(1, Ordering::Release) + 1 == t.load(Ordering::Relaxed) {
+                me.unpark();
+            }
+        })
+        .expect("listen");
+        BlastCounter { received, target }
+    }
+
+    /// Asks main for `count` messages of `len` bytes; returns the time until
+    /// the listener counted the last one. The waiting thread sleeps, so that
+    /// it does not compete for a core with the threads doing the work.
+    pub fn blast(&self, ipc: &IpcRenderer, count: u64, len: usize) -> Duration {
+        assert!(len <= MAX_BLAST_LEN);
+        let until = self.received.load(Ordering::Acquire) + count;
+        self.target.store(until, Ordering::Relaxed);
+        let mut order = [0u8; 16];
+        order[..8].copy_from_slice(&count.to_le_bytes());
+        order[8..].copy_from_slice(&(len as u64).to_le_bytes());
+        let start = Instant::now();
+        ipc.send_sync("blast", order).expect("blast");
+        while self.received.load(Ordering::Acquire) < until {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        start.elapsed()
+    }
+}
+
+/// Main's half of a renderer → main rate measurement: `count` counts
+/// messages, and the sync call `counted` returns (and resets) the count.
+pub fn serve_counting(ipc: &IpcMain) {
+    let counted = Arc::new(AtomicU64::new(0));
+    let c = counted.clone();
+    ipc.on("count", move |_, arg| {
+        c.fetch_add(1, Ordering::Relaxed);
+        black_box(arg);
+    })
+    .expect("listen");
+    ipc.on("counted", move |event, _| {
+        event.set_return_value(counted.swap(0, Ordering::Relaxed).to_le_bytes());
+    })
+    .expect("listen");
+}
+
+/// The renderer's half: sends `count` messages of `payload` and returns the
+/// time until main's listener has counted them all. The closing `counted`
+/// call is answered only after every earlier message (one ring, one order).
+pub fn send_counted(ipc: &IpcRenderer, count: u64, payload: &[u8]) -> Duration {
+    let start = Instant::now();
+    for _ in 0..count {
+        ipc.send("count", payload).expect("send");
+    }
+    let counted = ipc.send_sync("counted", []).expect("counted");
+    let elapsed = start.elapsed();
+    assert_eq!(u64::from_le_bytes(counted.try_into().unwrap()), count);
+    elapsed
 }
