@@ -29,6 +29,15 @@ pub enum Error {
     Disconnected,
     /// A blocking call's deadline passed.
     Timeout,
+    /// [`crate::IpcRenderer::try_send`] found no room: the ring to main is
+    /// full (or another thread is waiting for room in it). Nothing was sent;
+    /// the caller still holds the message and may retry, wait, or drop it.
+    Full {
+        /// Bytes of ring the message needs (its record).
+        needed: usize,
+        /// Bytes free when it was tried (0 if another thread held the ring).
+        free: usize,
+    },
     /// The message does not fit in the ring.
     MessageTooLarge {
         /// Payload length asked for.
@@ -74,6 +83,10 @@ impl fmt::Display for Error {
             }
             Error::Disconnected => write!(f, "the other process disconnected"),
             Error::Timeout => write!(f, "timed out"),
+            Error::Full { needed, free } => write!(
+                f,
+                "the ring to main is full: the message needs {needed} bytes, {free} are free"
+            ),
             Error::MessageTooLarge { len, max } => write!(
                 f,
                 "message of {len} bytes is larger than the {max} bytes that fit in the ring"

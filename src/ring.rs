@@ -144,6 +144,11 @@ impl Producer {
         Ok(self.capacity - (self.tail - head))
     }
 
+    /// Bytes free for writing right now (re-reads the consumer's `head`).
+    pub fn free_now(&mut self) -> Result<u64, Violation> {
+        self.free(u64::MAX)
+    }
+
     /// Whether a push that found the ring [`PushError::Full`] would fit now.
     pub fn has_room(&mut self, needed: u64) -> Result<bool, Violation> {
         Ok(self.free(needed)? >= needed)

@@ -8,7 +8,7 @@ use crate::invitation::{ENV_VAR, InheritedFd, Invitation};
 use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
 use crate::lifeline;
 use crate::listeners::{ListenerId, Listeners, Snapshot};
-use crate::record::{Kind, Violation};
+use crate::record::{self, Kind, Violation};
 use crate::ring::{Consumer, Producer, PushError, ReadyHint};
 use crate::segment::{self, Mapping};
 use crate::sync::SharedBytes;
@@ -45,6 +45,19 @@ const MIN_SPIN: Duration = Duration::from_micros(2);
 const MAX_CALL_SPIN: Duration = Duration::from_micros(50);
 /// The most the receiver thread spins after its last message.
 const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
+
+/// How long [`Inner::push`] may wait for room in the ring.
+#[derive(Clone, Copy)]
+enum Patience {
+    /// Until the deadline, if any.
+    Wait(Option<Instant>),
+    /// Not at all ([`IpcRenderer::try_send`]).
+    Never,
+}
+
+/// Attempts `try_send` makes at the producer lock, which a pusher that is not
+/// waiting for room holds for well under a microsecond.
+const TRY_LOCK_SPINS: usize = 64;
 
 /// Only one `IpcRenderer` per process: the invitation's descriptors are taken once.
 static CONNECTED: AtomicBool = AtomicBool::new(false);
@@ -156,12 +169,59 @@ impl IpcRenderer {
 
     /// Sends an asynchronous message to main's listeners of `channel`.
     ///
-    /// Blocks only while the ring to main is full (backpressure), and fails
-    /// with [`Error::Disconnected`] if main goes away meanwhile.
+    /// Blocks only while the ring to main is full (backpressure: spinning
+    /// briefly, then sleeping until main frees room), and fails with
+    /// [`Error::Disconnected`] if main goes away meanwhile.
     pub fn send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
         check_channel(channel)?;
+        self.inner.push(
+            Kind::Message,
+            channel,
+            arg.as_ref(),
+            0,
+            Patience::Wait(None),
+        )
+    }
+
+    /// [`send`](Self::send) that waits for room no longer than `timeout`,
+    /// then fails with [`Error::Timeout`] having sent nothing.
+    pub fn send_timeout(
+        &self,
+        channel: &str,
+        arg: impl AsRef<[u8]>,
+        timeout: Duration,
+    ) -> Result<()> {
+        check_channel(channel)?;
+        let deadline = Instant::now() + timeout;
+        self.inner.push(
+            Kind::Message,
+            channel,
+            arg.as_ref(),
+            0,
+            Patience::Wait(Some(deadline)),
+        )
+    }
+
+    /// [`send`](Self::send) that never waits: if the ring to main has no room
+    /// for the message (or another thread is waiting for room), it fails with
+    /// [`Error::Full`], saying how much room the message needs, and sends
+    /// nothing.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// # let ipc = ringipc::IpcRenderer::from_env()?;
+    /// let frame = vec![0u8; 4096];
+    /// match ipc.try_send("frame", &frame) {
+    ///     Ok(()) => {}
+    ///     Err(ringipc::Error::Full { .. }) => { /* drop this frame, or keep it for later */ }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn try_send(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
+        check_channel(channel)?;
         self.inner
-            .push(Kind::Message, channel, arg.as_ref(), 0, None)
+            .push(Kind::Message, channel, arg.as_ref(), 0, Patience::Never)
     }
 
     /// Sends `arg` to main's listeners of `channel` and blocks until one of
@@ -427,23 +487,40 @@ impl Inner {
         }
     }
 
-    /// Writes one record to main, waiting for room while the ring is full.
+    /// Writes one record to main, waiting for room while the ring is full as
+    /// `patience` allows.
     fn push(
         &self,
         kind: Kind,
         channel: &str,
         payload: &[u8],
         call_id: u64,
-        deadline: Option<Instant>,
+        patience: Patience,
     ) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Disconnected);
         }
         // Another thread may hold the producer while it waits for room; a
-        // caller with a deadline waits for the lock no longer than that.
-        let mut producer = match deadline {
-            None => self.requests.lock(),
-            Some(d) => self.requests.try_lock_until(d).ok_or(Error::Timeout)?,
+        // caller with a deadline waits for the lock no longer than that, and
+        // one that never waits gives a pusher that is not stuck a moment.
+        let mut producer = match patience {
+            Patience::Wait(None) => self.requests.lock(),
+            Patience::Wait(Some(d)) => self.requests.try_lock_until(d).ok_or(Error::Timeout)?,
+            Patience::Never => (0..TRY_LOCK_SPINS)
+                .find_map(|_| {
+                    std::hint::spin_loop();
+                    self.requests.try_lock()
+                })
+                .ok_or(Error::Full {
+                    needed: (record::record_len(channel.len() as u64, payload.len() as u64)
+                        as usize)
+                        .saturating_add(record::COMMIT_LEN),
+                    free: 0,
+                })?,
+        };
+        let deadline = match patience {
+            Patience::Wait(d) => d,
+            Patience::Never => None,
         };
         let max = producer.max_payload(channel.len());
         if payload.len() > max {
@@ -458,6 +535,10 @@ impl Inner {
                     drop(producer);
                     self.request_data.notify();
                     return Ok(());
+                }
+                Err(PushError::Full { needed }) if matches!(patience, Patience::Never) => {
+                    let free = producer.free_now().map_err(protocol)? as usize;
+                    return Err(Error::Full { needed, free });
                 }
                 Err(PushError::Full { needed }) => {
                     let room = wait::wait_for(
@@ -508,7 +589,13 @@ impl Inner {
             let mut replies = self.lock_replies();
             replies.expect(call_id);
         }
-        let got = match self.push(Kind::SyncRequest, channel, arg, call_id, deadline) {
+        let got = match self.push(
+            Kind::SyncRequest,
+            channel,
+            arg,
+            call_id,
+            Patience::Wait(deadline),
+        ) {
             Err(e) => Err(e),
             Ok(()) => wait::wait_for(
                 &self.reply_calls,

@@ -1,0 +1,225 @@
+//! Backpressure on the renderer → main ring: `try_send` refuses with `Full`,
+//! `send_timeout` gives up, `send` waits; nothing accepted is ever lost or
+//! reordered; and a renderer blocked in `send` on a full ring learns promptly
+//! that main died.
+
+mod common;
+
+use common::*;
+use ringipc::{Error, IpcRenderer, WaitBackend};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+const ENTRY: &str = "renderer_entry";
+const LIMIT: Duration = Duration::from_secs(60);
+/// Payload of each numbered message: big enough to fill the ring quickly.
+const MESSAGE_LEN: usize = 1024;
+/// Messages sent with blocking `send` once main drains again.
+const AFTER_RELEASE: u64 = 5_000;
+
+#[test]
+fn renderer_entry() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    match role.as_str() {
+        "fill_then_flow" => role_fill_then_flow(),
+        "blocked_in_send" => role_blocked_in_send(),
+        "main_for_kill" => role_main_for_kill(),
+        other => panic!("unknown role {other}"),
+    }
+    std::process::exit(0);
+}
+
+fn numbered(i: u64) -> Vec<u8> {
+    let mut m = vec![0xC3; MESSAGE_LEN];
+    m[..8].copy_from_slice(&i.to_le_bytes());
+    m
+}
+
+/// Fills the ring while main is held, checks that `try_send` and
+/// `send_timeout` refuse without sending, then sends more with `send` once
+/// main drains again, and asks main how many it got.
+fn role_fill_then_flow() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    ipc.send("hold", []).unwrap();
+    let mut next = 0u64;
+    let (needed, free) = loop {
+        match ipc.try_send("m", numbered(next)) {
+            Ok(()) => next += 1,
+            Err(Error::Full { needed, free }) => break (needed, free),
+            Err(e) => panic!("try_send: {e}"),
+        }
+    };
+    assert!(next > 0, "nothing fit in an empty ring");
+    assert!(needed > free, "Full with {free} free for {needed} needed");
+    assert!(
+        needed >= MESSAGE_LEN,
+        "needed {needed} is less than the payload"
+    );
+    let start = Instant::now();
+    match ipc.send_timeout("m", numbered(next), Duration::from_millis(50)) {
+        Err(Error::Timeout) => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    // Still full: the refused messages took no room.
+    assert!(matches!(
+        ipc.try_send("m", numbered(next)),
+        Err(Error::Full { .. })
+    ));
+    println!("FULL {next}");
+    for _ in 0..AFTER_RELEASE {
+        ipc.send("m", numbered(next)).unwrap();
+        next += 1;
+    }
+    let got = ipc.send_sync("total", []).unwrap();
+    assert_eq!(u64::from_le_bytes(got.try_into().unwrap()), next);
+}
+
+/// Reads the child's stdout lines into a channel.
+fn lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
+    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+fn line_with(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
+    loop {
+        let l = rx.recv_timeout(LIMIT).expect("child output");
+        if let Some(rest) = l.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
+fn full_ring_with(backend: WaitBackend) {
+    let _serial = serial();
+    let ipc = main_with(backend);
+    let gate = Arc::new(AtomicBool::new(false));
+    let g = gate.clone();
+    ipc.on("hold", move |_, _| {
+        while !g.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    })
+    .unwrap();
+    // Every numbered message must arrive once, in order, intact.
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    ipc.on("m", move |_, arg| {
+        let want = r.load(Ordering::Relaxed);
+        assert_eq!(arg.len(), MESSAGE_LEN);
+        assert_eq!(u64::from_le_bytes(arg[..8].try_into().unwrap()), want);
+        assert!(arg[8..].iter().all(|&b| b == 0xC3));
+        r.store(want + 1, Ordering::Relaxed);
+    })
+    .unwrap();
+    let r = received.clone();
+    ipc.on("total", move |e, _| {
+        e.set_return_value(r.load(Ordering::Relaxed).to_le_bytes());
+    })
+    .unwrap();
+    let mut cmd = role_command(ENTRY, "fill_then_flow", "");
+    cmd.stdout(Stdio::piped());
+    let (wc, child) = ipc.spawn(&mut cmd).unwrap();
+    let mut child = ChildGuard(Some(child));
+    let rx = lines(&mut child);
+    let accepted: u64 = line_with(&rx, "FULL ").parse().unwrap();
+    assert_eq!(received.load(Ordering::Relaxed), 0, "main was held");
+    gate.store(true, Ordering::Release);
+    child.assert_success(LIMIT);
+    // A panic in a listener above would have been reported as HandlerPanicked
+    // only for sync calls; for messages, the count is the check.
+    assert_eq!(
+        received.load(Ordering::Relaxed),
+        accepted + AFTER_RELEASE,
+        "messages lost or duplicated"
+    );
+    assert!(wc.disconnect_reason().is_none_or(|r| r.contains("exited")));
+}
+
+#[test]
+fn full_ring_refuses_then_flows_without_loss_futex() {
+    full_ring_with(WaitBackend::Futex);
+}
+
+#[test]
+fn full_ring_refuses_then_flows_without_loss_raw_sync_event() {
+    full_ring_with(WaitBackend::RawSyncEvent);
+}
+
+/// A main whose dispatcher blocks on the first message; the test kills it.
+fn role_main_for_kill() {
+    let backend = if std::env::var(ARG).unwrap() == "raw" {
+        WaitBackend::RawSyncEvent
+    } else {
+        WaitBackend::Futex
+    };
+    let ipc = main_with(backend);
+    ipc.on("block", |_, _| {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+    .unwrap();
+    let mut cmd = role_command(ENTRY, "blocked_in_send", "");
+    cmd.stdout(Stdio::inherit());
+    let (_wc, _child) = ipc.spawn(&mut cmd).unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Fills the ring to a main that does not read, and reports how the `send`
+/// that finds it full ends.
+fn role_blocked_in_send() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    ipc.send("block", []).unwrap();
+    while ipc.try_send("m", numbered(0)).is_ok() {}
+    println!("BLOCKING");
+    let r = ipc.send("m", numbered(0));
+    println!(
+        "RESULT {}",
+        match r {
+            Err(Error::Disconnected) => "disconnected".to_string(),
+            other => format!("{other:?}"),
+        }
+    );
+}
+
+fn main_killed_while_renderer_blocks_in_send(backend: &str) {
+    let _serial = serial();
+    let mut cmd = role_command(ENTRY, "main_for_kill", backend);
+    cmd.stdout(Stdio::piped());
+    let mut main = ChildGuard(Some(cmd.spawn().unwrap()));
+    let rx = lines(&mut main);
+    line_with(&rx, "BLOCKING");
+    // Let the sender exhaust its spin and park.
+    std::thread::sleep(Duration::from_millis(100));
+    main.kill();
+    let killed_at = Instant::now();
+    let result = line_with(&rx, "RESULT ");
+    let took = killed_at.elapsed();
+    eprintln!("renderer blocked in send on a full ring saw main's SIGKILL after {took:?}");
+    assert_eq!(result, "disconnected");
+    assert!(took < Duration::from_secs(1), "noticed after {took:?}");
+}
+
+#[test]
+fn main_killed_while_renderer_blocks_in_send_futex() {
+    main_killed_while_renderer_blocks_in_send("futex");
+}
+
+#[test]
+fn main_killed_while_renderer_blocks_in_send_raw_sync_event() {
+    main_killed_while_renderer_blocks_in_send("raw");
+}
