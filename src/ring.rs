@@ -19,7 +19,9 @@
 //!   producer loads `head` with Acquire before overwriting the freed bytes.
 
 use crate::layout::RingControl;
-use crate::record::{COMMIT_LEN, HEADER_LEN, Kind, RecordHeader, Violation, record_len};
+use crate::record::{
+    COMMIT_LEN, HEADER_LEN, Kind, RECORD_ALIGN, RecordHeader, Violation, record_len,
+};
 use crate::sync::{Ordering, SharedBytes};
 use std::mem::MaybeUninit;
 
@@ -224,8 +226,16 @@ impl Consumer {
     }
 
     /// Whether the record at `head` is committed. One load of one cache line.
+    ///
+    /// Uses this side's own `head`, never the shared copy: on main's side the
+    /// shared copy lies in renderer-writable memory.
     pub fn has_next(&self) -> bool {
-        self.hint().ready()
+        let at = self.data.offset_of(self.head);
+        // SYNC(commit): Acquire ← Release in `Producer::try_push` (a hint: `pop`
+        // loads it again).
+        // SAFETY: our `head` is 8-aligned (record lengths are), so the word is
+        // whole and in bounds.
+        unsafe { self.data.load_word(at, Ordering::Acquire) == self.head + 1 }
     }
 
     /// A lock-free view that answers [`Self::has_next`] for other threads.
@@ -299,15 +309,21 @@ unsafe impl Sync for ReadyHint {}
 
 impl ReadyHint {
     /// Whether the record at the consumer's published `head` is committed.
-    /// Only the consumer writes `head`, so this reads the consumer's own value.
+    ///
+    /// Reads the shared copy of `head`, which the consumer's process wrote but
+    /// anything with the segment mapped could have overwritten. So it is only
+    /// for the consumer's own process (a renderer's threads asking about the
+    /// reply ring), and the value is aligned down before use: a scribbled head
+    /// gives a wrong answer, never a misaligned or out-of-bounds load.
     pub fn ready(&self) -> bool {
         // SAFETY: valid while the owner keeps the mapping; atomics only.
         let head = unsafe { &*self.ctrl }.head.0.load(Ordering::Relaxed);
-        let at = self.data.offset_of(head);
+        let at = self.data.offset_of(head & !(RECORD_ALIGN as u64 - 1));
         // SYNC(commit): Acquire ← Release in `Producer::try_push` (a hint: the
         // consumer's `pop` loads it again).
-        // SAFETY: `head` is 8-aligned, so the word is whole and in bounds.
-        unsafe { self.data.load_word(at, Ordering::Acquire) == head + 1 }
+        // SAFETY: `at` is 8-aligned and within the ring (masked), and the ring's
+        // length is a multiple of 8, so the word is whole and in bounds.
+        unsafe { self.data.load_word(at, Ordering::Acquire) == head.wrapping_add(1) }
     }
 }
 
@@ -390,6 +406,21 @@ pub(crate) mod tests {
         assert_eq!(r.consumer.pop(&mut body), Ok(None));
         assert!(!r.consumer.hint().ready());
         assert_eq!(r.ctrl.head.0.load(Ordering::Relaxed), record_len(4, 5));
+    }
+
+    #[test]
+    fn a_scribbled_shared_head_misleads_no_one_into_a_bad_load() {
+        let mut r = ring(4096);
+        r.producer.try_push(Kind::Message, b"c", b"x", 0).unwrap();
+        for garbage in [3, 4095, 4093, u64::MAX, u64::MAX - 2] {
+            r.ctrl.head.0.store(garbage, Ordering::Relaxed);
+            // The consumer goes by its own head; the hint by an aligned one.
+            assert!(r.consumer.has_next());
+            let _ = r.consumer.hint().ready();
+        }
+        let mut body = Vec::new();
+        assert!(r.consumer.pop(&mut body).unwrap().is_some());
+        assert_eq!(body, b"cx");
     }
 
     #[test]
