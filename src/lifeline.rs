@@ -81,25 +81,18 @@ pub(crate) fn drain_kicks(fd: &OwnedFd) -> bool {
 }
 
 /// Whether the peer still holds its end open, without consuming anything.
+///
+/// Asks `poll` for a hang-up rather than peeking for data: kicks the peer
+/// wrote before it died may still be unread, and must not pass for life.
 pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
-    let mut b = 0u8;
-    // SAFETY: one writable byte; MSG_PEEK leaves the socket unchanged.
-    let n = unsafe {
-        libc::recv(
-            fd.as_raw_fd(),
-            (&mut b as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
     };
-    match n {
-        0 => false,
-        n if n > 0 => true,
-        _ => matches!(
-            io::Error::last_os_error().kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-        ),
-    }
+    // SAFETY: one initialised pollfd; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n <= 0 || p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) == 0
 }
 
 /// Sleeps in `poll` until one of `fds` is kicked, or `timeout` passes, and
@@ -112,7 +105,11 @@ pub(crate) fn sleep_until_kicked(fds: &[Arc<OwnedFd>; 2], timeout: Duration) -> 
         revents: 0,
     };
     let mut pollfds = [entry(&fds[0]), entry(&fds[1])];
-    let ms = timeout.as_millis().clamp(1, libc::c_int::MAX as u128) as libc::c_int;
+    // A timeout beyond what `poll` takes means none at all.
+    let ms = match timeout.as_millis() {
+        ms if ms > libc::c_int::MAX as u128 => -1,
+        ms => ms.max(1) as libc::c_int,
+    };
     // SAFETY: `pollfds` is a live array of two initialised pollfd structs.
     let n = unsafe { libc::poll(pollfds.as_mut_ptr(), 2, ms) };
     if n <= 0 {
@@ -125,4 +122,35 @@ pub(crate) fn sleep_until_kicked(fds: &[Arc<OwnedFd>; 2], timeout: Duration) -> 
         }
     }
     all_open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_kicks_from_a_dead_peer_do_not_pass_for_life() {
+        let (a, b) = pair().unwrap();
+        assert!(peer_alive(&b));
+        kick(a.as_raw_fd());
+        assert!(peer_alive(&b), "alive with a kick pending");
+        drop(a);
+        assert!(!peer_alive(&b), "dead, though its kick is still unread");
+        assert!(!drain_kicks(&b));
+    }
+
+    #[test]
+    fn a_kick_or_a_hang_up_ends_the_sleep() {
+        let (a, b) = pair().unwrap();
+        let (c, d) = pair().unwrap();
+        let (b, d) = (Arc::new(b), Arc::new(d));
+        kick(c.as_raw_fd());
+        assert!(sleep_until_kicked(&[b.clone(), d.clone()], Duration::MAX));
+        assert!(!sleep_until_kicked(
+            &[b.clone(), d.clone()],
+            Duration::from_millis(1)
+        ));
+        drop(a);
+        assert!(!sleep_until_kicked(&[b, d], Duration::MAX));
+    }
 }

@@ -29,6 +29,7 @@ fn renderer_entry() {
         "fill_then_flow" => role_fill_then_flow(),
         "blocked_in_send" => role_blocked_in_send(),
         "main_for_kill" => role_main_for_kill(),
+        "calls_behind_floods" => role_calls_behind_floods(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -222,4 +223,58 @@ fn main_killed_while_renderer_blocks_in_send_futex() {
 #[test]
 fn main_killed_while_renderer_blocks_in_send_raw_sync_event() {
     main_killed_while_renderer_blocks_in_send("raw");
+}
+
+/// Asks main for floods of messages of assorted sizes and, right behind each,
+/// makes a call whose reply is empty: the reply often waits in main's outbox
+/// behind the flood, and must still arrive, promptly. (Before messages woke a
+/// caller asleep in `send_sync`, each such call took a 50 ms park slice or
+/// more, and the 2 000 rounds over a minute.)
+fn role_calls_behind_floods() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    ipc.on("flooded", move |_, _| {
+        r.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    let mut rng = Rng(7);
+    let mut sent = 0u64;
+    for round in 0..2_000u64 {
+        let count = 1 + rng.next() % 400;
+        let len = rng.next() % 4096;
+        let mut order = [0u8; 16];
+        order[..8].copy_from_slice(&count.to_le_bytes());
+        order[8..].copy_from_slice(&len.to_le_bytes());
+        ipc.send("flood", order).unwrap();
+        sent += count;
+        let reply = ipc
+            .send_sync_timeout("empty", [], LIMIT)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(reply.is_empty());
+    }
+    eventually(LIMIT, "every flooded message", || {
+        received.load(Ordering::Relaxed) == sent
+    });
+}
+
+#[test]
+fn empty_replies_queued_behind_messages_arrive() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.on("flood", |e, arg| {
+        let count = u64::from_le_bytes(arg[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(arg[8..].try_into().unwrap()) as usize;
+        let message = vec![0x17u8; len];
+        for _ in 0..count {
+            e.sender().send("flooded", &message).unwrap();
+        }
+    })
+    .unwrap();
+    ipc.on("empty", |e, _| {
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "calls_behind_floods", "");
+    child.assert_success(LIMIT);
 }

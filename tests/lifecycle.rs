@@ -135,9 +135,12 @@ fn renderers_killed_at_random_points_a_hundred_times() {
         });
         assert!(bystander.is_connected(), "round {round}");
     }
-    eventually(LIMIT, "main's footprint to return", || footprint() == Footprint {
-        rss_kib: footprint().rss_kib,
-        ..before
+    eventually(LIMIT, "main's footprint to return", || {
+        footprint()
+            == Footprint {
+                rss_kib: footprint().rss_kib,
+                ..before
+            }
     });
     drop(main);
     bystander_child.assert_success(LIMIT);

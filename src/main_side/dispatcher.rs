@@ -4,7 +4,9 @@
 //!
 //! Fairness: each renderer gets at most [`BATCH`] records per round, and the
 //! round starts one renderer later each time, so a renderer that floods its ring
-//! delays the others by at most one batch of handler calls.
+//! delays the others by at most one batch of handler calls. A renderer that has
+//! been quiet for a while is looked at less often (see [`QUIET_STRIDE`]), but
+//! never after more than one further batch was handled.
 
 use super::event::{IpcMainEvent, ReturnValue};
 use super::{MainListener, MainShared, WebContents};
@@ -28,7 +30,9 @@ const BATCH: usize = 64;
 const QUIET_AFTER: u32 = 1024;
 /// A quiet renderer's ring is looked at every this many rounds (staggered
 /// across renderers), so that many idle renderers add little to the time an
-/// active one waits for its turn; a kick or a record makes it active again.
+/// active one waits for its turn; a kick, a record, or a backlog to flush
+/// makes it active again. Once [`BATCH`] records were handled since the last
+/// round that looked at everyone, the next one does.
 const QUIET_STRIDE: usize = 8;
 /// Longest sleep in `poll`; only bounds housekeeping, wake-ups come from kicks.
 const PARK_TIMEOUT_MS: libc::c_int = 1000;
@@ -116,6 +120,8 @@ struct Dispatcher {
     body: Vec<u8>,
     ret: ReturnValue,
     round_start: usize,
+    /// Records handled since the last round that skipped no one.
+    handled_since_full_round: usize,
     pollfds: Vec<libc::pollfd>,
 }
 
@@ -127,6 +133,7 @@ pub(crate) fn run(shared: Arc<MainShared>) {
         body: Vec::with_capacity(4096),
         ret: ReturnValue::default(),
         round_start: 0,
+        handled_since_full_round: 0,
         pollfds: Vec::new(),
     };
     d.run();
@@ -201,15 +208,21 @@ impl Dispatcher {
     fn drain_all(&mut self) -> usize {
         let n = self.slots.len();
         let round = self.round_start;
+        // Skipping quiet renderers only pays while little is handled; once a
+        // batch's worth was handled since everyone was last looked at, look at
+        // everyone, so a renderer that speaks up waits one batch at most.
+        let may_skip = self.handled_since_full_round < BATCH;
         let mut handled = 0;
         for k in 0..n {
             let i = (round + k) % n;
             let slot = &self.slots[i];
-            if slot.quiet >= QUIET_AFTER && (round + i) % QUIET_STRIDE != 0 {
+            let conn = &slot.r.web_contents.conn;
+            let backlog = conn.queued.load(Ordering::Relaxed) != 0;
+            if may_skip && !backlog && slot.quiet >= QUIET_AFTER && (round + i) % QUIET_STRIDE != 0
+            {
                 continue;
             }
-            let conn = &slot.r.web_contents.conn;
-            if conn.queued.load(Ordering::Relaxed) != 0 {
+            if backlog {
                 conn.flush();
             }
             let h = self.drain(i);
@@ -222,6 +235,11 @@ impl Dispatcher {
             handled += h;
         }
         self.round_start = round.wrapping_add(1);
+        self.handled_since_full_round = if may_skip {
+            self.handled_since_full_round + handled
+        } else {
+            handled
+        };
         handled
     }
 
@@ -348,6 +366,19 @@ impl Dispatcher {
             s.r.web_contents.conn.disconnect("main shut down".into());
         }
         self.shared.renderers.lock().clear();
+    }
+}
+
+impl Drop for Dispatcher {
+    /// Also on a panic that escaped the per-record backstop: every renderer
+    /// still here is disconnected, which releases the connection's share of
+    /// the lifeline so that the renderer sees EOF instead of a silent main.
+    fn drop(&mut self) {
+        for s in &self.slots {
+            s.r.web_contents
+                .conn
+                .disconnect("main's dispatcher stopped".into());
+        }
     }
 }
 

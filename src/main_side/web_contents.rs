@@ -3,7 +3,7 @@
 
 use super::dispatcher::Waker;
 use crate::error::{Error, Result, check_channel};
-use crate::record::{Kind, Violation};
+use crate::record::{COMMIT_LEN, Kind, Violation, record_len};
 use crate::ring::{Producer, PushError};
 use crate::segment::Mapping;
 use crate::wait::Doorbell;
@@ -49,6 +49,8 @@ pub(crate) struct Outgoing {
     /// FIFO of records that found the ring full; always drained before anything
     /// new is pushed, so order is kept.
     outbox: VecDeque<Pending>,
+    /// Ring bytes the queued records will take (headers and padding
+    /// included), so that even an empty reply counts: zero means empty.
     outbox_bytes: usize,
     outbox_limit: usize,
     _mapping: Arc<Mapping>,
@@ -106,7 +108,7 @@ impl Outgoing {
         if self.outbox.is_empty() {
             match self.producer.try_push(kind, channel, payload, call_id) {
                 Ok(()) => {
-                    self.bell_for(kind).notify();
+                    self.notify_for(kind);
                     return Ok(());
                 }
                 Err(PushError::Full { .. }) => {}
@@ -121,7 +123,7 @@ impl Outgoing {
         let mut bytes = Vec::with_capacity(channel.len() + payload.len());
         bytes.extend_from_slice(channel);
         bytes.extend_from_slice(payload);
-        self.outbox_bytes += channel.len() + payload.len();
+        self.outbox_bytes += ring_bytes(channel.len(), payload.len());
         self.outbox.push_back(Pending {
             kind,
             call_id,
@@ -140,11 +142,17 @@ impl Outgoing {
         self.flush().map(|_| ())
     }
 
-    /// The doorbell of whoever waits for records of `kind`.
-    fn bell_for(&self, kind: Kind) -> &Doorbell {
+    /// Wakes whoever waits for records of `kind`. While a `send_sync` is in
+    /// flight its caller, not the receiver thread, drains the ring, so a
+    /// message must wake a sleeping caller too: otherwise a reply queued in
+    /// our outbox behind messages waits until the caller's park slice ends.
+    fn notify_for(&self, kind: Kind) {
         match kind {
-            Kind::Reply | Kind::ErrorReply => &self.calls_bell,
-            _ => &self.data_bell,
+            Kind::Reply | Kind::ErrorReply => self.calls_bell.notify(),
+            _ => {
+                self.data_bell.notify();
+                self.calls_bell.notify();
+            }
         }
     }
 
@@ -156,7 +164,7 @@ impl Outgoing {
             let (channel, payload) = p.bytes.split_at(p.channel_len);
             match self.producer.try_push(p.kind, channel, payload, p.call_id) {
                 Ok(()) => {
-                    self.outbox_bytes -= p.bytes.len();
+                    self.outbox_bytes -= ring_bytes(p.channel_len, p.bytes.len() - p.channel_len);
                     let p = self.outbox.pop_front().expect("front exists");
                     match p.kind {
                         Kind::Reply | Kind::ErrorReply => replies = true,
@@ -169,10 +177,9 @@ impl Outgoing {
             }
         }
         if messages {
-            self.data_bell.notify();
-        }
-        if replies {
-            self.calls_bell.notify();
+            self.notify_for(Kind::Message);
+        } else if replies {
+            self.notify_for(Kind::Reply);
         }
         let empty = self.outbox.is_empty();
         if empty {
@@ -180,6 +187,12 @@ impl Outgoing {
         }
         Ok(empty)
     }
+}
+
+/// Ring bytes a record of this channel and payload takes, with the commit
+/// word that must stay free after it. Never zero.
+fn ring_bytes(channel_len: usize, payload_len: usize) -> usize {
+    (record_len(channel_len as u64, payload_len as u64) as usize).saturating_add(COMMIT_LEN)
 }
 
 fn violation(v: Violation) -> Broken {
@@ -203,7 +216,7 @@ impl Connection {
         }
     }
 
-    /// Pushes one record and keeps the `backlog` flag in step with the outbox.
+    /// Pushes one record and keeps `queued` in step with the outbox.
     pub fn push(&self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<()> {
         let mut guard = self.out.lock();
         let out = guard.as_mut().ok_or(Error::Disconnected)?;
@@ -260,10 +273,11 @@ impl WebContents {
             .push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
     }
 
-    /// Bytes of messages that [`send`](Self::send) accepted and that still
-    /// wait in main's outbox for room in the renderer's ring (0 once they all
-    /// reached the ring, or after a disconnect). A sender that produces faster
-    /// than the renderer reads can pace itself on this.
+    /// Bytes of ring space that records accepted by [`send`](Self::send) (and
+    /// replies) still need while they wait in main's outbox for the renderer
+    /// to make room: 0 once they all reached the ring, or after a disconnect.
+    /// A sender that produces faster than the renderer reads can pace itself
+    /// on this.
     pub fn queued_bytes(&self) -> usize {
         self.conn.queued.load(Ordering::Relaxed)
     }
@@ -301,3 +315,66 @@ impl PartialEq for WebContents {
 }
 
 impl Eq for WebContents {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::Consumer;
+    use crate::segment::{Mapping, create_memfd};
+    use crate::wait::Ring;
+    use std::os::fd::AsFd;
+
+    const CAPACITY: usize = 4096;
+
+    /// An outgoing half over a fresh 4 KiB ring, and the renderer's consumer.
+    fn outgoing() -> (Outgoing, Consumer) {
+        let fd = create_memfd(2 * CAPACITY).unwrap();
+        let mapping = Arc::new(Mapping::map(fd.as_fd(), 2 * CAPACITY).unwrap());
+        let (ctrl, bytes) = super::super::ring_parts(&mapping, 0, CAPACITY, CAPACITY);
+        // SAFETY: a fresh ring in `mapping`, which `Outgoing` keeps alive;
+        // one producer and one consumer.
+        let producer = unsafe { Producer::new(ctrl, bytes) };
+        // SAFETY: as above.
+        let consumer = unsafe { Consumer::new(ctrl, bytes) };
+        // SAFETY: the control block is atomics only, inside `mapping`.
+        let words = unsafe { &*ctrl };
+        // SAFETY: the words live in `mapping`, kept alive by `Outgoing`.
+        let bell = |w| unsafe { Doorbell::new(w, Ring::Futex) };
+        let out = Outgoing::new(
+            producer,
+            bell(&words.data),
+            bell(&words.calls),
+            bell(&words.space),
+            1 << 20,
+            mapping,
+        );
+        (out, consumer)
+    }
+
+    #[test]
+    fn an_empty_reply_waiting_in_the_outbox_still_counts() {
+        let (mut out, mut consumer) = outgoing();
+        // Three records of 1032 bytes fill the ring but for 1000 bytes.
+        for _ in 0..3 {
+            out.push(Kind::Message, b"m", &[0u8; 1000], 0).ok().unwrap();
+        }
+        assert!(out.outbox.is_empty());
+        // Then a 2008-byte record and an empty reply (24 bytes) must wait.
+        out.push(Kind::Message, b"m", &[0u8; 1983], 0).ok().unwrap();
+        out.push(Kind::Reply, b"", b"", 7).ok().unwrap();
+        assert_eq!(out.outbox.len(), 2);
+        // Freeing one record leaves room for the message (2008 + 8 of 2032)
+        // but then not for the reply (24 + 8 of the 24 left).
+        let mut body = Vec::new();
+        consumer.pop(&mut body).unwrap().unwrap();
+        assert!(!out.flush().ok().unwrap(), "the reply cannot fit yet");
+        assert_eq!(out.outbox.len(), 1);
+        assert_ne!(
+            out.outbox_bytes, 0,
+            "a queued empty reply must keep the flush going"
+        );
+        while consumer.pop(&mut body).unwrap().is_some() {}
+        assert!(out.flush().ok().unwrap());
+        assert_eq!(out.outbox_bytes, 0);
+    }
+}

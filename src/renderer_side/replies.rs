@@ -159,19 +159,30 @@ impl Replies {
         while self.inbox.len() < RECEIVER_BATCH {
             let at = self.inbox.len();
             self.inbox.extend_from_slice(&[0; INBOX_PREFIX]);
-            let Some(h) = self.consumer.pop_append(&mut self.inbox)? else {
-                self.inbox.truncate(at);
-                break;
+            let popped = self.consumer.pop_append(&mut self.inbox);
+            let (kind, h) = match popped {
+                Ok(Some(h)) => (Kind::from_u8(h.kind), h),
+                Ok(None) => {
+                    self.inbox.truncate(at);
+                    break;
+                }
+                Err(v) => {
+                    self.inbox.truncate(at);
+                    return Err(v);
+                }
             };
             any = true;
-            match Kind::from_u8(h.kind) {
+            match kind {
                 Some(Kind::Message) => {
                     self.inbox[at] = h.channel_len;
                     self.inbox[at + 1..at + INBOX_PREFIX]
                         .copy_from_slice(&h.payload_len.to_le_bytes());
                 }
                 Some(Kind::Reply | Kind::ErrorReply) => self.inbox.truncate(at),
-                _ => return Err(Violation::UnexpectedKind(h.kind)),
+                _ => {
+                    self.inbox.truncate(at);
+                    return Err(Violation::UnexpectedKind(h.kind));
+                }
             }
         }
         Ok(any)

@@ -21,8 +21,11 @@
 //!
 //! Main never sleeps on a futex: its dispatcher multiplexes every renderer, so it
 //! parks in `poll` on the renderers' lifeline sockets, and renderers "ring" it by
-//! writing a byte there ([`Ring::Kick`]). The waiter-flag half of the protocol is
-//! the same.
+//! writing a byte there ([`Ring::Kick`]). A renderer's receiver thread parks the
+//! same way on its lifeline ([`Ring::Poll`]). The waiter-flag half of the
+//! protocol is the same; the `seq`/`key` half is not needed there, because a
+//! kick stays readable in the socket until the sleeper drains it, so a kick
+//! that lands before the sleeper reaches `poll` still ends its sleep.
 
 pub(crate) mod futex;
 pub(crate) mod raw_event;
@@ -190,7 +193,7 @@ impl Doorbell {
 
     /// How long one sleep lasts before the sleeper looks at its peer's
     /// liveness itself. A `poll` sleeper learns of a death from the lifeline,
-    /// so its slice is only a safety net, long enough to cost nothing idle.
+    /// so it needs no slice at all.
     fn park_slice(&self) -> Duration {
         match self.ring {
             Ring::Poll { .. } => POLL_PARK_SLICE,
@@ -235,8 +238,9 @@ pub(crate) enum Gave {
 /// alive. Bounds how late a dead peer is noticed.
 pub(crate) const PARK_SLICE: Duration = Duration::from_millis(50);
 
-/// [`PARK_SLICE`] for a sleeper in `poll` on its lifeline ([`Ring::Poll`]).
-const POLL_PARK_SLICE: Duration = Duration::from_secs(1);
+/// [`PARK_SLICE`] for a sleeper in `poll` on its lifeline ([`Ring::Poll`]):
+/// none, since the lifeline itself reports the peer's death.
+const POLL_PARK_SLICE: Duration = Duration::MAX;
 
 /// Polls of `ready` before a wait reads the clock: most waits on a hot path
 /// end within them, and on a VM a clock read costs about as much as the
@@ -244,7 +248,7 @@ const POLL_PARK_SLICE: Duration = Duration::from_secs(1);
 const FIRST_BURST: usize = 64;
 
 /// Spins on `ready` for the budget `spin` grants, then parks on `bell` in
-/// slices of [`PARK_SLICE`] until `ready` yields a value, `deadline` passes,
+/// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready` yields a value, `deadline` passes,
 /// or `peer_alive` says the other side is gone. The time the wait took
 /// teaches `spin` for next time.
 pub(crate) fn wait_for<T>(
@@ -256,15 +260,16 @@ pub(crate) fn wait_for<T>(
 ) -> Result<T, Gave> {
     for _ in 0..FIRST_BURST {
         if let Some(v) = ready() {
-            spin.record(Duration::ZERO);
+            spin.record_quick();
             return Ok(v);
         }
         std::hint::spin_loop();
     }
     let start = Instant::now();
-    let got = spin_then_park(bell, spin.budget(), start, deadline, ready, peer_alive);
+    let budget = spin.budget();
+    let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
     if got.is_ok() {
-        spin.record(start.elapsed());
+        spin.record(budget, start.elapsed());
     }
     got
 }
@@ -281,9 +286,10 @@ fn spin_then_park<T>(
     let spinning = Spinning::enter();
     loop {
         // More spinners than cores: let the threads we wait for run.
-        // A yield may run another thread for a while: look at the clock sooner.
+        // A yield may run another thread for a whole time slice: look at the
+        // clock after each one.
         let crowded = spinning.crowded();
-        for _ in 0..if crowded { 4 } else { 64 } {
+        for _ in 0..if crowded { 1 } else { 64 } {
             if crowded {
                 std::thread::yield_now();
             } else {

@@ -43,27 +43,52 @@ impl AdaptiveSpin {
     }
 
     /// How long the next wait should spin before it parks.
-    pub(crate) fn budget(&self) -> Duration {
+    pub(crate) fn budget(&self) -> Budget {
         let n = self.waits.fetch_add(1, Ordering::Relaxed);
         if n % PROBE_EVERY == 0 {
-            return self.max;
+            return Budget {
+                spin: self.max,
+                probe: true,
+            };
         }
         let typical = Duration::from_nanos(self.typical_ns.load(Ordering::Relaxed));
-        if typical > self.max / 2 {
+        let spin = if typical > self.max / 2 {
             // Spinning would not reach it: park almost at once.
             self.min
         } else {
             self.max
-        }
+        };
+        Budget { spin, probe: false }
     }
 
-    /// Reports how long a wait took until its condition came true, parked or not.
-    pub(crate) fn record(&self, took: Duration) {
-        let took = took.as_nanos().min(u64::MAX as u128) as u64;
-        let old = self.typical_ns.load(Ordering::Relaxed);
-        let new = old - old / 4 + took / 4;
+    /// Reports how long a wait took until its condition came true, parked or
+    /// not. A probe that ended while still spinning resets the figure: a
+    /// parked wait's time includes the wake-up, so averaging it with fast
+    /// ones would keep the site parking long after its peer became fast.
+    pub(crate) fn record(&self, budget: Budget, took: Duration) {
+        let took_ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let new = if budget.probe && took <= budget.spin {
+            took_ns
+        } else {
+            let old = self.typical_ns.load(Ordering::Relaxed);
+            old - old / 4 + took_ns / 4
+        };
         self.typical_ns.store(new, Ordering::Relaxed);
     }
+
+    /// Reports a wait that ended before it asked for a budget.
+    pub(crate) fn record_quick(&self) {
+        let old = self.typical_ns.load(Ordering::Relaxed);
+        self.typical_ns.store(old - old / 4, Ordering::Relaxed);
+    }
+}
+
+/// What [`AdaptiveSpin::budget`] granted one wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub spin: Duration,
+    /// A full-length spin to re-learn, whatever the figure says.
+    pub probe: bool,
 }
 
 /// Threads of this process spinning in [`super::wait_for`] right now.
@@ -104,19 +129,24 @@ mod tests {
     const MIN: Duration = Duration::from_micros(1);
     const MAX: Duration = Duration::from_micros(50);
 
-    fn budgets(spin: &AdaptiveSpin, n: usize) -> Vec<Duration> {
-        (0..n).map(|_| spin.budget()).collect()
+    /// Runs `n` waits that each take `took`, as `wait_for` reports them.
+    fn waits(spin: &AdaptiveSpin, n: usize, took: Duration) {
+        for _ in 0..n {
+            let b = spin.budget();
+            spin.record(b, took);
+        }
+    }
+
+    fn spins(spin: &AdaptiveSpin, n: usize) -> Vec<Duration> {
+        (0..n).map(|_| spin.budget().spin).collect()
     }
 
     #[test]
     fn fast_replies_keep_the_whole_budget_as_insurance() {
         let spin = AdaptiveSpin::new(MIN, MAX);
-        for _ in 0..40 {
-            spin.budget();
-            spin.record(Duration::from_micros(3));
-        }
+        waits(&spin, 40, Duration::from_micros(3));
         assert!(
-            budgets(&spin, 2 * PROBE_EVERY as usize)
+            spins(&spin, 2 * PROBE_EVERY as usize)
                 .iter()
                 .all(|&d| d == MAX)
         );
@@ -125,26 +155,39 @@ mod tests {
     #[test]
     fn slow_replies_make_it_park_almost_at_once() {
         let spin = AdaptiveSpin::new(MIN, MAX);
-        for _ in 0..40 {
-            spin.budget();
-            spin.record(Duration::from_millis(2));
-        }
-        let b = budgets(&spin, PROBE_EVERY as usize);
-        assert_eq!(b.iter().filter(|&&d| d == MIN).count(), b.len() - 1);
+        waits(&spin, 40, Duration::from_millis(2));
+        let s = spins(&spin, PROBE_EVERY as usize);
+        assert_eq!(s.iter().filter(|&&d| d == MIN).count(), s.len() - 1);
     }
 
     #[test]
-    fn a_peer_that_became_fast_is_noticed() {
+    fn one_fast_probe_is_enough_to_spin_again() {
         let spin = AdaptiveSpin::new(MIN, MAX);
-        spin.budget(); // the first wait is a probe
-        for _ in 0..40 {
-            spin.record(Duration::from_millis(2));
+        waits(&spin, 40, Duration::from_millis(2));
+        // Parked waits keep reporting wake-up latency, far above spin reach...
+        let mut n = 40;
+        loop {
+            let b = spin.budget();
+            n += 1;
+            if b.probe {
+                // ...until a probe finds the answer within its spin.
+                spin.record(b, Duration::from_micros(3));
+                break;
+            }
+            assert_eq!(b.spin, MIN, "wait {n}");
+            spin.record(b, Duration::from_micros(80));
         }
-        assert_eq!(spin.budget(), MIN);
-        // Waits that finish within even the token spin pull the figure down.
+        assert_eq!(spin.budget().spin, MAX);
+    }
+
+    #[test]
+    fn quick_waits_pull_the_figure_down() {
+        let spin = AdaptiveSpin::new(MIN, MAX);
+        waits(&spin, 40, Duration::from_millis(2));
         for _ in 0..40 {
-            spin.record(Duration::from_nanos(300));
+            spin.record_quick();
         }
-        assert_eq!(spin.budget(), MAX);
+        spin.budget(); // whatever this one is, the figure is low now
+        assert_eq!(spin.budget().spin, MAX);
     }
 }
