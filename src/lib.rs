@@ -26,6 +26,10 @@ mod segment;
 mod sync;
 mod wait;
 
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(all(test, loom))]
 mod model_tests;
 

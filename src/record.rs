@@ -174,6 +174,41 @@ impl RecordHeader {
     }
 }
 
+/// A record from a renderer, decoded into what main's dispatcher acts on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Request<'a> {
+    /// `send_sync` rather than `send`.
+    pub sync: bool,
+    pub channel: &'a str,
+    pub payload: &'a [u8],
+    pub call_id: u64,
+}
+
+impl<'a> Request<'a> {
+    /// Decodes a record popped from a request ring: its header (already
+    /// validated for the ring) and its body, the channel then the payload.
+    pub fn decode(header: &RecordHeader, body: &'a [u8]) -> Result<Request<'a>, Violation> {
+        let sync = match Kind::from_u8(header.kind) {
+            Some(Kind::Message) => false,
+            Some(Kind::SyncRequest) => true,
+            _ => return Err(Violation::UnexpectedKind(header.kind)),
+        };
+        let (channel, payload) =
+            body.split_at_checked(header.channel_len as usize)
+                .ok_or(Violation::ChannelLen {
+                    kind: header.kind,
+                    len: header.channel_len,
+                })?;
+        let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
+        Ok(Request {
+            sync,
+            channel,
+            payload,
+            call_id: header.call_id,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

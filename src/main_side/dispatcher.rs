@@ -13,7 +13,7 @@ use super::{MainListener, MainShared, WebContents};
 use crate::error::{Error, RemoteFailure};
 use crate::lifeline;
 use crate::listeners::Snapshot;
-use crate::record::{Kind, RecordHeader, Violation};
+use crate::record::{Kind, RecordHeader, Request, Violation};
 use crate::ring::Consumer;
 use crate::segment::Mapping;
 use crate::wait::Doorbell;
@@ -392,13 +392,12 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
-        let sync = match header.kind {
-            k if k == Kind::Message as u8 => false,
-            k if k == Kind::SyncRequest as u8 => true,
-            k => return Err(Violation::UnexpectedKind(k)),
-        };
-        let (channel, payload) = body.split_at(header.channel_len as usize);
-        let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
+        let Request {
+            sync,
+            channel,
+            payload,
+            call_id,
+        } = Request::decode(&header, body)?;
         let listeners = self.listeners.refresh(&self.shared.listeners).get(channel);
         let conn = &self.sender.conn;
         if listeners.is_empty() {
@@ -407,7 +406,7 @@ impl Context<'_> {
                     Kind::ErrorReply,
                     &[],
                     &[RemoteFailure::NoListener as u8],
-                    header.call_id,
+                    call_id,
                 );
             } else {
                 conn.unhandled.fetch_add(1, Ordering::Relaxed);
@@ -449,15 +448,15 @@ impl Context<'_> {
             ret.bytes.push(failure as u8);
             ret.bytes
                 .extend_from_slice(panicked.unwrap_or_default().as_bytes());
-            let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, header.call_id);
+            let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, call_id);
         } else if let Err(Error::MessageTooLarge { len, max }) =
-            conn.push(Kind::Reply, &[], &ret.bytes, header.call_id)
+            conn.push(Kind::Reply, &[], &ret.bytes, call_id)
         {
             let mut why = [0u8; 17];
             why[0] = RemoteFailure::ReturnValueTooLarge as u8;
             why[1..9].copy_from_slice(&(len as u64).to_le_bytes());
             why[9..].copy_from_slice(&(max as u64).to_le_bytes());
-            let _ = conn.push(Kind::ErrorReply, &[], &why, header.call_id);
+            let _ = conn.push(Kind::ErrorReply, &[], &why, call_id);
         }
         // Any other failure to reply is a disconnect, recorded on the connection.
         Ok(())

@@ -1,7 +1,7 @@
 //! The renderer process: `IpcRenderer`, connecting from the inherited
 //! invitation, and the receiver thread that runs renderer-side listeners.
 
-mod replies;
+pub(crate) mod replies;
 
 use crate::error::{Error, RemoteFailure, Result, check_channel};
 use crate::invitation::{ENV_VAR, InheritedFd, Invitation};

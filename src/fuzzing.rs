@@ -1,0 +1,132 @@
+//! Entry points for the fuzz targets in `fuzz/`. Not part of the API: hidden
+//! from the docs and free to change.
+//!
+//! Each takes bytes a hostile peer controls, lays them out as the ring it
+//! would write, and runs the same decoding the real reader runs. Whatever
+//! the bytes, they must return: no panic, no hang, no read out of bounds
+//! (the fuzz build's sanitizer coverage and debug assertions watch for the
+//! rest).
+
+use crate::layout::RingControl;
+use crate::record::Request;
+use crate::renderer_side::replies::{self, Replies};
+use crate::ring::Consumer;
+use crate::sync::{AtomicU32, AtomicU64, SharedBytes};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+/// The smallest ring there is, so that short inputs reach wrap-around.
+const CAPACITY: usize = crate::layout::MIN_RING_CAPACITY;
+
+/// A ring whose data area holds `data` (zero-padded or cut to the capacity).
+struct FuzzRing {
+    ctrl: Box<RingControl>,
+    _words: Vec<u64>,
+    bytes: SharedBytes,
+}
+
+impl FuzzRing {
+    fn new(data: &[u8]) -> FuzzRing {
+        let bell = || crate::layout::DoorbellWord {
+            seq: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        };
+        let ctrl = Box::new(RingControl {
+            head: crate::layout::Padded(AtomicU64::new(0)),
+            data: bell(),
+            space: bell(),
+            calls: bell(),
+        });
+        // `u64`s so the data area is 8-aligned, as a page-aligned mapping is.
+        let mut words = vec![0u64; CAPACITY / 8];
+        for (i, chunk) in data.chunks(8).take(CAPACITY / 8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            words[i] = u64::from_ne_bytes(w);
+        }
+        // SAFETY: `words` lives as long as the ring and is CAPACITY bytes.
+        let bytes = unsafe { SharedBytes::new(words.as_mut_ptr().cast(), CAPACITY) };
+        FuzzRing {
+            ctrl,
+            _words: words,
+            bytes,
+        }
+    }
+
+    fn consumer(&self) -> Consumer {
+        // SAFETY: `ctrl` and the bytes live as long as `self`, which outlives
+        // the consumer in every function below; there is no producer.
+        unsafe { Consumer::new(&*self.ctrl, self.bytes) }
+    }
+}
+
+/// Main's side: decodes `data` as a renderer's request ring the way the
+/// dispatcher does (pop, validate, decode the request), until the ring looks
+/// empty or a record is rejected. Returns how many requests decoded.
+pub fn request_ring(data: &[u8]) -> usize {
+    let ring = FuzzRing::new(data);
+    let mut consumer = ring.consumer();
+    let mut body = Vec::new();
+    let mut decoded = 0;
+    while let Ok(Some(header)) = consumer.pop(&mut body) {
+        match Request::decode(&header, &body) {
+            Ok(request) => {
+                assert!(request.channel.len() + request.payload.len() == body.len());
+                decoded += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    decoded
+}
+
+/// A renderer's side: decodes `data` as main's reply ring the way the
+/// receiver thread does (drain into the inbox, then walk the inbox), until
+/// the ring looks empty or a record is rejected. Returns how many messages
+/// came out.
+pub fn reply_ring(data: &[u8]) -> usize {
+    let ring = FuzzRing::new(data);
+    let mut replies = Replies::new(ring.consumer(), Arc::new(AtomicUsize::new(0)));
+    let mut messages = 0;
+    while let Ok(true) = replies.drain_messages() {
+        messages += replies::messages(&replies.inbox).count();
+        replies.inbox.clear();
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One record as a renderer's producer lays it out at `pos`.
+    fn record(pos: u64, kind: u8, channel: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&(pos + 1).to_le_bytes());
+        r.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        r.push(kind);
+        r.push(channel.len() as u8);
+        r.extend_from_slice(&0u16.to_le_bytes());
+        r.extend_from_slice(&9u64.to_le_bytes());
+        r.extend_from_slice(channel);
+        r.extend_from_slice(payload);
+        r.resize(r.len().next_multiple_of(8), 0);
+        r
+    }
+
+    #[test]
+    fn decodes_what_a_producer_writes_and_stops_at_garbage() {
+        let mut ring = record(0, 1, b"chan", b"hello");
+        let next = ring.len() as u64;
+        ring.extend(record(next, 2, b"sync", b""));
+        assert_eq!(request_ring(&ring), 2);
+        // A renderer takes no requests from main: the batch is thrown away.
+        assert_eq!(reply_ring(&ring), 0);
+        let mut replies = record(0, 1, b"chan", b"hello");
+        let next = replies.len() as u64;
+        replies.extend(record(next, 3, b"", b"late reply"));
+        assert_eq!(reply_ring(&replies), 1);
+        assert_eq!(request_ring(&[0xFF; 64]), 0);
+        assert_eq!(request_ring(&[]), 0);
+    }
+}
