@@ -7,6 +7,7 @@
 //! (the fuzz build's sanitizer coverage and debug assertions watch for the
 //! rest).
 
+use crate::fragment::{Fed, Reassembly};
 use crate::layout::RingControl;
 use crate::record::Request;
 use crate::renderer_side::replies::{self, Replies};
@@ -17,6 +18,8 @@ use std::sync::atomic::AtomicUsize;
 
 /// The smallest ring there is, so that short inputs reach wrap-around.
 const CAPACITY: usize = crate::layout::MIN_RING_CAPACITY;
+/// The reassembly limit: small, so that inputs can reach it.
+const FUZZ_MAX_MESSAGE: usize = 64 << 10;
 
 /// A ring whose data area holds `data` (zero-padded or cut to the capacity).
 struct FuzzRing {
@@ -61,14 +64,21 @@ impl FuzzRing {
 }
 
 /// Main's side: decodes `data` as a renderer's request ring the way the
-/// dispatcher does (pop, validate, decode the request), until the ring looks
-/// empty or a record is rejected. Returns how many requests decoded.
+/// dispatcher does (pop, validate, reassemble fragments, decode the request),
+/// until the ring looks empty or a record is rejected. Returns how many
+/// requests decoded.
 pub fn request_ring(data: &[u8]) -> usize {
     let ring = FuzzRing::new(data);
     let mut consumer = ring.consumer();
+    let mut reassembly = Reassembly::new(FUZZ_MAX_MESSAGE);
     let mut body = Vec::new();
     let mut decoded = 0;
     while let Ok(Some(header)) = consumer.pop(&mut body) {
+        let header = match reassembly.feed(header, &mut body) {
+            Ok(Fed::Whole(h)) => h,
+            Ok(Fed::Partial | Fed::Aborted) => continue,
+            Err(_) => break,
+        };
         match Request::decode(&header, &body) {
             Ok(request) => {
                 assert!(request.channel.len() + request.payload.len() == body.len());
@@ -86,7 +96,11 @@ pub fn request_ring(data: &[u8]) -> usize {
 /// came out.
 pub fn reply_ring(data: &[u8]) -> usize {
     let ring = FuzzRing::new(data);
-    let mut replies = Replies::new(ring.consumer(), Arc::new(AtomicUsize::new(0)));
+    let mut replies = Replies::new(
+        ring.consumer(),
+        Arc::new(AtomicUsize::new(0)),
+        FUZZ_MAX_MESSAGE,
+    );
     let mut messages = 0;
     while let Ok(true) = replies.drain_messages() {
         messages += replies::messages(&replies.inbox).count();

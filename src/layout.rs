@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;
@@ -37,7 +37,8 @@ pub(crate) struct SegmentHeader {
     pub wait_backend: u32,
     pub renderer_id: u32,
     pub main_pid: u32,
-    pub _reserved: u32,
+    /// Most payload bytes one message may have, either way.
+    pub max_message_len: u32,
 }
 
 /// A futex word plus the count of parties sleeping on it.
@@ -139,7 +140,13 @@ impl Layout {
         self.events + slot as usize * EVENT_SLOT
     }
 
-    pub fn header(&self, wait_backend: u32, renderer_id: u32, main_pid: u32) -> SegmentHeader {
+    pub fn header(
+        &self,
+        wait_backend: u32,
+        renderer_id: u32,
+        main_pid: u32,
+        max_message_len: u32,
+    ) -> SegmentHeader {
         SegmentHeader {
             magic: MAGIC,
             layout_version: LAYOUT_VERSION,
@@ -150,7 +157,7 @@ impl Layout {
             wait_backend,
             renderer_id,
             main_pid,
-            _reserved: 0,
+            max_message_len,
         }
     }
 
@@ -226,7 +233,7 @@ mod tests {
     #[test]
     fn header_round_trip_and_mismatches() {
         let l = Layout::new(4096, 8192).unwrap();
-        let h = l.header(0, 7, 42);
+        let h = l.header(0, 7, 42, 1 << 20);
         assert_eq!(Layout::from_header(&h, l.segment_len), Ok(l));
         assert!(Layout::from_header(&h, l.segment_len - 1).is_err());
         let mut bad = h;

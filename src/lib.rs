@@ -14,6 +14,7 @@
 
 mod error;
 mod fd;
+mod fragment;
 mod invitation;
 mod layout;
 mod lifeline;

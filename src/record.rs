@@ -16,6 +16,18 @@ pub(crate) const HEADER_LEN: usize = size_of::<RecordHeader>();
 /// Size of the commit word at the start of every record.
 pub(crate) const COMMIT_LEN: usize = size_of::<u64>();
 
+/// [`RecordHeader::flags`]: more fragments of this message follow.
+pub(crate) const MORE: u16 = 1;
+/// [`RecordHeader::flags`]: this record continues the message the previous
+/// record began (it has no channel of its own).
+pub(crate) const CONTINUES: u16 = 2;
+/// [`RecordHeader::flags`], with [`CONTINUES`]: the message in progress is
+/// abandoned (its sender gave up); drop what arrived of it.
+pub(crate) const ABORT: u16 = 4;
+const KNOWN_FLAGS: u16 = MORE | CONTINUES | ABORT;
+/// Ring bytes an abort record takes, with the commit word after it.
+pub(crate) const ABORT_RECORD: usize = HEADER_LEN + COMMIT_LEN;
+
 /// The fixed-size start of a record, copied out of the ring before it is trusted.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -31,7 +43,8 @@ pub(crate) struct RecordHeader {
     pub kind: u8,
     /// Bytes of channel name right after the header (0 for replies).
     pub channel_len: u8,
-    /// Reserved, must be zero.
+    /// Fragmentation bits ([`MORE`], [`CONTINUES`], [`ABORT`]); the rest are
+    /// reserved and must be zero.
     pub flags: u16,
     /// Matches a sync request with its reply; zero for plain messages.
     pub call_id: u64,
@@ -101,6 +114,8 @@ pub(crate) enum Violation {
     ChannelNotUtf8,
     /// An error reply whose payload is not a valid encoding.
     BadErrorReply,
+    /// Fragments that do not make one message.
+    Fragment(&'static str),
 }
 
 impl fmt::Display for Violation {
@@ -129,6 +144,7 @@ impl fmt::Display for Violation {
             }
             Violation::ChannelNotUtf8 => write!(f, "channel name is not UTF-8"),
             Violation::BadErrorReply => write!(f, "malformed error reply"),
+            Violation::Fragment(why) => write!(f, "fragmented message: {why}"),
         }
     }
 }
@@ -146,15 +162,26 @@ impl RecordHeader {
         }
     }
 
+    /// The same header with these fragmentation `flags`.
+    pub fn with_flags(self, flags: u16) -> Self {
+        RecordHeader { flags, ..self }
+    }
+
     /// Validates a header copied out of the ring, given the longest record the
     /// ring can hold. Returns its kind and total length in the ring, which then
     /// fits in `usize` on any target because it is at most `max_len`.
     pub fn validate(&self, max_len: u64) -> Result<(Kind, usize), Violation> {
         let kind = Kind::from_u8(self.kind).ok_or(Violation::UnknownKind(self.kind))?;
-        if self.flags != 0 {
+        if self.flags & !KNOWN_FLAGS != 0 {
             return Err(Violation::NonZeroFlags(self.flags));
         }
-        if kind.has_channel() != (self.channel_len != 0) {
+        if self.flags & ABORT != 0 && (self.flags != CONTINUES | ABORT || self.payload_len != 0) {
+            return Err(Violation::Fragment("an abort that carries data or more"));
+        }
+        // A continuation carries no channel; a first or only record has one
+        // exactly when its kind does.
+        let wants_channel = kind.has_channel() && self.flags & CONTINUES == 0;
+        if wants_channel != (self.channel_len != 0) {
             return Err(Violation::ChannelLen {
                 kind: self.kind,
                 len: self.channel_len,
@@ -236,11 +263,27 @@ mod tests {
         h.kind = 99;
         assert_eq!(h.validate(1 << 20), Err(Violation::UnknownKind(99)));
         let mut h = good;
-        h.flags = 1;
+        h.flags = 8;
         assert!(matches!(
             h.validate(1 << 20),
-            Err(Violation::NonZeroFlags(1))
+            Err(Violation::NonZeroFlags(8))
         ));
+        let mut h = good;
+        h.flags = MORE;
+        assert!(h.validate(1 << 20).is_ok(), "a first fragment");
+        h.flags = CONTINUES;
+        assert!(
+            matches!(h.validate(1 << 20), Err(Violation::ChannelLen { .. })),
+            "a continuation with a channel"
+        );
+        h.channel_len = 0;
+        assert!(h.validate(1 << 20).is_ok(), "a last fragment");
+        h.flags = CONTINUES | ABORT;
+        assert!(matches!(h.validate(1 << 20), Err(Violation::Fragment(_))));
+        h.payload_len = 0;
+        assert!(h.validate(1 << 20).is_ok(), "an abort");
+        h.flags = ABORT;
+        assert!(matches!(h.validate(1 << 20), Err(Violation::Fragment(_))));
         let mut h = good;
         h.channel_len = 0;
         assert!(matches!(

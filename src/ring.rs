@@ -158,12 +158,25 @@ impl Producer {
 
     /// Appends one record made of a header, channel bytes and payload, and
     /// publishes it.
+    #[cfg(test)]
     pub fn try_push(
         &mut self,
         kind: Kind,
         channel: &[u8],
         payload: &[u8],
         call_id: u64,
+    ) -> Result<(), PushError> {
+        self.try_push_flagged(kind, channel, payload, call_id, 0)
+    }
+
+    /// [`Self::try_push`] of one fragment (see `fragment.rs`), with its flags.
+    pub fn try_push_flagged(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        payload: &[u8],
+        call_id: u64,
+        flags: u16,
     ) -> Result<(), PushError> {
         let len = record_len(channel.len() as u64, payload.len() as u64);
         if len > self.max_record() || channel.len() > u8::MAX as usize {
@@ -178,7 +191,8 @@ impl Producer {
                 needed: needed as usize,
             });
         }
-        let header = RecordHeader::new(kind, channel.len(), payload.len(), call_id);
+        let header =
+            RecordHeader::new(kind, channel.len(), payload.len(), call_id).with_flags(flags);
         let rest_of_header = &bytemuck::bytes_of(&header)[COMMIT_LEN..];
         let mut pos = self.tail + COMMIT_LEN as u64;
         for part in [rest_of_header, channel, payload] {

@@ -7,10 +7,9 @@ mod common;
 
 use common::*;
 use ringipc::{Error, IpcRenderer, WaitBackend};
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 const ENTRY: &str = "renderer_entry";
@@ -81,27 +80,6 @@ fn role_fill_then_flow() {
     assert_eq!(u64::from_le_bytes(got.try_into().unwrap()), next);
 }
 
-/// Reads the child's stdout lines into a channel.
-fn lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
-    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-fn line_with(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
-    loop {
-        let l = rx.recv_timeout(LIMIT).expect("child output");
-        if let Some(rest) = l.strip_prefix(prefix) {
-            return rest.to_owned();
-        }
-    }
-}
-
 fn full_ring_with(backend: WaitBackend) {
     let _serial = serial();
     let ipc = main_with(backend);
@@ -134,7 +112,7 @@ fn full_ring_with(backend: WaitBackend) {
     let (wc, child) = ipc.spawn(&mut cmd).unwrap();
     let mut child = ChildGuard(Some(child));
     let rx = lines(&mut child);
-    let accepted: u64 = line_with(&rx, "FULL ").parse().unwrap();
+    let accepted: u64 = line_with(&rx, LIMIT, "FULL ").parse().unwrap();
     assert_eq!(received.load(Ordering::Relaxed), 0, "main was held");
     gate.store(true, Ordering::Release);
     child.assert_success(LIMIT);
@@ -203,12 +181,12 @@ fn main_killed_while_renderer_blocks_in_send(backend: &str) {
     cmd.stdout(Stdio::piped());
     let mut main = ChildGuard(Some(cmd.spawn().unwrap()));
     let rx = lines(&mut main);
-    line_with(&rx, "BLOCKING");
+    line_with(&rx, LIMIT, "BLOCKING");
     // Let the sender exhaust its spin and park.
     std::thread::sleep(Duration::from_millis(100));
     main.kill();
     let killed_at = Instant::now();
-    let result = line_with(&rx, "RESULT ");
+    let result = line_with(&rx, LIMIT, "RESULT ");
     let took = killed_at.elapsed();
     eprintln!("renderer blocked in send on a full ring saw main's SIGKILL after {took:?}");
     assert_eq!(result, "disconnected");

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ringipc::{Error, IpcMain, IpcRenderer, WaitBackend};
+use ringipc::{Config, Error, IpcMain, IpcRenderer, WaitBackend};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -148,15 +148,19 @@ fn role_errors() {
         ipc.send_sync(&long, "x"),
         Err(Error::InvalidChannel { len: 256 })
     ));
-    let big = vec![0u8; 1 << 20];
+    // Above main's limit (set to 2 MiB here), before anything is written.
+    let big = vec![0u8; (2 << 20) + 1];
     match ipc.send("echo", &big) {
-        Err(Error::MessageTooLarge { len, max }) => assert!(len == 1 << 20 && max < len),
+        Err(Error::MessageTooLarge { len, max }) => assert_eq!((len, max), (big.len(), 2 << 20)),
         other => panic!("expected MessageTooLarge, got {other:?}"),
     }
     match ipc.send_sync("huge-reply", "x") {
-        Err(Error::MessageTooLarge { len, max }) => assert!(len > max),
+        Err(Error::MessageTooLarge { len, max }) => assert_eq!((len, max), (3 << 20, 2 << 20)),
         other => panic!("expected MessageTooLarge for the reply, got {other:?}"),
     }
+    // At the limit, both ways, through a 256 KiB ring: in fragments.
+    let at_limit = pattern(7, 2 << 20);
+    assert_eq!(ipc.send_sync("echo", &at_limit).unwrap(), at_limit);
     // Zero-length payloads both ways, and the allocation-free form.
     let mut out = vec![1, 2, 3];
     ipc.send_sync_into("echo", [], &mut out, None).unwrap();
@@ -176,7 +180,12 @@ fn errors_are_prompt_and_typed_raw_sync_event() {
 
 fn errors_are_prompt_and_typed(backend: WaitBackend) {
     let _serial = serial();
-    let ipc = main_with(backend);
+    let ipc = IpcMain::with_config(
+        Config::default()
+            .wait_backend(backend)
+            .max_message_len(2 << 20),
+    )
+    .unwrap();
     ipc.on("no-value", |_, _| {}).unwrap();
     ipc.on("panics", |_, _| panic!("boom")).unwrap();
     ipc.on("two-values", |e, _| {
@@ -202,7 +211,7 @@ fn errors_are_prompt_and_typed(backend: WaitBackend) {
     })
     .unwrap();
     ipc.on("huge-reply", |e, _| {
-        e.set_return_value(vec![7u8; 1 << 20]);
+        e.set_return_value(vec![7u8; 3 << 20]);
     })
     .unwrap();
     let removed = ipc

@@ -11,6 +11,7 @@
 use super::event::{IpcMainEvent, ReturnValue};
 use super::{MainListener, MainShared, WebContents};
 use crate::error::{Error, RemoteFailure};
+use crate::fragment::{Fed, Reassembly};
 use crate::lifeline;
 use crate::listeners::Snapshot;
 use crate::record::{Kind, RecordHeader, Request, Violation};
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// Records taken from one renderer before moving to the next.
 const BATCH: usize = 64;
+/// Capacity of the record buffer kept between messages.
+const BODY_KEEP: usize = 1 << 20;
 /// Rounds without a record after which a renderer counts as quiet.
 const QUIET_AFTER: u32 = 1024;
 /// A quiet renderer's ring is looked at every this many rounds (staggered
@@ -62,6 +65,8 @@ struct Slot {
     r: NewRenderer,
     /// Rounds since its last record, up to [`QUIET_AFTER`].
     quiet: u32,
+    /// Its message in progress, when one arrives in fragments.
+    reassembly: Reassembly,
 }
 
 /// Hands new renderers to the dispatcher and wakes it.
@@ -193,8 +198,12 @@ impl Dispatcher {
     fn housekeeping(&mut self) {
         lifeline::drain_kicks(&self.shared.control.read_end);
         let adopted = std::mem::take(&mut *self.shared.control.pending.lock());
-        self.slots
-            .extend(adopted.into_iter().map(|r| Slot { r, quiet: 0 }));
+        let max_message = self.shared.config.max_message_len as usize;
+        self.slots.extend(adopted.into_iter().map(|r| Slot {
+            r,
+            quiet: 0,
+            reassembly: Reassembly::new(max_message),
+        }));
         if self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             // Dropping a slot closes our lifeline end (the renderer sees EOF) and
             // releases our reference to its mapping.
@@ -247,12 +256,24 @@ impl Dispatcher {
     fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
         while handled < BATCH {
-            let slot = &mut self.slots[i].r;
+            let Slot {
+                r: slot,
+                reassembly,
+                ..
+            } = &mut self.slots[i];
             if !slot.web_contents.is_connected() {
                 break;
             }
-            let header = match slot.consumer.pop(&mut self.body) {
-                Ok(Some(h)) => h,
+            let popped = slot
+                .consumer
+                .pop(&mut self.body)
+                .and_then(|h| h.map(|h| reassembly.feed(h, &mut self.body)).transpose());
+            let header = match popped {
+                Ok(Some(Fed::Whole(h))) => h,
+                Ok(Some(Fed::Partial | Fed::Aborted)) => {
+                    handled += 1;
+                    continue;
+                }
                 Ok(None) => break,
                 Err(v) => {
                     slot.web_contents
@@ -290,6 +311,10 @@ impl Dispatcher {
         if handled > 0 {
             // The renderer may be asleep waiting for room we just freed.
             self.slots[i].r.space_bell.notify();
+        }
+        if self.body.capacity() > BODY_KEEP {
+            // A reassembled message left it large; do not hold on to that.
+            self.body = Vec::with_capacity(4096);
         }
         handled
     }

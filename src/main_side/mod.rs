@@ -46,6 +46,7 @@ pub struct Config {
     reply_capacity: usize,
     wait_backend: WaitBackend,
     outbox_limit: usize,
+    max_message_len: u32,
     dispatcher_spin: Duration,
 }
 
@@ -55,7 +56,8 @@ impl Default for Config {
             request_capacity: 256 << 10,
             reply_capacity: 256 << 10,
             wait_backend: WaitBackend::default(),
-            outbox_limit: 64 << 20,
+            outbox_limit: 512 << 20,
+            max_message_len: 256 << 20,
             dispatcher_spin: Duration::from_micros(50),
         }
     }
@@ -63,7 +65,9 @@ impl Default for Config {
 
 impl Config {
     /// Bytes in each renderer's renderer → main ring: a power of two from
-    /// 4 KiB to 1 GiB. Default 256 KiB. Bounds the largest message.
+    /// 4 KiB to 1 GiB. Default 256 KiB. Messages longer than a ring takes in
+    /// one record travel in fragments, so this bounds memory and batching,
+    /// not message size.
     pub fn request_ring_capacity(mut self, bytes: usize) -> Self {
         self.request_capacity = bytes;
         self
@@ -81,10 +85,22 @@ impl Config {
         self
     }
 
-    /// Bytes main queues for one renderer whose ring is full before it
-    /// disconnects that renderer as not reading. Default 64 MiB.
+    /// Bytes of records main queues for one renderer whose ring is full
+    /// (messages from [`WebContents::send`] and replies) before it
+    /// disconnects that renderer as not reading. Default 512 MiB, twice the
+    /// default [`max_message_len`](Self::max_message_len): keep it at least
+    /// that, or one large message can cost a renderer its connection.
     pub fn outbox_limit(mut self, bytes: usize) -> Self {
         self.outbox_limit = bytes;
+        self
+    }
+
+    /// Most payload bytes one message or return value may have, in either
+    /// direction; longer ones fail with [`crate::Error::MessageTooLarge`]
+    /// before anything is sent. Default 256 MiB; at most 4 GiB − 1 (larger
+    /// values are taken as that).
+    pub fn max_message_len(mut self, bytes: usize) -> Self {
+        self.max_message_len = bytes.min(u32::MAX as usize) as u32;
         self
     }
 
@@ -231,7 +247,12 @@ impl IpcMain {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let memfd = segment::create_memfd(layout.segment_len)?;
         let mapping = Arc::new(Mapping::map(memfd.as_fd(), layout.segment_len)?);
-        let header = layout.header(cfg.wait_backend.to_wire(), id, std::process::id());
+        let header = layout.header(
+            cfg.wait_backend.to_wire(),
+            id,
+            std::process::id(),
+            cfg.max_message_len,
+        );
         // SAFETY: offset 0 holds `SegmentHeader`-sized bytes nobody else sees yet.
         unsafe { mapping.at::<SegmentHeader>(0).write(header) };
         let rings = init_rings(&mapping, &layout, cfg.wait_backend)?;
@@ -370,7 +391,7 @@ fn build_connection(
         data_bell,
         calls_bell,
         space_bell,
-        cfg.outbox_limit,
+        (cfg.outbox_limit, cfg.max_message_len as usize),
         mapping.clone(),
     );
     Connection {

@@ -3,7 +3,8 @@
 
 use super::dispatcher::Waker;
 use crate::error::{Error, Result, check_channel};
-use crate::record::{COMMIT_LEN, Kind, Violation, record_len};
+use crate::fragment::{fragment_len, fragments};
+use crate::record::{COMMIT_LEN, CONTINUES, Kind, Violation, record_len};
 use crate::ring::{Producer, PushError};
 use crate::segment::Mapping;
 use crate::wait::Doorbell;
@@ -30,6 +31,8 @@ pub(crate) struct Broken(pub String);
 struct Pending {
     kind: Kind,
     call_id: u64,
+    /// Fragmentation flags (see `fragment.rs`).
+    flags: u16,
     channel_len: usize,
     /// Channel then payload.
     bytes: Vec<u8>,
@@ -53,6 +56,8 @@ pub(crate) struct Outgoing {
     /// included), so that even an empty reply counts: zero means empty.
     outbox_bytes: usize,
     outbox_limit: usize,
+    /// Most payload bytes one message or reply may have.
+    max_message: usize,
     _mapping: Arc<Mapping>,
 }
 
@@ -78,7 +83,7 @@ impl Outgoing {
         data_bell: Doorbell,
         calls_bell: Doorbell,
         space_bell: Doorbell,
-        outbox_limit: usize,
+        (outbox_limit, max_message): (usize, usize),
         mapping: Arc<Mapping>,
     ) -> Self {
         Outgoing {
@@ -89,15 +94,14 @@ impl Outgoing {
             outbox: VecDeque::new(),
             outbox_bytes: 0,
             outbox_limit,
+            max_message,
             _mapping: mapping,
         }
     }
 
-    pub fn max_payload(&self, channel_len: usize) -> usize {
-        self.producer.max_payload(channel_len)
-    }
-
-    /// Writes a record to the ring, or queues it behind earlier ones. Never blocks.
+    /// Writes a message or reply to the ring, in fragments if it is longer
+    /// than one record can be, or queues it behind earlier ones. Never blocks.
+    /// The caller has checked the length against `max_message`.
     pub fn push(
         &mut self,
         kind: Kind,
@@ -105,8 +109,31 @@ impl Outgoing {
         payload: &[u8],
         call_id: u64,
     ) -> Result<(), Broken> {
+        let single = self.producer.max_payload(channel.len());
+        if payload.len() <= single {
+            return self.push_record(kind, channel, payload, call_id, 0);
+        }
+        for (range, flags) in fragments(payload.len(), fragment_len(single)) {
+            let channel = if flags & CONTINUES == 0 { channel } else { &[] };
+            self.push_record(kind, channel, &payload[range], call_id, flags)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record, or queues it behind earlier ones.
+    fn push_record(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        payload: &[u8],
+        call_id: u64,
+        flags: u16,
+    ) -> Result<(), Broken> {
         if self.outbox.is_empty() {
-            match self.producer.try_push(kind, channel, payload, call_id) {
+            match self
+                .producer
+                .try_push_flagged(kind, channel, payload, call_id, flags)
+            {
                 Ok(()) => {
                     self.notify_for(kind);
                     return Ok(());
@@ -127,6 +154,7 @@ impl Outgoing {
         self.outbox.push_back(Pending {
             kind,
             call_id,
+            flags,
             channel_len: channel.len(),
             bytes,
         });
@@ -162,7 +190,10 @@ impl Outgoing {
         let (mut messages, mut replies) = (false, false);
         while let Some(p) = self.outbox.front() {
             let (channel, payload) = p.bytes.split_at(p.channel_len);
-            match self.producer.try_push(p.kind, channel, payload, p.call_id) {
+            match self
+                .producer
+                .try_push_flagged(p.kind, channel, payload, p.call_id, p.flags)
+            {
                 Ok(()) => {
                     self.outbox_bytes -= ring_bytes(p.channel_len, p.bytes.len() - p.channel_len);
                     let p = self.outbox.pop_front().expect("front exists");
@@ -220,7 +251,7 @@ impl Connection {
     pub fn push(&self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<()> {
         let mut guard = self.out.lock();
         let out = guard.as_mut().ok_or(Error::Disconnected)?;
-        let max = out.max_payload(channel.len());
+        let max = out.max_message;
         if payload.len() > max {
             return Err(Error::MessageTooLarge {
                 len: payload.len(),
@@ -345,7 +376,7 @@ mod tests {
             bell(&words.data),
             bell(&words.calls),
             bell(&words.space),
-            1 << 20,
+            (1 << 20, 1 << 20),
             mapping,
         );
         (out, consumer)

@@ -4,11 +4,12 @@
 pub(crate) mod replies;
 
 use crate::error::{Error, RemoteFailure, Result, check_channel};
+use crate::fragment::{fragment_len, fragments};
 use crate::invitation::{ENV_VAR, InheritedFd, Invitation};
 use crate::layout::{BellSlot, Layout, RingControl, SegmentHeader};
 use crate::lifeline;
 use crate::listeners::{ListenerId, Listeners, Snapshot};
-use crate::record::{self, Kind, Violation};
+use crate::record::{self, ABORT, CONTINUES, Kind, MORE, Violation};
 use crate::ring::{Consumer, Producer, PushError, ReadyHint};
 use crate::segment::{self, Mapping};
 use crate::sync::SharedBytes;
@@ -45,6 +46,27 @@ const MIN_SPIN: Duration = Duration::from_micros(2);
 const MAX_CALL_SPIN: Duration = Duration::from_micros(50);
 /// The most the receiver thread spins after its last message.
 const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
+
+/// One record to write: a whole message or one fragment of it.
+struct Fragment<'a> {
+    kind: Kind,
+    channel: &'a [u8],
+    payload: &'a [u8],
+    call_id: u64,
+    flags: u16,
+}
+
+impl<'a> Fragment<'a> {
+    fn whole(kind: Kind, channel: &'a [u8], payload: &'a [u8], call_id: u64) -> Self {
+        Fragment {
+            kind,
+            channel,
+            payload,
+            call_id,
+            flags: 0,
+        }
+    }
+}
 
 /// How long [`Inner::push`] may wait for room in the ring.
 #[derive(Clone, Copy)]
@@ -88,6 +110,8 @@ pub struct IpcRenderer {
 
 struct Inner {
     id: u32,
+    /// Most payload bytes one message may have (main's setting).
+    max_message: usize,
     requests: Mutex<Producer>,
     /// request.data: main's flag; we kick main's lifeline when it is raised.
     request_data: Doorbell,
@@ -420,12 +444,14 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
     let consumer = unsafe { Consumer::new(rep_ctrl, rep_bytes) };
     let reply_hint = consumer.hint();
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_message = header.max_message_len as usize;
     let inner = Arc::new(Inner {
         id: header.renderer_id,
+        max_message,
         requests: Mutex::new(producer),
         request_data,
         request_space,
-        replies: std::sync::Mutex::new(Replies::new(consumer, in_flight.clone())),
+        replies: std::sync::Mutex::new(Replies::new(consumer, in_flight.clone(), max_message)),
         reply_data,
         reply_calls,
         reply_space,
@@ -487,8 +513,9 @@ impl Inner {
         }
     }
 
-    /// Writes one record to main, waiting for room while the ring is full as
-    /// `patience` allows.
+    /// Writes one message or sync request to main, in fragments if it is
+    /// longer than one record can be, waiting for room while the ring is
+    /// full as `patience` allows.
     fn push(
         &self,
         kind: Kind,
@@ -500,6 +527,16 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Disconnected);
         }
+        if payload.len() > self.max_message {
+            return Err(Error::MessageTooLarge {
+                len: payload.len(),
+                max: self.max_message,
+            });
+        }
+        let whole = |channel_len: usize| {
+            (record::record_len(channel_len as u64, payload.len() as u64) as usize)
+                .saturating_add(record::COMMIT_LEN)
+        };
         // Another thread may hold the producer while it waits for room; a
         // caller with a deadline waits for the lock no longer than that, and
         // one that never waits gives a pusher that is not stuck a moment.
@@ -512,62 +549,122 @@ impl Inner {
                     self.requests.try_lock()
                 })
                 .ok_or(Error::Full {
-                    needed: (record::record_len(channel.len() as u64, payload.len() as u64)
-                        as usize)
-                        .saturating_add(record::COMMIT_LEN),
+                    needed: whole(channel.len()),
                     free: 0,
                 })?,
         };
+        let single = producer.max_payload(channel.len());
+        if payload.len() <= single {
+            let one = Fragment::whole(kind, channel.as_bytes(), payload, call_id);
+            self.push_record(&mut producer, one, patience, 0)?;
+            drop(producer);
+            self.request_data.notify();
+            return Ok(());
+        }
         let deadline = match patience {
             Patience::Wait(d) => d,
-            Patience::Never => None,
+            // A message that must be split never fits at once.
+            Patience::Never => {
+                let free = producer.free_now().map_err(protocol)? as usize;
+                return Err(Error::Full {
+                    needed: whole(channel.len()),
+                    free,
+                });
+            }
         };
-        let max = producer.max_payload(channel.len());
-        if payload.len() > max {
-            return Err(Error::MessageTooLarge {
-                len: payload.len(),
-                max,
-            });
-        }
-        loop {
-            match producer.try_push(kind, channel.as_bytes(), payload, call_id) {
-                Ok(()) => {
-                    drop(producer);
+        // The ring stays ours until the last fragment, so no other record
+        // lands between them (see `fragment.rs`).
+        for (range, flags) in fragments(payload.len(), fragment_len(single)) {
+            let first = flags & CONTINUES == 0;
+            let piece = Fragment {
+                kind,
+                channel: if first { channel.as_bytes() } else { &[] },
+                payload: &payload[range],
+                call_id,
+                flags,
+            };
+            // Until the last fragment, keep room for an abort record, so a
+            // deadline that passes half way can end the message at once.
+            let reserve = if deadline.is_some() && flags & MORE != 0 {
+                record::ABORT_RECORD
+            } else {
+                0
+            };
+            match self.push_record(&mut producer, piece, patience, reserve) {
+                Ok(()) => self.request_data.notify(),
+                Err(Error::Timeout) if !first => {
+                    let abort = Fragment {
+                        flags: CONTINUES | ABORT,
+                        ..Fragment::whole(kind, &[], &[], call_id)
+                    };
+                    // Room was kept for it: this cannot wait.
+                    self.push_record(&mut producer, abort, Patience::Never, 0)?;
                     self.request_data.notify();
-                    return Ok(());
+                    return Err(Error::Timeout);
                 }
-                Err(PushError::Full { needed }) if matches!(patience, Patience::Never) => {
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one record, waiting as `patience` allows until the ring has room
+    /// for it and `reserve` bytes more. The caller notifies main.
+    fn push_record(
+        &self,
+        producer: &mut Producer,
+        r: Fragment<'_>,
+        patience: Patience,
+        reserve: usize,
+    ) -> Result<()> {
+        let needed = (record::record_len(r.channel.len() as u64, r.payload.len() as u64) as usize)
+            .saturating_add(record::COMMIT_LEN);
+        let wanted = (needed + reserve) as u64;
+        loop {
+            match producer.has_room(wanted) {
+                Ok(true) => {
+                    return match producer
+                        .try_push_flagged(r.kind, r.channel, r.payload, r.call_id, r.flags)
+                    {
+                        Ok(()) => Ok(()),
+                        Err(PushError::Violation(v)) => Err(protocol(v)),
+                        Err(PushError::TooLarge { len, capacity }) => {
+                            Err(Error::MessageTooLarge { len, max: capacity })
+                        }
+                        Err(PushError::Full { .. }) => unreachable!("room was checked"),
+                    };
+                }
+                Ok(false) => {}
+                Err(v) => return Err(protocol(v)),
+            }
+            let deadline = match patience {
+                Patience::Never => {
                     let free = producer.free_now().map_err(protocol)? as usize;
                     return Err(Error::Full { needed, free });
                 }
-                Err(PushError::Full { needed }) => {
-                    let room = wait::wait_for(
-                        &self.request_space,
-                        &self.space_spin,
-                        deadline,
-                        || match producer.has_room(needed as u64) {
-                            Ok(true) => Some(Ok(())),
-                            Ok(false) if self.closed.load(Ordering::Acquire) => {
-                                Some(Err(Error::Disconnected))
-                            }
-                            Ok(false) => None,
-                            Err(v) => Some(Err(protocol(v))),
-                        },
-                        || self.alive(),
-                    );
-                    match room {
-                        Ok(r) => r?,
-                        Err(Gave::Up) => return Err(Error::Timeout),
-                        Err(Gave::PeerGone) => {
-                            self.close();
-                            return Err(Error::Disconnected);
-                        }
+                Patience::Wait(d) => d,
+            };
+            let room = wait::wait_for(
+                &self.request_space,
+                &self.space_spin,
+                deadline,
+                || match producer.has_room(wanted) {
+                    Ok(true) => Some(Ok(())),
+                    Ok(false) if self.closed.load(Ordering::Acquire) => {
+                        Some(Err(Error::Disconnected))
                     }
+                    Ok(false) => None,
+                    Err(v) => Some(Err(protocol(v))),
+                },
+                || self.alive(),
+            );
+            match room {
+                Ok(r) => r?,
+                Err(Gave::Up) => return Err(Error::Timeout),
+                Err(Gave::PeerGone) => {
+                    self.close();
+                    return Err(Error::Disconnected);
                 }
-                Err(PushError::TooLarge { len, capacity }) => {
-                    return Err(Error::MessageTooLarge { len, max: capacity });
-                }
-                Err(PushError::Violation(v)) => return Err(protocol(v)),
             }
         }
     }

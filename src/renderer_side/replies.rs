@@ -8,7 +8,8 @@
 //! So messages keep the order main sent them in, including those that arrived
 //! while a `send_sync` was blocked, and a lone caller always reads its own reply.
 
-use crate::record::{Kind, Violation};
+use crate::fragment::{Fed, Reassembly};
+use crate::record::{Kind, RecordHeader, Violation};
 use crate::ring::Consumer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,10 @@ pub(crate) struct Replies {
     /// Replies drained by a thread other than their caller.
     stash: Vec<Stashed>,
     spare: Vec<Vec<u8>>,
+    /// The message or reply in progress, when one arrives in fragments.
+    reassembly: Reassembly,
+    /// Where the receiver's drain puts a fragment it took out of the inbox.
+    fragment: Vec<u8>,
 }
 
 struct Stashed {
@@ -50,7 +55,7 @@ pub(crate) struct Drained {
 }
 
 impl Replies {
-    pub fn new(consumer: Consumer, in_flight: Arc<AtomicUsize>) -> Self {
+    pub fn new(consumer: Consumer, in_flight: Arc<AtomicUsize>, max_message: usize) -> Self {
         Replies {
             consumer,
             inbox: Vec::new(),
@@ -58,7 +63,21 @@ impl Replies {
             in_flight,
             stash: Vec::new(),
             spare: Vec::new(),
+            reassembly: Reassembly::new(max_message),
+            fragment: Vec::new(),
         }
+    }
+
+    /// The next whole message or reply from the ring, reassembled if it came
+    /// in fragments; `None` when the ring holds no more of one. `out` gets
+    /// its channel and payload.
+    fn next(&mut self, out: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
+        while let Some(h) = self.consumer.pop(out)? {
+            if let Fed::Whole(h) = self.reassembly.feed(h, out)? {
+                return Ok(Some(h));
+            }
+        }
+        Ok(None)
     }
 
     /// Sync calls in flight.
@@ -108,7 +127,7 @@ impl Replies {
     /// `out` is scratch space, and holds the wanted reply's payload if found.
     pub fn drain(&mut self, want: Option<u64>, out: &mut Vec<u8>) -> Result<Drained, Violation> {
         let mut done = Drained::default();
-        while let Some(h) = self.consumer.pop(out)? {
+        while let Some(h) = self.next(out)? {
             match Kind::from_u8(h.kind) {
                 Some(Kind::Message) => {
                     self.inbox.push(h.channel_len);
@@ -161,7 +180,32 @@ impl Replies {
             self.inbox.extend_from_slice(&[0; INBOX_PREFIX]);
             let popped = self.consumer.pop_append(&mut self.inbox);
             let (kind, h) = match popped {
-                Ok(Some(h)) => (Kind::from_u8(h.kind), h),
+                Ok(Some(h)) if h.flags == 0 && !self.reassembly.in_progress() => {
+                    (Kind::from_u8(h.kind), h)
+                }
+                Ok(Some(h)) => {
+                    // A fragment: out of the inbox and through reassembly.
+                    self.fragment.clear();
+                    self.fragment
+                        .extend_from_slice(&self.inbox[at + INBOX_PREFIX..]);
+                    self.inbox.truncate(at + INBOX_PREFIX);
+                    match self.reassembly.feed(h, &mut self.fragment) {
+                        Ok(Fed::Whole(h)) => {
+                            self.inbox.extend_from_slice(&self.fragment);
+                            self.fragment = Vec::new();
+                            (Kind::from_u8(h.kind), h)
+                        }
+                        Ok(Fed::Partial | Fed::Aborted) => {
+                            self.inbox.truncate(at);
+                            any = true;
+                            continue;
+                        }
+                        Err(v) => {
+                            self.inbox.truncate(at);
+                            return Err(v);
+                        }
+                    }
+                }
                 Ok(None) => {
                     self.inbox.truncate(at);
                     break;

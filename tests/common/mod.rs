@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use ringipc::{Config, IpcMain, WaitBackend, WebContents};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -150,4 +152,26 @@ pub fn shm_leftovers() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Reads a child's piped stdout, line by line, into a channel.
+pub fn lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
+    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits for the next line starting with `prefix` and returns the rest of it.
+pub fn line_with(rx: &mpsc::Receiver<String>, limit: Duration, prefix: &str) -> String {
+    loop {
+        let l = rx.recv_timeout(limit).expect("child output");
+        if let Some(rest) = l.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
 }

@@ -1,0 +1,236 @@
+//! Messages larger than a ring: splitting on the way in, reassembly on the
+//! way out.
+//!
+//! A message too long for one record goes as a run of records: the first
+//! carries the kind, channel and call id with [`MORE`]; each continuation has
+//! [`CONTINUES`] (no channel) and [`MORE`] unless it is the last. A producer
+//! writes a message's fragments back to back, holding the ring for the whole
+//! message, so a consumer only ever has one message in progress; a sender that
+//! gives up half way writes a [`CONTINUES`]` | `[`ABORT`] record instead of
+//! the rest. The reader enforces all of it, and a length limit, because on
+//! main's side the fragments come from a renderer.
+
+use crate::record::{ABORT, CONTINUES, MORE, RecordHeader, Violation};
+
+/// Payload bytes per fragment for a ring whose largest record payload (with
+/// this channel) is `single`: a quarter of it, so that the producer fills one
+/// part of the ring while the consumer empties another.
+pub(crate) fn fragment_len(single: usize) -> usize {
+    (single / 4).max(1)
+}
+
+/// The fragments of a `len`-byte payload, as `(range, flags)` in ring order.
+pub(crate) fn fragments(
+    len: usize,
+    piece: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> {
+    let count = len.div_ceil(piece).max(1);
+    (0..count).map(move |i| {
+        let start = i * piece;
+        let end = (start + piece).min(len);
+        let mut flags = 0;
+        if i > 0 {
+            flags |= CONTINUES;
+        }
+        if i + 1 < count {
+            flags |= MORE;
+        }
+        (start..end, flags)
+    })
+}
+
+/// What feeding one record to a [`Reassembly`] produced.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// A whole message: its header (flags cleared, `payload_len` the whole
+    /// payload's) and, in the body buffer, its channel and payload.
+    Whole(RecordHeader),
+    /// A fragment was kept; the message is not complete yet.
+    Partial,
+    /// The message in progress was abandoned by its sender and dropped.
+    Aborted,
+}
+
+/// One ring's message in progress, on the reading side.
+pub(crate) struct Reassembly {
+    partial: Option<Partial>,
+    /// Most payload bytes one message may have.
+    max_payload: usize,
+}
+
+struct Partial {
+    first: RecordHeader,
+    /// Channel then payload so far.
+    body: Vec<u8>,
+}
+
+impl Reassembly {
+    pub fn new(max_payload: usize) -> Reassembly {
+        Reassembly {
+            partial: None,
+            max_payload,
+        }
+    }
+
+    /// Whether a message has begun and not yet ended.
+    pub fn in_progress(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    /// Takes one record just popped, with `body` its channel and payload.
+    /// When a message completes, `body` holds all of it. A record that is
+    /// not fragmented passes straight through, untouched.
+    pub fn feed(&mut self, header: RecordHeader, body: &mut Vec<u8>) -> Result<Fed, Violation> {
+        let continues = header.flags & CONTINUES != 0;
+        let Some(partial) = &mut self.partial else {
+            if continues {
+                return Err(Violation::Fragment("a continuation without a start"));
+            }
+            if header.flags & MORE == 0 {
+                return Ok(Fed::Whole(header));
+            }
+            self.check_len(header.payload_len as usize)?;
+            self.partial = Some(Partial {
+                first: header,
+                body: std::mem::take(body),
+            });
+            return Ok(Fed::Partial);
+        };
+        if !continues {
+            return Err(Violation::Fragment("a new message inside a fragmented one"));
+        }
+        if header.kind != partial.first.kind || header.call_id != partial.first.call_id {
+            return Err(Violation::Fragment("a continuation of another message"));
+        }
+        if header.flags & ABORT != 0 {
+            self.partial = None;
+            return Ok(Fed::Aborted);
+        }
+        let channel_len = partial.first.channel_len as usize;
+        let payload = partial.body.len() - channel_len + body.len();
+        if payload > self.max_payload {
+            return Err(Violation::TooLong {
+                len: payload as u64,
+                max: self.max_payload as u64,
+            });
+        }
+        partial.body.extend_from_slice(body);
+        if header.flags & MORE != 0 {
+            return Ok(Fed::Partial);
+        }
+        let Partial { first, body: whole } = self.partial.take().expect("checked above");
+        *body = whole;
+        let mut header = first.with_flags(0);
+        // At most `max_payload`, which the configuration keeps within u32.
+        header.payload_len = payload as u32;
+        Ok(Fed::Whole(header))
+    }
+
+    fn check_len(&self, payload: usize) -> Result<(), Violation> {
+        if payload > self.max_payload {
+            return Err(Violation::TooLong {
+                len: payload as u64,
+                max: self.max_payload as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Kind;
+
+    fn header(kind: Kind, channel: usize, payload: usize, call: u64, flags: u16) -> RecordHeader {
+        RecordHeader::new(kind, channel, payload, call).with_flags(flags)
+    }
+
+    /// Feeds a message split into pieces of `piece` bytes; returns what came out.
+    fn feed_split(r: &mut Reassembly, channel: &[u8], payload: &[u8], piece: usize) -> Vec<Fed> {
+        let mut out = Vec::new();
+        for (range, flags) in fragments(payload.len(), piece) {
+            let first = flags & CONTINUES == 0;
+            let mut body = if first { channel.to_vec() } else { Vec::new() };
+            body.extend_from_slice(&payload[range.clone()]);
+            let ch = if first { channel.len() } else { 0 };
+            let h = header(Kind::Message, ch, range.len(), 0, flags);
+            let fed = r.feed(h, &mut body).unwrap();
+            if let Fed::Whole(h) = &fed {
+                assert_eq!(h.payload_len as usize, payload.len());
+                assert_eq!(&body[..channel.len()], channel);
+                assert_eq!(&body[channel.len()..], payload);
+            }
+            out.push(fed);
+        }
+        out
+    }
+
+    #[test]
+    fn split_and_reassembled_payloads_come_back_whole() {
+        let mut r = Reassembly::new(1 << 20);
+        for (len, piece) in [
+            (0usize, 7usize),
+            (1, 7),
+            (7, 7),
+            (8, 7),
+            (1000, 7),
+            (4096, 1024),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+            let fed = feed_split(&mut r, b"chan", &payload, piece);
+            assert!(matches!(fed.last(), Some(Fed::Whole(_))), "{len}/{piece}");
+            assert!(fed[..fed.len() - 1].iter().all(|f| *f == Fed::Partial));
+            assert_eq!(fed.len(), len.div_ceil(piece).max(1));
+        }
+    }
+
+    #[test]
+    fn fragments_cover_the_payload_in_order() {
+        let f: Vec<_> = fragments(10, 4).collect();
+        assert_eq!(
+            f,
+            [(0..4, MORE), (4..8, CONTINUES | MORE), (8..10, CONTINUES)]
+        );
+        assert_eq!(fragments(0, 4).collect::<Vec<_>>(), [(0..0, 0)]);
+    }
+
+    #[test]
+    fn an_aborted_message_is_dropped_and_the_next_one_passes() {
+        let mut r = Reassembly::new(1 << 20);
+        let mut body = b"chanxx".to_vec();
+        let first = header(Kind::Message, 4, 2, 0, MORE);
+        assert_eq!(r.feed(first, &mut body), Ok(Fed::Partial));
+        let abort = header(Kind::Message, 0, 0, 0, CONTINUES | ABORT);
+        assert_eq!(r.feed(abort, &mut Vec::new()), Ok(Fed::Aborted));
+        let whole = header(Kind::Message, 4, 0, 0, 0);
+        assert_eq!(r.feed(whole, &mut b"chan".to_vec()), Ok(Fed::Whole(whole)));
+    }
+
+    #[test]
+    fn broken_runs_are_violations() {
+        let cont = header(Kind::Message, 0, 1, 0, CONTINUES);
+        let first = header(Kind::SyncRequest, 1, 1, 5, MORE);
+        let mut r = Reassembly::new(1 << 20);
+        assert!(r.feed(cont, &mut vec![0]).is_err(), "no start");
+        let mut r = Reassembly::new(1 << 20);
+        r.feed(first, &mut vec![b'c', 0]).unwrap();
+        let other = header(Kind::SyncRequest, 1, 1, 6, 0);
+        assert!(r.feed(other, &mut vec![b'c', 0]).is_err(), "interleaved");
+        let mut r = Reassembly::new(1 << 20);
+        r.feed(first, &mut vec![b'c', 0]).unwrap();
+        let wrong_call = header(Kind::SyncRequest, 0, 1, 6, CONTINUES);
+        assert!(r.feed(wrong_call, &mut vec![0]).is_err(), "another call");
+        let mut r = Reassembly::new(3);
+        r.feed(first, &mut vec![b'c', 0]).unwrap();
+        let more = header(Kind::SyncRequest, 0, 2, 5, CONTINUES | MORE);
+        r.feed(more, &mut vec![0, 0]).unwrap();
+        assert!(
+            matches!(
+                r.feed(more, &mut vec![0, 0]),
+                Err(Violation::TooLong { .. })
+            ),
+            "past the limit"
+        );
+    }
+}
