@@ -37,6 +37,6 @@ mod model_tests;
 pub use error::{Error, Result};
 pub use layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};
 pub use listeners::ListenerId;
-pub use main_side::{Config, IpcMain, IpcMainEvent, WebContents};
+pub use main_side::{Config, IpcMain, IpcMainEvent, RendererStats, Responder, WebContents};
 pub use renderer_side::{IpcRenderer, IpcRendererEvent};
 pub use wait::WaitBackend;

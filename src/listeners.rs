@@ -39,7 +39,25 @@ impl Hasher for ChannelHasher {
     }
 }
 
-type ByChannel<F> = HashMap<Box<str>, Vec<(ListenerId, Arc<F>)>, BuildHasherDefault<ChannelHasher>>;
+/// One registered listener.
+pub(crate) struct Entry<F: ?Sized> {
+    pub id: ListenerId,
+    pub f: Arc<F>,
+    /// Registered with `once`: removed by the first message it runs for.
+    pub once: bool,
+}
+
+impl<F: ?Sized> Clone for Entry<F> {
+    fn clone(&self) -> Self {
+        Entry {
+            id: self.id,
+            f: self.f.clone(),
+            once: self.once,
+        }
+    }
+}
+
+type ByChannel<F> = HashMap<Box<str>, Vec<Entry<F>>, BuildHasherDefault<ChannelHasher>>;
 
 /// The listeners of every channel at one moment.
 pub(crate) struct Table<F: ?Sized> {
@@ -56,7 +74,7 @@ impl<F: ?Sized> Clone for Table<F> {
 
 impl<F: ?Sized> Table<F> {
     /// The listeners of `channel`, in registration order.
-    pub fn get(&self, channel: &str) -> &[(ListenerId, Arc<F>)] {
+    pub fn get(&self, channel: &str) -> &[Entry<F>] {
         self.by_channel.get(channel).map_or(&[], Vec::as_slice)
     }
 }
@@ -80,14 +98,14 @@ impl<F: ?Sized> Default for Listeners<F> {
 }
 
 impl<F: ?Sized> Listeners<F> {
-    pub fn add(&self, channel: &str, f: Arc<F>) -> ListenerId {
+    pub fn add(&self, channel: &str, f: Arc<F>, once: bool) -> ListenerId {
         let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut cur = self.current.write();
         Arc::make_mut(&mut cur)
             .by_channel
             .entry(channel.into())
             .or_default()
-            .push((id, f));
+            .push(Entry { id, f, once });
         // SYNC(version): Release → Acquire in `Snapshot::refresh`, after the swap.
         self.version.fetch_add(1, Ordering::Release);
         id
@@ -99,7 +117,7 @@ impl<F: ?Sized> Listeners<F> {
         let mut found = false;
         table.by_channel.retain(|_, list| {
             let before = list.len();
-            list.retain(|(i, _)| *i != id);
+            list.retain(|e| e.id != id);
             found |= list.len() != before;
             !list.is_empty()
         });
@@ -108,6 +126,29 @@ impl<F: ?Sized> Listeners<F> {
             self.version.fetch_add(1, Ordering::Release);
         }
         found
+    }
+}
+
+impl<F: ?Sized> Listeners<F> {
+    /// Removes every listener of `channel`, or of every channel; returns how
+    /// many were removed.
+    pub fn remove_all(&self, channel: Option<&str>) -> usize {
+        let mut cur = self.current.write();
+        let table = Arc::make_mut(&mut cur);
+        let removed = match channel {
+            Some(c) => table.by_channel.remove(c).map_or(0, |l| l.len()),
+            None => table.by_channel.drain().map(|(_, l)| l.len()).sum(),
+        };
+        if removed > 0 {
+            // SYNC(version): Release → Acquire in `Snapshot::refresh`.
+            self.version.fetch_add(1, Ordering::Release);
+        }
+        removed
+    }
+
+    /// Listeners registered on `channel` now.
+    pub fn count(&self, channel: &str) -> usize {
+        self.current.read().get(channel).len()
     }
 }
 
@@ -152,18 +193,34 @@ mod tests {
     fn order_removal_and_snapshots() {
         let l = Listeners::<F>::default();
         let mut snap = Snapshot::new(&l);
-        let a = l.add("c", Arc::new(|| 1));
-        let b = l.add("c", Arc::new(|| 2));
-        l.add("d", Arc::new(|| 3));
-        let vals: Vec<u32> = snap.refresh(&l).get("c").iter().map(|(_, f)| f()).collect();
+        let a = l.add("c", Arc::new(|| 1), false);
+        let b = l.add("c", Arc::new(|| 2), false);
+        l.add("d", Arc::new(|| 3), true);
+        let vals: Vec<u32> = snap.refresh(&l).get("c").iter().map(|e| (e.f)()).collect();
         assert_eq!(vals, [1, 2]);
         assert!(l.remove(a));
         assert!(!l.remove(a));
         let t = snap.refresh(&l);
         assert_eq!(t.get("c").len(), 1);
-        assert_eq!(t.get("c")[0].0, b);
+        assert_eq!(t.get("c")[0].id, b);
         assert!(l.remove(b));
         assert!(snap.refresh(&l).get("c").is_empty());
         assert_eq!(snap.refresh(&l).get("d").len(), 1);
+        assert!(snap.refresh(&l).get("d")[0].once);
+    }
+
+    #[test]
+    fn remove_all_and_count() {
+        let l = Listeners::<F>::default();
+        let mut snap = Snapshot::new(&l);
+        for c in ["a", "a", "b"] {
+            l.add(c, Arc::new(|| 0), false);
+        }
+        assert_eq!((l.count("a"), l.count("b"), l.count("z")), (2, 1, 0));
+        assert_eq!(l.remove_all(Some("a")), 2);
+        assert_eq!(l.remove_all(Some("a")), 0);
+        assert!(snap.refresh(&l).get("a").is_empty());
+        assert_eq!(l.remove_all(None), 1);
+        assert_eq!(l.count("b"), 0);
     }
 }

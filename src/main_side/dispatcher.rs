@@ -8,9 +8,9 @@
 //! been quiet for a while is looked at less often (see [`QUIET_STRIDE`]), but
 //! never after more than one further batch was handled.
 
-use super::event::{IpcMainEvent, ReturnValue};
+use super::event::{IpcMainEvent, ReturnValue, send_reply};
 use super::{MainListener, MainShared, WebContents};
-use crate::error::{Error, RemoteFailure};
+use crate::error::RemoteFailure;
 use crate::fragment::{Fed, Reassembly};
 use crate::lifeline;
 use crate::listeners::Snapshot;
@@ -425,8 +425,10 @@ impl Context<'_> {
         } = Request::decode(&header, body)?;
         let listeners = self.listeners.refresh(&self.shared.listeners).get(channel);
         let conn = &self.sender.conn;
+        conn.counters.record(sync, payload.len());
         if listeners.is_empty() {
             if sync {
+                conn.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let _ = conn.push(
                     Kind::ErrorReply,
                     &[],
@@ -447,10 +449,16 @@ impl Context<'_> {
             sender: self.sender,
             channel,
             sync,
+            call_id,
             reply: self.ret,
         };
         let mut panicked = None;
-        for (_, listener) in listeners {
+        for entry in listeners {
+            // A `once` listener runs only for the message that removes it.
+            if entry.once && !self.shared.listeners.remove(entry.id) {
+                continue;
+            }
+            let listener = &entry.f;
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| listener(&mut event, payload))) {
                 panicked = Some(panic_message(p.as_ref()));
                 break;
@@ -463,6 +471,10 @@ impl Context<'_> {
             return Ok(());
         }
         let ret = &mut *self.ret;
+        if ret.deferred {
+            // A listener took the responder: the answer comes from it.
+            return Ok(());
+        }
         if !ret.set {
             let failure = if panicked.is_some() {
                 RemoteFailure::HandlerPanicked
@@ -473,17 +485,12 @@ impl Context<'_> {
             ret.bytes.push(failure as u8);
             ret.bytes
                 .extend_from_slice(panicked.unwrap_or_default().as_bytes());
+            conn.counters.errors.fetch_add(1, Ordering::Relaxed);
             let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, call_id);
-        } else if let Err(Error::MessageTooLarge { len, max }) =
-            conn.push(Kind::Reply, &[], &ret.bytes, call_id)
-        {
-            let mut why = [0u8; 17];
-            why[0] = RemoteFailure::ReturnValueTooLarge as u8;
-            why[1..9].copy_from_slice(&(len as u64).to_le_bytes());
-            why[9..].copy_from_slice(&(max as u64).to_le_bytes());
-            let _ = conn.push(Kind::ErrorReply, &[], &why, call_id);
+        } else {
+            // A failure to reply is a disconnect, recorded on the connection.
+            let _ = send_reply(conn, call_id, &ret.bytes);
         }
-        // Any other failure to reply is a disconnect, recorded on the connection.
         Ok(())
     }
 }

@@ -4,8 +4,8 @@ mod dispatcher;
 mod event;
 mod web_contents;
 
-pub use event::IpcMainEvent;
-pub use web_contents::WebContents;
+pub use event::{IpcMainEvent, Responder};
+pub use web_contents::{RendererStats, WebContents};
 
 use crate::error::{Error, Result, check_channel};
 use crate::invitation::{InheritedFd, Invitation};
@@ -210,13 +210,40 @@ impl IpcMain {
         F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
     {
         check_channel(channel)?;
-        Ok(self.shared().listeners.add(channel, Arc::new(listener)))
+        Ok(self
+            .shared()
+            .listeners
+            .add(channel, Arc::new(listener), false))
     }
 
-    /// Removes a listener by the id [`Self::on`] returned. Returns whether it
-    /// was registered.
+    /// [`on`](Self::on) for the next message on `channel` only (Electron's
+    /// `ipcMain.once`): the listener is removed before it runs.
+    pub fn once<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self
+            .shared()
+            .listeners
+            .add(channel, Arc::new(listener), true))
+    }
+
+    /// Removes a listener by the id [`Self::on`] or [`Self::once`] returned.
+    /// Returns whether it was still registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.shared().listeners.remove(id)
+    }
+
+    /// Removes every listener of `channel`, or of every channel with `None`
+    /// (Electron's `ipcMain.removeAllListeners`). Returns how many were removed.
+    pub fn remove_all_listeners(&self, channel: Option<&str>) -> usize {
+        self.shared().listeners.remove_all(channel)
+    }
+
+    /// Listeners registered on `channel` now (Electron's `listenerCount`).
+    pub fn listener_count(&self, channel: &str) -> usize {
+        self.shared().listeners.count(channel)
     }
 
     /// The renderers connected now.
@@ -402,6 +429,7 @@ fn build_connection(
         queued: AtomicUsize::new(0),
         reason: Mutex::new(None),
         unhandled: AtomicU64::new(0),
+        counters: Default::default(),
         dispatcher: shared.control.waker(),
     }
 }

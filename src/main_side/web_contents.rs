@@ -73,8 +73,57 @@ pub(crate) struct Connection {
     pub reason: Mutex<Option<String>>,
     /// Async messages that arrived on a channel with no listener.
     pub unhandled: AtomicU64,
+    /// What this renderer sent, counted by the dispatcher.
+    pub counters: Counters,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
     pub dispatcher: Waker,
+}
+
+/// Per-renderer traffic counters. The dispatcher is the only writer of the
+/// first three, so it bumps them with a plain load and store.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub messages: AtomicU64,
+    pub sync_calls: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Error replies (no listener, no value, panic, dropped responder).
+    pub errors: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one record from the renderer; dispatcher thread only.
+    pub fn record(&self, sync: bool, bytes: usize) {
+        let bump =
+            |c: &AtomicU64, by: u64| c.store(c.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+        bump(
+            if sync {
+                &self.sync_calls
+            } else {
+                &self.messages
+            },
+            1,
+        );
+        bump(&self.bytes, bytes as u64);
+    }
+}
+
+/// A snapshot of one renderer's traffic, from [`WebContents::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RendererStats {
+    /// Asynchronous messages received from the renderer.
+    pub messages: u64,
+    /// Synchronous calls received from the renderer.
+    pub sync_calls: u64,
+    /// Payload bytes received (messages and calls).
+    pub bytes_received: u64,
+    /// Calls answered with an error (no listener, no value, a panic, a
+    /// dropped responder).
+    pub error_replies: u64,
+    /// Messages that found no listener.
+    pub unhandled_messages: u64,
+    /// Ring bytes waiting in main's outbox for this renderer.
+    pub queued_bytes: usize,
 }
 
 impl Outgoing {
@@ -326,6 +375,30 @@ impl WebContents {
     /// Asynchronous messages from this renderer that found no listener in main.
     pub fn unhandled_messages(&self) -> u64 {
         self.conn.unhandled.load(Ordering::Relaxed)
+    }
+
+    /// This renderer's traffic so far, and what waits for it.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// # let ipc = ringipc::IpcMain::new()?;
+    /// for renderer in ipc.renderers() {
+    ///     let s = renderer.stats();
+    ///     println!("renderer {}: {} calls, {} queued bytes", renderer.id(), s.sync_calls, s.queued_bytes);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> RendererStats {
+        let c = &self.conn.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RendererStats {
+            messages: load(&c.messages),
+            sync_calls: load(&c.sync_calls),
+            bytes_received: load(&c.bytes),
+            error_replies: load(&c.errors),
+            unhandled_messages: load(&self.conn.unhandled),
+            queued_bytes: self.queued_bytes(),
+        }
     }
 }
 

@@ -305,12 +305,34 @@ impl IpcRenderer {
         F: Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync + 'static,
     {
         check_channel(channel)?;
-        Ok(self.inner.listeners.add(channel, Arc::new(listener)))
+        Ok(self.inner.listeners.add(channel, Arc::new(listener), false))
     }
 
-    /// Removes a listener by the id [`Self::on`] returned.
+    /// [`on`](Self::on) for the next message on `channel` only (Electron's
+    /// `ipcRenderer.once`): the listener is removed before it runs.
+    pub fn once<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self.inner.listeners.add(channel, Arc::new(listener), true))
+    }
+
+    /// Removes a listener by the id [`Self::on`] or [`Self::once`] returned.
+    /// Returns whether it was still registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.inner.listeners.remove(id)
+    }
+
+    /// Removes every listener of `channel`, or of every channel with `None`
+    /// (Electron's `removeAllListeners`). Returns how many were removed.
+    pub fn remove_all_listeners(&self, channel: Option<&str>) -> usize {
+        self.inner.listeners.remove_all(channel)
+    }
+
+    /// Listeners registered on `channel` now (Electron's `listenerCount`).
+    pub fn listener_count(&self, channel: &str) -> usize {
+        self.inner.listeners.count(channel)
     }
 
     /// Messages from main that arrived on a channel with no listener.
@@ -867,7 +889,12 @@ impl Inner {
                 continue;
             }
             let event = IpcRendererEvent { channel };
-            for (_, listener) in list {
+            for entry in list {
+                // A `once` listener runs only for the message that removes it.
+                if entry.once && !self.listeners.remove(entry.id) {
+                    continue;
+                }
+                let listener = &entry.f;
                 if catch_unwind(AssertUnwindSafe(|| listener(&event, payload))).is_err() {
                     log::error!("renderer listener for '{channel}' panicked");
                 }
