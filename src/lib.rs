@@ -20,6 +20,7 @@ mod layout;
 mod lifeline;
 mod listeners;
 mod main_side;
+pub mod pod;
 mod record;
 mod renderer_side;
 mod ring;

@@ -67,8 +67,27 @@ fn role_api() {
     assert_eq!(ipc.remove_all_listeners(Some("a")), 2);
     assert_eq!(ipc.listener_count("b"), 1);
     assert_eq!(ipc.remove_all_listeners(None), 1);
+    // Plain-old-data both ways, and `event.reply`.
+    let p = Point { x: 1.5, y: -2.0 };
+    let scaled: Point = ipc.send_sync_pod("scale", &p).unwrap();
+    assert_eq!(scaled, Point { x: 3.0, y: -4.0 });
+    let (tx, rx) = std::sync::mpsc::channel();
+    ipc.on("replied", move |_, arg| {
+        tx.send(ringipc::pod::read_pod::<Point>(arg)).unwrap();
+    })
+    .unwrap();
+    ipc.send_pod("reply_with", &p).unwrap();
+    assert_eq!(rx.recv_timeout(LIMIT).unwrap(), Some(p));
+
     ipc.send("done", []).unwrap();
     assert_eq!(ipc.send_sync("stats_checked", []).unwrap(), b"ok");
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Point {
+    x: f64,
+    y: f64,
 }
 
 #[test]
@@ -118,6 +137,18 @@ fn listeners_once_remove_all_count_and_deferred_answers() {
         d.fetch_add(1, Ordering::Relaxed);
     })
     .unwrap();
+    ipc.on("scale", |e, arg| {
+        let p: Point = ringipc::pod::read_pod(arg).unwrap();
+        e.set_return_pod(&Point {
+            x: p.x * 2.0,
+            y: p.y * 2.0,
+        });
+    })
+    .unwrap();
+    ipc.on("reply_with", |e, arg| {
+        e.reply("replied", arg).unwrap();
+    })
+    .unwrap();
     let stats = Arc::new(Mutex::new(None::<RendererStats>));
     let st = stats.clone();
     ipc.on("stats_checked", move |e, _| {
@@ -132,14 +163,15 @@ fn listeners_once_remove_all_count_and_deferred_answers() {
     assert_eq!(*set_after_taking.lock().unwrap(), Some(false));
     parked.lock().unwrap().clear();
     let s = stats.lock().unwrap().expect("stats were taken");
-    // once ×2, deferred, dropped, deferred_then_set, never_answered, stats_checked.
-    assert_eq!(s.sync_calls, 7, "{s:?}");
-    // send_twice, done.
-    assert_eq!(s.messages, 2, "{s:?}");
+    // once ×2, deferred, dropped, deferred_then_set, never_answered, scale,
+    // stats_checked.
+    assert_eq!(s.sync_calls, 8, "{s:?}");
+    // send_twice, reply_with, done.
+    assert_eq!(s.messages, 3, "{s:?}");
     // The second `once` call (no listener) and the dropped responder.
     assert_eq!(s.error_replies, 2, "{s:?}");
     assert!(s.bytes_received > 0);
     assert_eq!(wc.stats().unhandled_messages, 0);
-    assert_eq!(ipc.remove_all_listeners(None), 7);
+    assert_eq!(ipc.remove_all_listeners(None), 9);
     assert_eq!(ipc.listener_count("deferred"), 0);
 }

@@ -140,6 +140,18 @@ impl IpcMainEvent<'_> {
         true
     }
 
+    /// [`set_return_value`](Self::set_return_value) with a plain-old-data
+    /// value, as it lies in memory.
+    pub fn set_return_pod<T: crate::pod::Pod>(&mut self, value: &T) -> bool {
+        self.set_return_value(bytemuck::bytes_of(value))
+    }
+
+    /// Sends a message back to the renderer that sent this one (Electron's
+    /// `event.reply`); the same as `event.sender().send(…)`.
+    pub fn reply(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
+        self.sender.send(channel, arg)
+    }
+
     /// Whether a return value has been set for this message.
     pub fn has_return_value(&self) -> bool {
         self.reply.set

@@ -362,6 +362,12 @@ impl WebContents {
         self.conn.queued.load(Ordering::Relaxed)
     }
 
+    /// Sends a plain-old-data value as it lies in memory (no encoding); the
+    /// renderer reads it with [`crate::pod::read_pod`].
+    pub fn send_pod<T: crate::pod::Pod>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, bytemuck::bytes_of(value))
+    }
+
     /// Whether the renderer is still connected.
     pub fn is_connected(&self) -> bool {
         self.conn.connected.load(Ordering::Acquire)

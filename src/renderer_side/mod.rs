@@ -207,6 +207,30 @@ impl IpcRenderer {
         )
     }
 
+    /// Sends a plain-old-data value as it lies in memory (no encoding);
+    /// main reads it with [`crate::pod::read_pod`].
+    pub fn send_pod<T: crate::pod::Pod>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, bytemuck::bytes_of(value))
+    }
+
+    /// [`send_sync`](Self::send_sync) of a plain-old-data value, reading a
+    /// plain-old-data return value; [`Error::Protocol`] if the reply is not
+    /// the size of an `R`.
+    pub fn send_sync_pod<T: crate::pod::Pod, R: crate::pod::Pod>(
+        &self,
+        channel: &str,
+        value: &T,
+    ) -> Result<R> {
+        let reply = self.send_sync(channel, bytemuck::bytes_of(value))?;
+        crate::pod::read_pod(&reply).ok_or_else(|| {
+            Error::Protocol(format!(
+                "reply of {} bytes on '{channel}' is not a {}",
+                reply.len(),
+                std::any::type_name::<R>()
+            ))
+        })
+    }
+
     /// [`send`](Self::send) that waits for room no longer than `timeout`,
     /// then fails with [`Error::Timeout`] having sent nothing.
     pub fn send_timeout(
