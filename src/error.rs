@@ -25,6 +25,23 @@ pub enum Error {
         /// The panic message, when it was a string.
         message: String,
     },
+    /// An `invoke` named a channel with no handler in main.
+    NoHandler {
+        /// The channel the call was made on.
+        channel: String,
+    },
+    /// Main's handler for an `invoke` returned an error; its text is kept.
+    HandlerFailed {
+        /// The channel the call was made on.
+        channel: String,
+        /// The handler's error, as its `Display` wrote it.
+        message: String,
+    },
+    /// [`crate::IpcMain::handle`] on a channel that already has a handler.
+    HandlerExists {
+        /// The channel.
+        channel: String,
+    },
     /// The other process is gone, or main disconnected this renderer.
     Disconnected,
     /// A blocking call's deadline passed.
@@ -81,6 +98,13 @@ impl fmt::Display for Error {
                     "main's listener for channel '{channel}' panicked: {message}"
                 )
             }
+            Error::NoHandler { channel } => write!(f, "No handler registered for '{channel}'"),
+            Error::HandlerFailed { channel, message } => {
+                write!(f, "Error invoking remote method '{channel}': {message}")
+            }
+            Error::HandlerExists { channel } => {
+                write!(f, "Attempted to register a second handler for '{channel}'")
+            }
             Error::Disconnected => write!(f, "the other process disconnected"),
             Error::Timeout => write!(f, "timed out"),
             Error::Full { needed, free } => write!(
@@ -135,6 +159,9 @@ pub(crate) enum RemoteFailure {
     HandlerPanicked = 3,
     /// Detail: the value's length and the ring's limit, as two `u64` LE.
     ReturnValueTooLarge = 4,
+    NoHandler = 5,
+    /// Detail: the handler's error text.
+    HandlerFailed = 6,
 }
 
 impl RemoteFailure {
@@ -144,6 +171,8 @@ impl RemoteFailure {
             2 => RemoteFailure::NoReturnValue,
             3 => RemoteFailure::HandlerPanicked,
             4 => RemoteFailure::ReturnValueTooLarge,
+            5 => RemoteFailure::NoHandler,
+            6 => RemoteFailure::HandlerFailed,
             _ => return None,
         })
     }
@@ -156,6 +185,11 @@ impl RemoteFailure {
             RemoteFailure::NoListener => Error::NoListener { channel },
             RemoteFailure::NoReturnValue => Error::NoReturnValue { channel },
             RemoteFailure::HandlerPanicked => Error::HandlerPanicked {
+                channel,
+                message: String::from_utf8_lossy(detail).into_owned(),
+            },
+            RemoteFailure::NoHandler => Error::NoHandler { channel },
+            RemoteFailure::HandlerFailed => Error::HandlerFailed {
                 channel,
                 message: String::from_utf8_lossy(detail).into_owned(),
             },

@@ -102,7 +102,10 @@ pub fn reply_ring(data: &[u8]) -> usize {
         FUZZ_MAX_MESSAGE,
     );
     let mut messages = 0;
-    while let Ok(true) = replies.drain_messages() {
+    while let Ok(drained) = replies.drain_messages() {
+        if !drained.consumed {
+            break;
+        }
         messages += replies::messages(&replies.inbox).count();
         replies.inbox.clear();
     }

@@ -111,6 +111,24 @@ impl<F: ?Sized> Listeners<F> {
         id
     }
 
+    /// [`Self::add`], unless `channel` already has an entry: the form for
+    /// one-per-channel tables (handlers).
+    pub fn add_if_absent(&self, channel: &str, f: Arc<F>, once: bool) -> Option<ListenerId> {
+        let mut cur = self.current.write();
+        if !cur.get(channel).is_empty() {
+            return None;
+        }
+        let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        Arc::make_mut(&mut cur)
+            .by_channel
+            .entry(channel.into())
+            .or_default()
+            .push(Entry { id, f, once });
+        // SYNC(version): Release → Acquire in `Snapshot::refresh`, after the swap.
+        self.version.fetch_add(1, Ordering::Release);
+        Some(id)
+    }
+
     pub fn remove(&self, id: ListenerId) -> bool {
         let mut cur = self.current.write();
         let table = Arc::make_mut(&mut cur);

@@ -62,6 +62,8 @@ pub(crate) enum Kind {
     Reply = 3,
     /// Main → renderer: a sync request failed; payload is an encoded `RemoteFailure`.
     ErrorReply = 4,
+    /// Renderer → main: a call to a handler (`invoke`); answered like `SyncRequest`.
+    Invoke = 5,
 }
 
 impl Kind {
@@ -71,12 +73,13 @@ impl Kind {
             2 => Kind::SyncRequest,
             3 => Kind::Reply,
             4 => Kind::ErrorReply,
+            5 => Kind::Invoke,
             _ => return None,
         })
     }
 
     fn has_channel(self) -> bool {
-        matches!(self, Kind::Message | Kind::SyncRequest)
+        matches!(self, Kind::Message | Kind::SyncRequest | Kind::Invoke)
     }
 }
 
@@ -201,11 +204,21 @@ impl RecordHeader {
     }
 }
 
+/// What a renderer asks of main.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Asks {
+    /// `send`: nothing back.
+    Message,
+    /// `send_sync`: listeners set a return value.
+    Sync,
+    /// `invoke`: the channel's handler returns a value or an error.
+    Invoke,
+}
+
 /// A record from a renderer, decoded into what main's dispatcher acts on.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Request<'a> {
-    /// `send_sync` rather than `send`.
-    pub sync: bool,
+    pub asks: Asks,
     pub channel: &'a str,
     pub payload: &'a [u8],
     pub call_id: u64,
@@ -215,9 +228,10 @@ impl<'a> Request<'a> {
     /// Decodes a record popped from a request ring: its header (already
     /// validated for the ring) and its body, the channel then the payload.
     pub fn decode(header: &RecordHeader, body: &'a [u8]) -> Result<Request<'a>, Violation> {
-        let sync = match Kind::from_u8(header.kind) {
-            Some(Kind::Message) => false,
-            Some(Kind::SyncRequest) => true,
+        let asks = match Kind::from_u8(header.kind) {
+            Some(Kind::Message) => Asks::Message,
+            Some(Kind::SyncRequest) => Asks::Sync,
+            Some(Kind::Invoke) => Asks::Invoke,
             _ => return Err(Violation::UnexpectedKind(header.kind)),
         };
         let (channel, payload) =
@@ -228,7 +242,7 @@ impl<'a> Request<'a> {
                 })?;
         let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
         Ok(Request {
-            sync,
+            asks,
             channel,
             payload,
             call_id: header.call_id,

@@ -19,6 +19,7 @@ fn renderer_entry() {
     };
     match role.as_str() {
         "api" => role_api(),
+        "invoke" => role_invoke(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -174,4 +175,132 @@ fn listeners_once_remove_all_count_and_deferred_answers() {
     assert_eq!(wc.stats().unhandled_messages, 0);
     assert_eq!(ipc.remove_all_listeners(None), 9);
     assert_eq!(ipc.listener_count("deferred"), 0);
+}
+
+/// Runs a future to completion on this thread: the smallest executor, to
+/// show `Invocation` needs no runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+fn numbers(a: u32, b: u32) -> [u8; 8] {
+    let mut n = [0u8; 8];
+    n[..4].copy_from_slice(&a.to_le_bytes());
+    n[4..].copy_from_slice(&b.to_le_bytes());
+    n
+}
+
+fn role_invoke() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let sum = |v: Vec<u8>| u32::from_le_bytes(v.try_into().unwrap());
+    assert_eq!(
+        sum(ipc.invoke("add", numbers(1, 2)).unwrap().wait().unwrap()),
+        3
+    );
+    match ipc.invoke("add", [1u8]).unwrap().wait() {
+        Err(Error::HandlerFailed { channel, message }) => {
+            assert_eq!(
+                (channel.as_str(), message.as_str()),
+                ("add", "need two u32s, got 1 bytes")
+            );
+        }
+        other => panic!("expected HandlerFailed, got {other:?}"),
+    }
+    match ipc.invoke("nobody", []).unwrap().wait() {
+        Err(e @ Error::NoHandler { .. }) => {
+            assert_eq!(e.to_string(), "No handler registered for 'nobody'");
+        }
+        other => panic!("expected NoHandler, got {other:?}"),
+    }
+    // As futures, on a hand-rolled executor, several in flight at once and
+    // answered out of the order they are awaited in.
+    let pending: Vec<_> = (0..20)
+        .map(|i| ipc.invoke("add", numbers(i, 100)).unwrap())
+        .collect();
+    for (i, p) in pending.into_iter().enumerate().rev() {
+        assert_eq!(sum(block_on(p).unwrap()), i as u32 + 100);
+    }
+    // Mixed with send_sync on the same ring.
+    let a = ipc.invoke("add", numbers(5, 5)).unwrap();
+    assert_eq!(ipc.send_sync("echo", "between").unwrap(), b"between");
+    assert_eq!(sum(a.wait().unwrap()), 10);
+    // A timeout forgets the call; one dropped unanswered too.
+    let slow = ipc.invoke("slow", []).unwrap();
+    assert!(matches!(
+        slow.wait_timeout(Duration::from_millis(20)),
+        Err(Error::Timeout)
+    ));
+    drop(ipc.invoke("slow", []).unwrap());
+    // handle_once: answered once.
+    assert_eq!(ipc.invoke("once", []).unwrap().wait().unwrap(), b"only");
+    assert!(matches!(
+        ipc.invoke("once", []).unwrap().wait(),
+        Err(Error::NoHandler { .. })
+    ));
+    // A handler's panic is reported, and handlers still work after it.
+    assert!(matches!(
+        block_on(ipc.invoke("panics", []).unwrap()),
+        Err(Error::HandlerPanicked { .. })
+    ));
+    assert_eq!(
+        sum(ipc.invoke("add", numbers(2, 2)).unwrap().wait().unwrap()),
+        4
+    );
+}
+
+#[test]
+fn invoke_and_handle() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.handle("add", |_, arg| {
+        let n = |i: usize| u32::from_le_bytes(arg[i..i + 4].try_into().unwrap());
+        if arg.len() != 8 {
+            return Err(format!("need two u32s, got {} bytes", arg.len()));
+        }
+        Ok((n(0) + n(4)).to_le_bytes())
+    })
+    .unwrap();
+    match ipc.handle("add", |_, _| Ok::<_, String>([])) {
+        Err(e @ Error::HandlerExists { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "Attempted to register a second handler for 'add'"
+            )
+        }
+        other => panic!("expected HandlerExists, got {other:?}"),
+    }
+    ipc.handle("slow", |_, _| {
+        std::thread::sleep(Duration::from_millis(100));
+        Ok::<_, String>(b"late")
+    })
+    .unwrap();
+    ipc.handle_once("once", |_, _| Ok::<_, String>(b"only"))
+        .unwrap();
+    ipc.handle("panics", |_, _| -> Result<Vec<u8>, String> {
+        panic!("handler boom")
+    })
+    .unwrap();
+    ipc.on("echo", |e, arg| {
+        e.set_return_value(arg);
+    })
+    .unwrap();
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "invoke", "");
+    child.assert_success(LIMIT);
+    assert!(ipc.remove_handler("add"));
+    assert!(!ipc.remove_handler("add"));
+    assert!(!ipc.remove_handler("once"), "handle_once removed itself");
 }

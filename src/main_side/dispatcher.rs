@@ -9,12 +9,13 @@
 //! never after more than one further batch was handled.
 
 use super::event::{IpcMainEvent, ReturnValue, send_reply};
-use super::{MainListener, MainShared, WebContents};
+use super::web_contents::Connection;
+use super::{MainHandler, MainListener, MainShared, WebContents};
 use crate::error::RemoteFailure;
 use crate::fragment::{Fed, Reassembly};
 use crate::lifeline;
 use crate::listeners::Snapshot;
-use crate::record::{Kind, RecordHeader, Request, Violation};
+use crate::record::{Asks, Kind, RecordHeader, Request, Violation};
 use crate::ring::Consumer;
 use crate::segment::Mapping;
 use crate::wait::Doorbell;
@@ -121,6 +122,7 @@ struct Dispatcher {
     shared: Arc<MainShared>,
     slots: Vec<Slot>,
     listeners: Snapshot<MainListener>,
+    handlers: Snapshot<MainHandler>,
     /// Reused buffer for the record being handled.
     body: Vec<u8>,
     ret: ReturnValue,
@@ -133,6 +135,7 @@ struct Dispatcher {
 pub(crate) fn run(shared: Arc<MainShared>) {
     let mut d = Dispatcher {
         listeners: Snapshot::new(&shared.listeners),
+        handlers: Snapshot::new(&shared.handlers),
         shared,
         slots: Vec::new(),
         body: Vec::with_capacity(4096),
@@ -286,6 +289,7 @@ impl Dispatcher {
             let ctx = Context {
                 shared: &self.shared,
                 listeners: &mut self.listeners,
+                handlers: &mut self.handlers,
                 ret: &mut self.ret,
                 sender: &slot.web_contents,
             };
@@ -411,30 +415,39 @@ impl Drop for Dispatcher {
 struct Context<'a> {
     shared: &'a MainShared,
     listeners: &'a mut Snapshot<MainListener>,
+    handlers: &'a mut Snapshot<MainHandler>,
     ret: &'a mut ReturnValue,
     sender: &'a WebContents,
 }
 
 impl Context<'_> {
     fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
+        let request = Request::decode(&header, body)?;
+        let conn = &self.sender.conn;
+        conn.counters
+            .record(request.asks != Asks::Message, request.payload.len());
+        if request.asks == Asks::Invoke {
+            self.invoke(request);
+        } else {
+            self.run_listeners(request);
+        }
+        Ok(())
+    }
+
+    /// `send` and `send_sync`: every listener of the channel, in order.
+    fn run_listeners(self, request: Request<'_>) {
         let Request {
-            sync,
+            asks,
             channel,
             payload,
             call_id,
-        } = Request::decode(&header, body)?;
+        } = request;
+        let sync = asks == Asks::Sync;
         let listeners = self.listeners.refresh(&self.shared.listeners).get(channel);
         let conn = &self.sender.conn;
-        conn.counters.record(sync, payload.len());
         if listeners.is_empty() {
             if sync {
-                conn.counters.errors.fetch_add(1, Ordering::Relaxed);
-                let _ = conn.push(
-                    Kind::ErrorReply,
-                    &[],
-                    &[RemoteFailure::NoListener as u8],
-                    call_id,
-                );
+                answer_failure(conn, call_id, RemoteFailure::NoListener, "");
             } else {
                 conn.unhandled.fetch_add(1, Ordering::Relaxed);
                 log::debug!(
@@ -442,7 +455,7 @@ impl Context<'_> {
                     conn.id
                 );
             }
-            return Ok(());
+            return;
         }
         self.ret.reset();
         let mut event = IpcMainEvent {
@@ -468,31 +481,75 @@ impl Context<'_> {
             log::error!("listener for '{channel}' panicked: {msg}");
         }
         if !sync {
-            return Ok(());
+            return;
         }
         let ret = &mut *self.ret;
         if ret.deferred {
             // A listener took the responder: the answer comes from it.
-            return Ok(());
-        }
-        if !ret.set {
-            let failure = if panicked.is_some() {
-                RemoteFailure::HandlerPanicked
-            } else {
-                RemoteFailure::NoReturnValue
-            };
-            ret.bytes.clear();
-            ret.bytes.push(failure as u8);
-            ret.bytes
-                .extend_from_slice(panicked.unwrap_or_default().as_bytes());
-            conn.counters.errors.fetch_add(1, Ordering::Relaxed);
-            let _ = conn.push(Kind::ErrorReply, &[], &ret.bytes, call_id);
+        } else if let Some(msg) = panicked.filter(|_| !ret.set) {
+            answer_failure(conn, call_id, RemoteFailure::HandlerPanicked, &msg);
+        } else if !ret.set {
+            answer_failure(conn, call_id, RemoteFailure::NoReturnValue, "");
         } else {
             // A failure to reply is a disconnect, recorded on the connection.
             let _ = send_reply(conn, call_id, &ret.bytes);
         }
-        Ok(())
     }
+
+    /// `invoke`: the channel's one handler returns the answer or an error.
+    fn invoke(self, request: Request<'_>) {
+        let Request {
+            channel,
+            payload,
+            call_id,
+            ..
+        } = request;
+        let conn = &self.sender.conn;
+        let handlers = self.handlers.refresh(&self.shared.handlers).get(channel);
+        // A `handle_once` handler runs only for the call that removes it.
+        let Some(entry) = handlers
+            .first()
+            .filter(|e| !e.once || self.shared.handlers.remove(e.id))
+        else {
+            answer_failure(conn, call_id, RemoteFailure::NoHandler, "");
+            conn.wake_receiver();
+            return;
+        };
+        self.ret.reset();
+        let mut event = IpcMainEvent {
+            sender: self.sender,
+            channel,
+            sync: false,
+            call_id,
+            reply: self.ret,
+        };
+        let handler = &entry.f;
+        match catch_unwind(AssertUnwindSafe(|| handler(&mut event, payload))) {
+            Ok(Ok(())) => {
+                let _ = send_reply(conn, call_id, &self.ret.bytes);
+            }
+            Ok(Err(message)) => {
+                answer_failure(conn, call_id, RemoteFailure::HandlerFailed, &message);
+            }
+            Err(p) => {
+                let message = panic_message(p.as_ref());
+                log::error!("handler for '{channel}' panicked: {message}");
+                answer_failure(conn, call_id, RemoteFailure::HandlerPanicked, &message);
+            }
+        }
+        // Nobody may be blocked on this answer yet.
+        conn.wake_receiver();
+    }
+}
+
+/// Answers a call with an error the caller decodes (`RemoteFailure::decode`).
+fn answer_failure(conn: &Connection, call_id: u64, failure: RemoteFailure, detail: &str) {
+    conn.counters.errors.fetch_add(1, Ordering::Relaxed);
+    let mut why = Vec::with_capacity(1 + detail.len());
+    why.push(failure as u8);
+    why.extend_from_slice(detail.as_bytes());
+    // A failure to reply is a disconnect, recorded on the connection.
+    let _ = conn.push(Kind::ErrorReply, &[], &why, call_id);
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

@@ -30,6 +30,10 @@ use web_contents::{Connection, Outgoing};
 
 /// A main-side listener: `Fn(&mut IpcMainEvent, &[u8])`.
 pub(crate) type MainListener = dyn Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync;
+/// A handler with its return value written into the event's buffer and its
+/// error turned into text.
+pub(crate) type MainHandler =
+    dyn Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<(), String> + Send + Sync;
 
 /// Settings for an [`IpcMain`] and the renderers it spawns.
 ///
@@ -155,6 +159,8 @@ struct Owner {
 pub(crate) struct MainShared {
     pub config: Config,
     pub listeners: Listeners<MainListener>,
+    /// At most one per channel.
+    pub handlers: Listeners<MainHandler>,
     pub control: Control,
     pub stopping: AtomicBool,
     pub next_id: AtomicU32,
@@ -169,6 +175,7 @@ impl IpcMain {
 
     /// Starts main: validates the configuration and starts the dispatcher thread.
     pub fn with_config(config: Config) -> Result<IpcMain> {
+        crate::wait::spin::prepare();
         if Layout::new(config.request_capacity, config.reply_capacity).is_none() {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -178,6 +185,7 @@ impl IpcMain {
         let shared = Arc::new(MainShared {
             config,
             listeners: Listeners::default(),
+            handlers: Listeners::default(),
             control: Control::new()?,
             stopping: AtomicBool::new(false),
             next_id: AtomicU32::new(1),
@@ -244,6 +252,69 @@ impl IpcMain {
     /// Listeners registered on `channel` now (Electron's `listenerCount`).
     pub fn listener_count(&self, channel: &str) -> usize {
         self.shared().listeners.count(channel)
+    }
+
+    /// Registers the handler of `channel` for [`crate::IpcRenderer::invoke`]
+    /// (Electron's `ipcMain.handle`). It returns the answer, or an error whose
+    /// `Display` text reaches the caller intact as
+    /// [`Error::HandlerFailed`]. One handler per channel: a second fails
+    /// with [`Error::HandlerExists`]. Runs on the dispatcher thread.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcMain::new()?;
+    /// ipc.handle("read-file", |_event, path| {
+    ///     std::fs::read(String::from_utf8_lossy(path).as_ref())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn handle<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.add_handler(channel, handler, false)
+    }
+
+    /// [`handle`](Self::handle) for the next call only (Electron's
+    /// `ipcMain.handleOnce`).
+    pub fn handle_once<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.add_handler(channel, handler, true)
+    }
+
+    /// Removes the handler of `channel` (Electron's `removeHandler`).
+    /// Returns whether there was one.
+    pub fn remove_handler(&self, channel: &str) -> bool {
+        self.shared().handlers.remove_all(Some(channel)) > 0
+    }
+
+    fn add_handler<F, R, E>(&self, channel: &str, handler: F, once: bool) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        check_channel(channel)?;
+        let erased = move |event: &mut IpcMainEvent<'_>, arg: &[u8]| match handler(event, arg) {
+            Ok(value) => {
+                event.reply.bytes.extend_from_slice(value.as_ref());
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        self.shared()
+            .handlers
+            .add_if_absent(channel, Arc::new(erased), once)
+            .map(|_| ())
+            .ok_or_else(|| Error::HandlerExists {
+                channel: channel.to_owned(),
+            })
     }
 
     /// The renderers connected now.

@@ -256,10 +256,10 @@ impl Outgoing {
                 Err(PushError::Violation(v)) => return Err(violation(v)),
             }
         }
-        if messages {
+        if messages || replies {
+            // Both: a flushed reply may answer an `invoke` nobody blocks on,
+            // which the receiver thread must drain (see `wake_receiver`).
             self.notify_for(Kind::Message);
-        } else if replies {
-            self.notify_for(Kind::Reply);
         }
         let empty = self.outbox.is_empty();
         if empty {
@@ -315,6 +315,15 @@ impl Connection {
             self.disconnect(reason);
             Error::Disconnected
         })
+    }
+
+    /// Wakes the renderer's receiver thread if it sleeps: the one that drains
+    /// the ring when no thread is blocked on a reply, as with an `invoke`
+    /// answer nobody waits for yet.
+    pub fn wake_receiver(&self) {
+        if let Some(out) = self.out.lock().as_ref() {
+            out.data_bell.notify();
+        }
     }
 
     /// Called by the dispatcher after the renderer freed room.

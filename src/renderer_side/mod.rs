@@ -47,6 +47,109 @@ const MAX_CALL_SPIN: Duration = Duration::from_micros(50);
 /// The most the receiver thread spins after its last message.
 const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
 
+/// A call made with [`IpcRenderer::invoke`] whose answer has not been taken.
+///
+/// Take it by blocking ([`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout))
+/// or as a [`Future`](std::future::Future) on any executor; ringipc needs no
+/// async runtime. Dropping it forgets the call: a late answer is discarded.
+pub struct Invocation {
+    inner: Arc<Inner>,
+    call_id: u64,
+    channel: String,
+    seen: u64,
+    settled: bool,
+}
+
+impl Invocation {
+    /// Blocks until the answer comes.
+    pub fn wait(self) -> Result<Vec<u8>> {
+        self.wait_until(None)
+    }
+
+    /// Blocks until the answer comes or `timeout` passes
+    /// ([`Error::Timeout`]; the call is then forgotten).
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Vec<u8>> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(mut self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        self.settled = true;
+        let inner = &self.inner;
+        inner.lock_replies().block(self.call_id);
+        let mut out = Vec::new();
+        inner.await_reply(
+            self.call_id,
+            &self.channel,
+            Ok(()),
+            &mut out,
+            deadline,
+            self.seen,
+        )?;
+        Ok(out)
+    }
+}
+
+impl std::future::Future for Invocation {
+    type Output = Result<Vec<u8>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        if self.settled {
+            return Poll::Ready(Err(Error::Disconnected));
+        }
+        let inner = self.inner.clone();
+        let mut out = Vec::new();
+        let mut replies = inner.lock_replies();
+        // Whoever drains the ring stashes our answer and wakes the waker;
+        // both happen under this lock, so neither can slip between the two.
+        let got = replies.take_stashed(self.call_id, &mut out);
+        if got.is_none() {
+            if inner.closed.load(Ordering::Acquire) {
+                drop(replies);
+                self.settled = true;
+                return Poll::Ready(Err(Error::Disconnected));
+            }
+            replies.set_waker(self.call_id, cx.waker());
+            let receiver_drains = replies.in_flight() == 0 && inner.reply_hint.ready();
+            drop(replies);
+            if receiver_drains {
+                // A record may already wait with the receiver asleep.
+                inner.reply_data.ring();
+            }
+            return Poll::Pending;
+        }
+        drop(replies);
+        self.settled = true;
+        let got = got.map(Ok).expect("checked");
+        Poll::Ready(
+            inner
+                .decode_reply(got, &self.channel, &mut out)
+                .map(|()| out),
+        )
+    }
+}
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        if !self.settled {
+            let mut out = Vec::new();
+            self.inner.lock_replies().abandon(self.call_id, &mut out);
+        }
+    }
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("channel", &self.channel)
+            .field("call_id", &self.call_id)
+            .finish()
+    }
+}
+
 /// One record to write: a whole message or one fragment of it.
 struct Fragment<'a> {
     kind: Kind,
@@ -320,6 +423,52 @@ impl IpcRenderer {
         )
     }
 
+    /// Calls the handler main registered for `channel` with
+    /// [`crate::IpcMain::handle`] (Electron's `ipcRenderer.invoke`), without
+    /// waiting: the request is on its way when this returns, and the
+    /// [`Invocation`] gives the answer through [`Invocation::wait`],
+    /// [`Invocation::wait_timeout`], or `.await` on any executor.
+    ///
+    /// Fails at once (through the invocation) with [`Error::NoHandler`] if
+    /// main has no handler, and with [`Error::HandlerFailed`], carrying the
+    /// handler's error text, if it returned an error.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcRenderer::from_env()?;
+    /// let pending = ipc.invoke("read-file", "notes.txt")?;
+    /// // ... other work ...
+    /// match pending.wait() {
+    ///     Ok(contents) => println!("{} bytes", contents.len()),
+    ///     Err(ringipc::Error::HandlerFailed { message, .. }) => eprintln!("main says: {message}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn invoke(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<Invocation> {
+        check_channel(channel)?;
+        let inner = &self.inner;
+        let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
+        let seen = inner.stashed.load(Ordering::Acquire);
+        inner.lock_replies().expect(call_id, false);
+        let invocation = Invocation {
+            inner: inner.clone(),
+            call_id,
+            channel: channel.to_owned(),
+            seen,
+            settled: false,
+        };
+        // Dropping `invocation` on failure forgets the call.
+        inner.push(
+            Kind::Invoke,
+            channel,
+            arg.as_ref(),
+            call_id,
+            Patience::Wait(None),
+        )?;
+        Ok(invocation)
+    }
+
     /// Registers `listener` for messages main sends on `channel`. Listeners run
     /// on the receiver thread in arrival order. Messages that arrive while no
     /// listener is registered are counted ([`Self::unhandled_messages`]) and
@@ -411,6 +560,7 @@ fn claim(inv: &Invitation) -> Result<(OwnedFd, OwnedFd)> {
 }
 
 fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRenderer> {
+    crate::wait::spin::prepare();
     let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
     if file_len < inv.segment_len as u64 {
@@ -727,18 +877,31 @@ impl Inner {
         let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
         // Taken before the request leaves: another thread may route our reply to
         // the stash before `push` even returns, and that must count as news.
-        let mut seen = self.stashed.load(Ordering::Acquire);
-        {
-            let mut replies = self.lock_replies();
-            replies.expect(call_id);
-        }
-        let got = match self.push(
+        let seen = self.stashed.load(Ordering::Acquire);
+        self.lock_replies().expect(call_id, true);
+        let pushed = self.push(
             Kind::SyncRequest,
             channel,
             arg,
             call_id,
             Patience::Wait(deadline),
-        ) {
+        );
+        self.await_reply(call_id, channel, pushed, out, deadline, seen)
+    }
+
+    /// Waits, blocked, for the reply to `call_id` (whose request `pushed`
+    /// reports on), and decodes it into `out` or an error. Settles the call
+    /// whatever happens.
+    fn await_reply(
+        &self,
+        call_id: u64,
+        channel: &str,
+        pushed: Result<()>,
+        out: &mut Vec<u8>,
+        deadline: Option<Instant>,
+        mut seen: u64,
+    ) -> Result<()> {
+        let got = match pushed {
             Err(e) => Err(e),
             Ok(()) => wait::wait_for(
                 &self.reply_calls,
@@ -765,6 +928,12 @@ impl Inner {
             }
         };
         self.call_finished();
+        self.decode_reply(got, channel, out)
+    }
+
+    /// The caller's view of a reply: `Ok` with the value in `out`, or the
+    /// error main sent or the wait ran into.
+    fn decode_reply(&self, got: Result<bool>, channel: &str, out: &mut Vec<u8>) -> Result<()> {
         match got {
             Ok(false) => Ok(()),
             Ok(true) => {
@@ -806,8 +975,8 @@ impl Inner {
         let drained = replies.drain(Some(call_id), out);
         drop(replies);
         match drained {
-            Ok(d) => {
-                self.after_drain(&d);
+            Ok(mut d) => {
+                self.after_drain(&mut d);
                 d.mine.map(Ok)
             }
             Err(v) => Some(Err(protocol(v))),
@@ -816,7 +985,10 @@ impl Inner {
 
     /// After consuming from the reply ring: tell main about freed room if it
     /// waits for it, and wake the threads that records were routed to.
-    fn after_drain(&self, d: &replies::Drained) {
+    fn after_drain(&self, d: &mut replies::Drained) {
+        for waker in d.wakers.drain(..) {
+            waker.wake();
+        }
         self.reply_space.notify();
         if d.to_stash {
             // SYNC(stashed): Release → Acquire in `try_take_reply`; the stash entry
@@ -863,17 +1035,18 @@ impl Inner {
             self.inbox_ready.store(false, Ordering::Relaxed);
             {
                 let mut replies = self.lock_replies();
-                // With calls in flight the callers drain (and route messages here).
+                // With threads blocked on replies they drain (and route
+                // messages here).
                 let drained = if replies.in_flight() == 0 {
                     replies.drain_messages()
                 } else {
-                    Ok(false)
+                    Ok(replies::Drained::default())
                 };
                 std::mem::swap(&mut replies.inbox, &mut batch);
                 drop(replies);
                 match drained {
-                    Ok(true) => self.reply_space.notify(),
-                    Ok(false) => {}
+                    Ok(mut d) if d.consumed => self.after_drain(&mut d),
+                    Ok(_) => {}
                     Err(v) => {
                         log::error!("main broke the protocol: {v}");
                         self.close();

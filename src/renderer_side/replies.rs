@@ -1,18 +1,22 @@
 //! The renderer's consuming side of the main → renderer ring, shared by every
 //! thread that waits on it.
 //!
-//! While any `send_sync` is in flight, only the callers drain the ring: each
-//! routes what it passes in ring order — its own reply straight into its buffer
-//! (no thread hop), other callers' replies to the stash, messages to the inbox
-//! for the receiver thread. With no call in flight the receiver thread drains.
-//! So messages keep the order main sent them in, including those that arrived
-//! while a `send_sync` was blocked, and a lone caller always reads its own reply.
+//! While any thread is blocked waiting for a reply (`send_sync`, or
+//! `Invocation::wait`), only such threads drain the ring: each routes what it
+//! passes in ring order — its own reply straight into its buffer (no thread
+//! hop), other calls' replies to the stash, messages to the inbox for the
+//! receiver thread. With no thread blocked the receiver thread drains, and
+//! stashes the replies of pending invocations nobody blocks on (waking their
+//! futures). So messages keep the order main sent them in, including those
+//! that arrived while a `send_sync` was blocked, and a lone caller always
+//! reads its own reply.
 
 use crate::fragment::{Fed, Reassembly};
 use crate::record::{Kind, RecordHeader, Violation};
 use crate::ring::Consumer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Waker;
 
 /// Stash buffers kept for reuse, so routing replies between threads does not
 /// allocate in steady state.
@@ -23,10 +27,10 @@ pub(crate) struct Replies {
     /// Messages waiting for the receiver thread, each encoded as
     /// `[channel_len: u8][payload_len: u32 LE][channel][payload]`.
     pub inbox: Vec<u8>,
-    /// Sync calls still waiting for their reply.
-    outstanding: Vec<u64>,
-    /// `outstanding.len()`, readable without the lock (the receiver thread's
-    /// wait condition). Every change to `outstanding` goes through `set_*`.
+    /// Calls still waiting for their reply.
+    outstanding: Vec<Outstanding>,
+    /// How many of them have a thread blocked on them, readable without the
+    /// lock (the receiver thread's wait condition). Published on every change.
     in_flight: Arc<AtomicUsize>,
     /// Replies drained by a thread other than their caller.
     stash: Vec<Stashed>,
@@ -35,6 +39,14 @@ pub(crate) struct Replies {
     reassembly: Reassembly,
     /// Where the receiver's drain puts a fragment it took out of the inbox.
     fragment: Vec<u8>,
+}
+
+struct Outstanding {
+    call_id: u64,
+    /// A thread is blocked on it (and drains the ring itself).
+    blocked: bool,
+    /// A future polled for it: woken when its reply is stashed.
+    waker: Option<Waker>,
 }
 
 struct Stashed {
@@ -52,6 +64,10 @@ pub(crate) struct Drained {
     pub to_inbox: bool,
     /// Another caller's reply went to the stash: callers must be woken.
     pub to_stash: bool,
+    /// Something was consumed: main may be waiting for the room.
+    pub consumed: bool,
+    /// Futures whose replies were stashed; to wake once the lock is released.
+    pub wakers: Vec<Waker>,
 }
 
 impl Replies {
@@ -81,26 +97,76 @@ impl Replies {
     }
 
     /// Sync calls in flight.
+    /// Threads blocked on a reply.
     pub fn in_flight(&self) -> usize {
-        self.outstanding.len()
+        self.outstanding.iter().filter(|o| o.blocked).count()
     }
 
-    pub fn expect(&mut self, call_id: u64) {
-        self.outstanding.push(call_id);
-        self.publish_in_flight();
+    /// Registers a call before its request leaves; `blocked` if the calling
+    /// thread will wait for it now (`send_sync`), not later (`invoke`).
+    pub fn expect(&mut self, call_id: u64, blocked: bool) {
+        self.outstanding.push(Outstanding {
+            call_id,
+            blocked,
+            waker: None,
+        });
+        if blocked {
+            self.publish_in_flight();
+        }
+    }
+
+    /// A thread now blocks on a pending call (`Invocation::wait`).
+    pub fn block(&mut self, call_id: u64) {
+        if let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) {
+            o.blocked = true;
+            self.publish_in_flight();
+        }
+    }
+
+    /// A future waits for `call_id`: wake `waker` when its reply is stashed.
+    pub fn set_waker(&mut self, call_id: u64, waker: &Waker) {
+        if let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) {
+            match &mut o.waker {
+                Some(w) => w.clone_from(waker),
+                none => *none = Some(waker.clone()),
+            }
+        }
     }
 
     /// The call is over, answered or not.
     fn settle(&mut self, call_id: u64) {
-        self.outstanding.retain(|&c| c != call_id);
-        self.publish_in_flight();
+        let Some(i) = self.outstanding.iter().position(|o| o.call_id == call_id) else {
+            return;
+        };
+        if self.outstanding.swap_remove(i).blocked {
+            self.publish_in_flight();
+        }
     }
 
     fn publish_in_flight(&self) {
         // SYNC(in_flight): read by the receiver thread after its `prepare`
         // fence, against the fence in `Inner::call_finished` (Dekker pair).
-        self.in_flight
-            .store(self.outstanding.len(), Ordering::Relaxed);
+        self.in_flight.store(self.in_flight(), Ordering::Relaxed);
+    }
+
+    /// Keeps a reply for the call that expects it, or drops it if none does
+    /// (the caller gave up). Returns whether it was kept.
+    fn stash_reply(&mut self, call_id: u64, is_error: bool, body: &[u8], done: &mut Drained) {
+        let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) else {
+            return;
+        };
+        if let Some(w) = o.waker.take() {
+            done.wakers.push(w);
+        }
+        let mut payload = self.spare.pop().unwrap_or_default();
+        payload.clear();
+        payload.extend_from_slice(body);
+        self.stash.push(Stashed {
+            call_id,
+            is_error,
+            payload,
+        });
+        done.to_stash = true;
     }
 
     /// Forgets a call (timed out, failed, or main gone). Returns its reply if
@@ -128,6 +194,7 @@ impl Replies {
     pub fn drain(&mut self, want: Option<u64>, out: &mut Vec<u8>) -> Result<Drained, Violation> {
         let mut done = Drained::default();
         while let Some(h) = self.next(out)? {
+            done.consumed = true;
             match Kind::from_u8(h.kind) {
                 Some(Kind::Message) => {
                     self.inbox.push(h.channel_len);
@@ -142,18 +209,7 @@ impl Replies {
                         done.mine = Some(is_error);
                         return Ok(done);
                     }
-                    if self.outstanding.contains(&h.call_id) {
-                        let mut payload = self.spare.pop().unwrap_or_default();
-                        payload.clear();
-                        payload.extend_from_slice(out);
-                        self.stash.push(Stashed {
-                            call_id: h.call_id,
-                            is_error,
-                            payload,
-                        });
-                        done.to_stash = true;
-                    }
-                    // Otherwise the caller gave up (timeout): the reply is dropped.
+                    self.stash_reply(h.call_id, is_error, out, &mut done);
                 }
                 _ => return Err(Violation::UnexpectedKind(h.kind)),
             }
@@ -168,13 +224,14 @@ impl Replies {
 pub(crate) const RECEIVER_BATCH: usize = 256 << 10;
 
 impl Replies {
-    /// The receiver thread's drain, with no call in flight: copies messages
-    /// straight into the inbox (one copy out of the ring, not two) until about
-    /// [`RECEIVER_BATCH`] bytes are there or the ring is empty. Replies found
-    /// now belong to calls that gave up, and are dropped.
-    pub fn drain_messages(&mut self) -> Result<bool, Violation> {
-        debug_assert!(self.outstanding.is_empty());
-        let mut any = false;
+    /// The receiver thread's drain, with no thread blocked on a reply: copies
+    /// messages straight into the inbox (one copy out of the ring, not two)
+    /// until about [`RECEIVER_BATCH`] bytes are there or the ring is empty.
+    /// Replies go to the stash for pending invocations, or are dropped if
+    /// their caller gave up.
+    pub fn drain_messages(&mut self) -> Result<Drained, Violation> {
+        debug_assert_eq!(self.in_flight(), 0);
+        let mut done = Drained::default();
         while self.inbox.len() < RECEIVER_BATCH {
             let at = self.inbox.len();
             self.inbox.extend_from_slice(&[0; INBOX_PREFIX]);
@@ -197,7 +254,7 @@ impl Replies {
                         }
                         Ok(Fed::Partial | Fed::Aborted) => {
                             self.inbox.truncate(at);
-                            any = true;
+                            done.consumed = true;
                             continue;
                         }
                         Err(v) => {
@@ -215,21 +272,28 @@ impl Replies {
                     return Err(v);
                 }
             };
-            any = true;
+            done.consumed = true;
             match kind {
                 Some(Kind::Message) => {
                     self.inbox[at] = h.channel_len;
                     self.inbox[at + 1..at + INBOX_PREFIX]
                         .copy_from_slice(&h.payload_len.to_le_bytes());
                 }
-                Some(Kind::Reply | Kind::ErrorReply) => self.inbox.truncate(at),
+                Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
+                    let mut body = std::mem::take(&mut self.fragment);
+                    body.clear();
+                    body.extend_from_slice(&self.inbox[at + INBOX_PREFIX..]);
+                    self.inbox.truncate(at);
+                    self.stash_reply(h.call_id, kind == Kind::ErrorReply, &body, &mut done);
+                    self.fragment = body;
+                }
                 _ => {
                     self.inbox.truncate(at);
                     return Err(Violation::UnexpectedKind(h.kind));
                 }
             }
         }
-        Ok(any)
+        Ok(done)
     }
 }
 

@@ -116,6 +116,13 @@ impl Drop for Spinning {
     }
 }
 
+/// Looks up what spinning needs once, at start-up: the lookup allocates, and
+/// must not land in the first wait that spins past its first burst, which may
+/// be deep in a hot loop (`tests/no_alloc.rs` caught that under load).
+pub(crate) fn prepare() {
+    cores();
+}
+
 /// Cores this process may run on, looked up once (the lookup allocates).
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
