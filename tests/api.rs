@@ -20,6 +20,7 @@ fn renderer_entry() {
     match role.as_str() {
         "api" => role_api(),
         "invoke" => role_invoke(),
+        "connect_and_leave" => drop(IpcRenderer::from_env().unwrap()),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -303,4 +304,36 @@ fn invoke_and_handle() {
     assert!(ipc.remove_handler("add"));
     assert!(!ipc.remove_handler("add"));
     assert!(!ipc.remove_handler("once"), "handle_once removed itself");
+}
+
+#[test]
+fn lifecycle_callbacks_see_renderers_come_and_go_with_reasons() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let connected = Arc::new(Mutex::new(Vec::new()));
+    let gone = Arc::new(Mutex::new(Vec::new()));
+    let c = connected.clone();
+    ipc.on_connected(move |wc| c.lock().unwrap().push(wc.id()));
+    let g = gone.clone();
+    ipc.on_disconnected(move |wc, reason| {
+        assert!(!wc.is_connected());
+        g.lock().unwrap().push((wc.id(), reason.to_owned()));
+    });
+    let (leaver, mut child) = spawn(&ipc, ENTRY, "connect_and_leave", "");
+    assert_eq!(*connected.lock().unwrap(), [leaver.id()]);
+    child.assert_success(LIMIT);
+    eventually(LIMIT, "the disconnect callback", || {
+        gone.lock().unwrap().len() == 1
+    });
+    let (id, reason) = gone.lock().unwrap()[0].clone();
+    assert_eq!(id, leaver.id());
+    assert!(reason.contains("exited"), "{reason}");
+    // A renderer still connected when main goes is told so, once.
+    let (stayer, _child) = spawn(&ipc, ENTRY, "api", "");
+    drop(ipc);
+    eventually(LIMIT, "the shutdown callback", || {
+        gone.lock().unwrap().len() == 2
+    });
+    let (id, reason) = gone.lock().unwrap()[1].clone();
+    assert_eq!((id, reason.as_str()), (stayer.id(), "main shut down"));
 }

@@ -2,6 +2,7 @@
 
 mod dispatcher;
 mod event;
+mod lifecycle;
 mod web_contents;
 
 pub use event::{IpcMainEvent, Responder};
@@ -165,6 +166,7 @@ pub(crate) struct MainShared {
     pub stopping: AtomicBool,
     pub next_id: AtomicU32,
     pub renderers: Mutex<Vec<WebContents>>,
+    pub hooks: Arc<lifecycle::Hooks>,
 }
 
 impl IpcMain {
@@ -190,6 +192,7 @@ impl IpcMain {
             stopping: AtomicBool::new(false),
             next_id: AtomicU32::new(1),
             renderers: Mutex::new(Vec::new()),
+            hooks: Arc::default(),
         });
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
@@ -317,6 +320,26 @@ impl IpcMain {
             })
     }
 
+    /// Calls `callback` with each renderer [`spawn`](Self::spawn) starts, on
+    /// the spawning thread, before `spawn` returns.
+    pub fn on_connected<F>(&self, callback: F)
+    where
+        F: Fn(&WebContents) + Send + Sync + 'static,
+    {
+        self.shared().hooks.add_connected(Arc::new(callback));
+    }
+
+    /// Calls `callback` once for each renderer that is disconnected, with
+    /// the reason ([`WebContents::disconnect_reason`]): it exited or died,
+    /// broke the protocol, stopped reading, or main shut down. It runs on the
+    /// thread that noticed, usually the dispatcher, so it must not block.
+    pub fn on_disconnected<F>(&self, callback: F)
+    where
+        F: Fn(&WebContents, &str) + Send + Sync + 'static,
+    {
+        self.shared().hooks.add_disconnected(Arc::new(callback));
+    }
+
     /// The renderers connected now.
     pub fn renderers(&self) -> Vec<WebContents> {
         self.shared()
@@ -393,14 +416,17 @@ impl IpcMain {
         // receiver thread through it; closed (EOF for the renderer) once both
         // the dispatcher and the connection's outgoing half let go.
         let main_end = Arc::new(main_end);
-        let conn = Arc::new(build_connection(
-            (id, child.id()),
-            &mapping,
-            &layout,
-            cfg,
-            (Ring::Kick(main_end.clone()), rings.reply_calls),
-            shared,
-        ));
+        let rings_out = (Ring::Kick(main_end.clone()), rings.reply_calls);
+        let conn = Arc::new_cyclic(|this| {
+            build_connection(
+                (id, child.id()),
+                &mapping,
+                &layout,
+                cfg,
+                rings_out,
+                (shared, this),
+            )
+        });
         let web_contents = WebContents { conn };
         let renderer = build_incoming(
             web_contents.clone(),
@@ -411,6 +437,7 @@ impl IpcMain {
         );
         shared.renderers.lock().push(web_contents.clone());
         shared.control.add(renderer);
+        shared.hooks.connected(&web_contents);
         Ok((web_contents, child))
     }
 }
@@ -464,7 +491,7 @@ fn build_connection(
     layout: &Layout,
     cfg: &Config,
     (data_ring, calls_ring): (Ring, Ring),
-    shared: &MainShared,
+    (shared, this): (&MainShared, &std::sync::Weak<Connection>),
 ) -> Connection {
     let (ctrl, bytes) = ring_parts(
         mapping,
@@ -502,6 +529,8 @@ fn build_connection(
         unhandled: AtomicU64::new(0),
         counters: Default::default(),
         dispatcher: shared.control.waker(),
+        hooks: shared.hooks.clone(),
+        this: this.clone(),
     }
 }
 

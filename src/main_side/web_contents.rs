@@ -2,6 +2,7 @@
 //! connection (the reply ring's producer plus a bounded outbox).
 
 use super::dispatcher::Waker;
+use super::lifecycle::Hooks;
 use crate::error::{Error, Result, check_channel};
 use crate::fragment::{fragment_len, fragments};
 use crate::record::{COMMIT_LEN, CONTINUES, Kind, Violation, record_len};
@@ -77,6 +78,10 @@ pub(crate) struct Connection {
     pub counters: Counters,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
     pub dispatcher: Waker,
+    /// Main's lifecycle callbacks, run on disconnect.
+    pub hooks: Arc<Hooks>,
+    /// This connection, for handing a `WebContents` to those callbacks.
+    pub this: std::sync::Weak<Connection>,
 }
 
 /// Per-renderer traffic counters. The dispatcher is the only writer of the
@@ -289,10 +294,13 @@ impl Connection {
                 self.id,
                 self.pid
             );
-            *self.reason.lock() = Some(reason);
+            *self.reason.lock() = Some(reason.clone());
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
             self.dispatcher.wake();
+            if let Some(conn) = self.this.upgrade() {
+                self.hooks.disconnected(&WebContents { conn }, &reason);
+            }
         }
     }
 
