@@ -77,7 +77,10 @@ fn renderer() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 
     // A deadline.
-    match ipc.invoke("slow", [])?.wait_timeout(Duration::from_millis(50)) {
+    match ipc
+        .invoke("slow", [])?
+        .wait_timeout(Duration::from_millis(50))
+    {
         Err(Error::Timeout) => println!("slow: gave up after 50 ms"),
         other => println!("slow: unexpected {other:?}"),
     }

@@ -70,7 +70,11 @@ fn main_process() -> Result<ExitCode, Box<dyn std::error::Error>> {
     for mut child in children {
         ok &= child.wait()?.success();
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn renderer() -> Result<ExitCode, Box<dyn std::error::Error>> {

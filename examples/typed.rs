@@ -76,7 +76,11 @@ fn renderer() -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!(
             "renderer: sensor {sensor}: {:.1} °F{}",
             verdict.fahrenheit,
-            if verdict.too_hot != 0 { ", too hot" } else { "" }
+            if verdict.too_hot != 0 {
+                ", too hot"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
