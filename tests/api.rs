@@ -21,6 +21,7 @@ fn renderer_entry() {
         "api" => role_api(),
         "invoke" => role_invoke(),
         "connect_and_leave" => drop(IpcRenderer::from_env().unwrap()),
+        "scoped" => role_scoped(&std::env::var(ARG).unwrap()),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -336,4 +337,80 @@ fn lifecycle_callbacks_see_renderers_come_and_go_with_reasons() {
     });
     let (id, reason) = gone.lock().unwrap()[1].clone();
     assert_eq!((id, reason.as_str()), (stayer.id(), "main shut down"));
+}
+
+/// Sends once on `scoped`, then checks who answers `who`: `expect` first,
+/// main after its own handler is removed.
+fn role_scoped(expect: &str) {
+    let ipc = IpcRenderer::from_env().unwrap();
+    ipc.send("scoped", []).unwrap();
+    assert_eq!(
+        ipc.invoke("who", []).unwrap().wait().unwrap(),
+        expect.as_bytes()
+    );
+    ipc.send_sync("drop_own_handler", []).unwrap();
+    assert_eq!(ipc.invoke("who", []).unwrap().wait().unwrap(), b"main");
+    assert_eq!(ipc.send_sync("order", []).unwrap(), b"ok");
+}
+
+#[test]
+fn a_renderers_own_listeners_and_handlers_come_first() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let h = heard.clone();
+    ipc.on("scoped", move |e, _| {
+        h.lock()
+            .unwrap()
+            .push(format!("main heard {}", e.sender().id()));
+    })
+    .unwrap();
+    ipc.handle("who", |_, _| Ok::<_, String>("main")).unwrap();
+    ipc.on("drop_own_handler", |e, _| {
+        e.sender().remove_handler("who");
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let h = heard.clone();
+    ipc.on("order", move |e, _| {
+        let id = e.sender().id();
+        let heard = h.lock().unwrap();
+        let mine: Vec<_> = heard
+            .iter()
+            .filter(|l| l.ends_with(&format!(" {id}")))
+            .cloned()
+            .collect();
+        let want: Vec<String> = if id == 1 {
+            vec![format!("own heard {id}"), format!("main heard {id}")]
+        } else {
+            vec![format!("main heard {id}")]
+        };
+        e.set_return_value(if mine == want { "ok" } else { "wrong order" });
+    })
+    .unwrap();
+    // Renderer 1 gets its own listener and handler before `spawn` returns,
+    // so before it can send anything.
+    let h = heard.clone();
+    ipc.on_connected(move |wc| {
+        if wc.id() != 1 {
+            return;
+        }
+        let h = h.clone();
+        wc.on("scoped", move |e, _| {
+            h.lock()
+                .unwrap()
+                .push(format!("own heard {}", e.sender().id()));
+        })
+        .unwrap();
+        wc.handle("who", |_, _| Ok::<_, String>("own")).unwrap();
+        assert!(matches!(
+            wc.handle("who", |_, _| Ok::<_, String>("again")),
+            Err(Error::HandlerExists { .. })
+        ));
+    });
+    let (first, mut first_child) = spawn(&ipc, ENTRY, "scoped", "own");
+    assert_eq!(first.id(), 1);
+    let (_second, mut second_child) = spawn(&ipc, ENTRY, "scoped", "main");
+    first_child.assert_success(LIMIT);
+    second_child.assert_success(LIMIT);
 }

@@ -68,6 +68,14 @@ struct Slot {
     quiet: u32,
     /// Its message in progress, when one arrives in fragments.
     reassembly: Reassembly,
+    /// Views of the listeners and handlers registered on its `WebContents`.
+    own: Own,
+}
+
+/// The dispatcher's views of one renderer's own listeners and handlers.
+struct Own {
+    listeners: Snapshot<MainListener>,
+    handlers: Snapshot<MainHandler>,
 }
 
 /// Hands new renderers to the dispatcher and wakes it.
@@ -203,6 +211,10 @@ impl Dispatcher {
         let adopted = std::mem::take(&mut *self.shared.control.pending.lock());
         let max_message = self.shared.config.max_message_len as usize;
         self.slots.extend(adopted.into_iter().map(|r| Slot {
+            own: Own {
+                listeners: Snapshot::new(&r.web_contents.conn.listeners),
+                handlers: Snapshot::new(&r.web_contents.conn.handlers),
+            },
             r,
             quiet: 0,
             reassembly: Reassembly::new(max_message),
@@ -262,6 +274,7 @@ impl Dispatcher {
             let Slot {
                 r: slot,
                 reassembly,
+                own,
                 ..
             } = &mut self.slots[i];
             if !slot.web_contents.is_connected() {
@@ -290,6 +303,7 @@ impl Dispatcher {
                 shared: &self.shared,
                 listeners: &mut self.listeners,
                 handlers: &mut self.handlers,
+                own,
                 ret: &mut self.ret,
                 sender: &slot.web_contents,
             };
@@ -416,6 +430,7 @@ struct Context<'a> {
     shared: &'a MainShared,
     listeners: &'a mut Snapshot<MainListener>,
     handlers: &'a mut Snapshot<MainHandler>,
+    own: &'a mut Own,
     ret: &'a mut ReturnValue,
     sender: &'a WebContents,
 }
@@ -443,9 +458,11 @@ impl Context<'_> {
             call_id,
         } = request;
         let sync = asks == Asks::Sync;
-        let listeners = self.listeners.refresh(&self.shared.listeners).get(channel);
         let conn = &self.sender.conn;
-        if listeners.is_empty() {
+        // Electron's order: the renderer's own listeners, then main's.
+        let own = self.own.listeners.refresh(&conn.listeners).get(channel);
+        let global = self.listeners.refresh(&self.shared.listeners).get(channel);
+        if own.is_empty() && global.is_empty() {
             if sync {
                 answer_failure(conn, call_id, RemoteFailure::NoListener, "");
             } else {
@@ -466,9 +483,14 @@ impl Context<'_> {
             reply: self.ret,
         };
         let mut panicked = None;
-        for entry in listeners {
+        let tables = [&conn.listeners, &self.shared.listeners];
+        for (entry, table) in own
+            .iter()
+            .map(|e| (e, tables[0]))
+            .chain(global.iter().map(|e| (e, tables[1])))
+        {
             // A `once` listener runs only for the message that removes it.
-            if entry.once && !self.shared.listeners.remove(entry.id) {
+            if entry.once && !table.remove(entry.id) {
                 continue;
             }
             let listener = &entry.f;
@@ -505,12 +527,16 @@ impl Context<'_> {
             ..
         } = request;
         let conn = &self.sender.conn;
-        let handlers = self.handlers.refresh(&self.shared.handlers).get(channel);
+        // Electron's order: the renderer's own handler, else main's.
+        let own = self.own.handlers.refresh(&conn.handlers).get(channel);
+        let (handlers, table) = if own.is_empty() {
+            let global = self.handlers.refresh(&self.shared.handlers).get(channel);
+            (global, &self.shared.handlers)
+        } else {
+            (own, &conn.handlers)
+        };
         // A `handle_once` handler runs only for the call that removes it.
-        let Some(entry) = handlers
-            .first()
-            .filter(|e| !e.once || self.shared.handlers.remove(e.id))
-        else {
+        let Some(entry) = handlers.first().filter(|e| !e.once || table.remove(e.id)) else {
             answer_failure(conn, call_id, RemoteFailure::NoHandler, "");
             conn.wake_receiver();
             return;

@@ -123,6 +123,25 @@ impl Config {
     }
 }
 
+/// A typed handler as the dispatcher stores it: its value written into the
+/// event's reply buffer, its error turned into text.
+pub(crate) fn erase_handler<F, R, E>(handler: F) -> Arc<MainHandler>
+where
+    F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+    R: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    Arc::new(
+        move |event: &mut IpcMainEvent<'_>, arg: &[u8]| match handler(event, arg) {
+            Ok(value) => {
+                event.reply.bytes.extend_from_slice(value.as_ref());
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
 /// The main process's end of ringipc, like Electron's `ipcMain`.
 ///
 /// Owns a dispatcher thread that drains every renderer's request ring and calls
@@ -304,16 +323,9 @@ impl IpcMain {
         E: std::fmt::Display,
     {
         check_channel(channel)?;
-        let erased = move |event: &mut IpcMainEvent<'_>, arg: &[u8]| match handler(event, arg) {
-            Ok(value) => {
-                event.reply.bytes.extend_from_slice(value.as_ref());
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        };
         self.shared()
             .handlers
-            .add_if_absent(channel, Arc::new(erased), once)
+            .add_if_absent(channel, erase_handler(handler), once)
             .map(|_| ())
             .ok_or_else(|| Error::HandlerExists {
                 channel: channel.to_owned(),
@@ -528,6 +540,8 @@ fn build_connection(
         reason: Mutex::new(None),
         unhandled: AtomicU64::new(0),
         counters: Default::default(),
+        listeners: Listeners::default(),
+        handlers: Listeners::default(),
         dispatcher: shared.control.waker(),
         hooks: shared.hooks.clone(),
         this: this.clone(),

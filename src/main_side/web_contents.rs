@@ -3,8 +3,10 @@
 
 use super::dispatcher::Waker;
 use super::lifecycle::Hooks;
+use super::{IpcMainEvent, MainHandler, MainListener, erase_handler};
 use crate::error::{Error, Result, check_channel};
 use crate::fragment::{fragment_len, fragments};
+use crate::listeners::{ListenerId, Listeners};
 use crate::record::{COMMIT_LEN, CONTINUES, Kind, Violation, record_len};
 use crate::ring::{Producer, PushError};
 use crate::segment::Mapping;
@@ -78,6 +80,10 @@ pub(crate) struct Connection {
     pub counters: Counters,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
     pub dispatcher: Waker,
+    /// Listeners and handlers registered on this renderer's `WebContents`;
+    /// they come before main's (Electron's `webContents.ipc`).
+    pub listeners: Listeners<MainListener>,
+    pub handlers: Listeners<MainHandler>,
     /// Main's lifecycle callbacks, run on disconnect.
     pub hooks: Arc<Hooks>,
     /// This connection, for handing a `WebContents` to those callbacks.
@@ -383,6 +389,75 @@ impl WebContents {
     /// renderer reads it with [`crate::pod::read_pod`].
     pub fn send_pod<T: crate::pod::Pod>(&self, channel: &str, value: &T) -> Result<()> {
         self.send(channel, bytemuck::bytes_of(value))
+    }
+
+    /// Registers `listener` for messages from this renderer only (Electron's
+    /// `webContents.ipc.on`). It runs before [`crate::IpcMain::on`]'s
+    /// listeners of the channel, which still run.
+    pub fn on<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self.conn.listeners.add(channel, Arc::new(listener), false))
+    }
+
+    /// [`on`](Self::on) for this renderer's next message on `channel` only.
+    pub fn once<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self.conn.listeners.add(channel, Arc::new(listener), true))
+    }
+
+    /// Removes a listener [`on`](Self::on) or [`once`](Self::once) returned.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.conn.listeners.remove(id)
+    }
+
+    /// Registers the handler of `channel` for this renderer's `invoke`s
+    /// (Electron's `webContents.ipc.handle`); it takes precedence over
+    /// [`crate::IpcMain::handle`]'s. One per channel per renderer.
+    pub fn handle<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.add_handler(channel, handler, false)
+    }
+
+    /// [`handle`](Self::handle) for the next call only.
+    pub fn handle_once<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.add_handler(channel, handler, true)
+    }
+
+    /// Removes this renderer's handler of `channel`; main's, if any, then
+    /// answers its calls.
+    pub fn remove_handler(&self, channel: &str) -> bool {
+        self.conn.handlers.remove_all(Some(channel)) > 0
+    }
+
+    fn add_handler<F, R, E>(&self, channel: &str, handler: F, once: bool) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        check_channel(channel)?;
+        self.conn
+            .handlers
+            .add_if_absent(channel, erase_handler(handler), once)
+            .map(|_| ())
+            .ok_or_else(|| Error::HandlerExists {
+                channel: channel.to_owned(),
+            })
     }
 
     /// Whether the renderer is still connected.
