@@ -22,6 +22,7 @@ fn renderer_entry() {
         "invoke" => role_invoke(),
         "connect_and_leave" => drop(IpcRenderer::from_env().unwrap()),
         "scoped" => role_scoped(&std::env::var(ARG).unwrap()),
+        "sends_then_waits" => role_sends_then_waits(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -413,4 +414,50 @@ fn a_renderers_own_listeners_and_handlers_come_first() {
     let (_second, mut second_child) = spawn(&ipc, ENTRY, "scoped", "main");
     first_child.assert_success(LIMIT);
     second_child.assert_success(LIMIT);
+}
+
+/// Sends messages, then blocks in a call main never answers.
+fn role_sends_then_waits() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    for i in 0..100u32 {
+        ipc.send("counted", i.to_le_bytes()).unwrap();
+    }
+    match ipc.send_sync("never", []) {
+        Err(Error::Disconnected) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    assert!(!ipc.is_connected());
+}
+
+#[test]
+fn shutdown_handles_what_was_sent_then_disconnects_everyone() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let counted = Arc::new(AtomicU64::new(0));
+    let c = counted.clone();
+    ipc.on("counted", move |_, _| {
+        c.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    let (b, blocked) = std::sync::mpsc::channel();
+    ipc.on("never", move |e, _| {
+        // Kept, never answered: the caller stays blocked until shutdown.
+        let _ = b.send(e.take_responder().unwrap());
+    })
+    .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "sends_then_waits", "");
+    let responder = blocked.recv_timeout(LIMIT).unwrap();
+    ipc.shutdown();
+    assert_eq!(counted.load(Ordering::Relaxed), 100, "sent before the call");
+    assert_eq!(wc.disconnect_reason().as_deref(), Some("main shut down"));
+    assert!(ipc.renderers().is_empty());
+    child.assert_success(LIMIT);
+    assert!(matches!(
+        responder.respond("late"),
+        Err(Error::Disconnected)
+    ));
+    assert!(matches!(
+        ipc.spawn(&mut role_command(ENTRY, "api", "")),
+        Err(Error::Disconnected)
+    ));
 }

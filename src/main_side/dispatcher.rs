@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// Records taken from one renderer before moving to the next.
 const BATCH: usize = 64;
+/// Rounds of draining at shutdown, at most.
+const SHUTDOWN_ROUNDS: usize = 1024;
 /// Capacity of the record buffer kept between messages.
 const BODY_KEEP: usize = 1 << 20;
 /// Rounds without a record after which a renderer counts as quiet.
@@ -405,6 +407,13 @@ impl Dispatcher {
 
     fn shutdown(&mut self) {
         self.housekeeping();
+        // Handle what renderers sent before the stop, a bounded number of
+        // rounds: one that keeps sending cannot hold main's exit.
+        for _ in 0..SHUTDOWN_ROUNDS {
+            if self.drain_all() == 0 {
+                break;
+            }
+        }
         for s in self.slots.drain(..) {
             s.r.web_contents.conn.disconnect("main shut down".into());
         }

@@ -352,6 +352,16 @@ impl IpcMain {
         self.shared().hooks.add_disconnected(Arc::new(callback));
     }
 
+    /// Shuts main down without waiting for the last handle to go: handles
+    /// what renderers already sent, disconnects each of them (their blocked
+    /// calls fail with [`Error::Disconnected`]; `on_disconnected` callbacks
+    /// see "main shut down"), and stops the dispatcher. Afterwards, listeners
+    /// never run again and [`spawn`](Self::spawn) fails. Called from a
+    /// listener, the dispatcher stops after that listener returns.
+    pub fn shutdown(&self) {
+        self.owner.stop();
+    }
+
     /// The renderers connected now.
     pub fn renderers(&self) -> Vec<WebContents> {
         self.shared()
@@ -374,6 +384,9 @@ impl IpcMain {
     /// accumulates hooks.
     pub fn spawn(&self, command: &mut Command) -> Result<(WebContents, Child)> {
         let shared = self.shared();
+        if shared.stopping.load(Ordering::Acquire) {
+            return Err(Error::Disconnected);
+        }
         let cfg = &shared.config;
         let layout = Layout::new(cfg.request_capacity, cfg.reply_capacity)
             .expect("validated in IpcMain::with_config");
@@ -580,8 +593,10 @@ fn build_incoming(
     }
 }
 
-impl Drop for Owner {
-    fn drop(&mut self) {
+impl Owner {
+    /// Stops the dispatcher: it handles what is already in the rings,
+    /// disconnects every renderer with "main shut down", and exits.
+    fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.control.waker().wake();
         if let Some(t) = self.thread.lock().take() {
@@ -591,5 +606,11 @@ impl Drop for Owner {
                 let _ = t.join();
             }
         }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
