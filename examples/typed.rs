@@ -3,7 +3,8 @@
 //!
 //! Run it with `cargo run --release --example typed`. The renderer sends a
 //! `#[repr(C)]` struct; main reads it at whatever alignment the ring left it
-//! and answers with another.
+//! and answers with another. With `--features serde` it also sends a `serde`
+//! struct and a tuple of arguments, compactly encoded, and one as JSON.
 
 use bytemuck::{Pod, Zeroable};
 use ringipc::{IpcMain, IpcRenderer, pod};
@@ -55,6 +56,8 @@ fn main_process() -> Result<ExitCode, Box<dyn std::error::Error>> {
             _pad: [0; 7],
         });
     })?;
+    #[cfg(feature = "serde")]
+    with_serde::main_side(&ipc)?;
     let (_renderer, mut child) =
         ipc.spawn(Command::new(std::env::current_exe()?).arg("--renderer"))?;
     Ok(if child.wait()?.success() {
@@ -83,5 +86,60 @@ fn renderer() -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
         );
     }
+    #[cfg(feature = "serde")]
+    with_serde::renderer_side(&ipc)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "serde")]
+mod with_serde {
+    use ringipc::value::serde::{Deserialize, Serialize};
+    use ringipc::value::{decode, decode_json};
+    use ringipc::{IpcMain, IpcRenderer};
+
+    #[derive(Serialize, Deserialize, Debug)]
+    #[serde(crate = "ringipc::value::serde")]
+    struct Alert {
+        sensor: u32,
+        message: String,
+    }
+
+    pub fn main_side(ipc: &IpcMain) -> ringipc::Result<()> {
+        ipc.on("alert", |event, arg| {
+            if let Ok(alert) = decode::<Alert>(arg) {
+                println!(
+                    "main: alert from sensor {}: {}",
+                    alert.sensor, alert.message
+                );
+                let _ = event.set_return_serialized(&true);
+            }
+        })?;
+        ipc.on("between", |event, arg| {
+            if let Ok((low, high)) = decode::<(f64, f64)>(arg) {
+                let _ = event.set_return_serialized(&((low + high) / 2.0));
+            }
+        })?;
+        ipc.on("alert-json", |_event, arg| {
+            if let Ok(alert) = decode_json::<Alert>(arg) {
+                println!("main: as JSON: {}", String::from_utf8_lossy(arg));
+                println!("main: which reads back as {alert:?}");
+            }
+        })?;
+        Ok(())
+    }
+
+    pub fn renderer_side(ipc: &IpcRenderer) -> ringipc::Result<()> {
+        let alert = Alert {
+            sensor: 2,
+            message: "over 30 °C".into(),
+        };
+        let seen: bool = ipc.send_sync_value("alert", &alert)?;
+        println!("renderer: main saw the alert: {seen}");
+        let mid: f64 = ipc.send_sync_value("between", &(21.5, 34.0))?;
+        println!("renderer: midpoint {mid:.2} °C");
+        ipc.send_json("alert-json", &alert)?;
+        // The reply is ordered after the message: main has printed it.
+        let _: bool = ipc.send_sync_value("alert", &alert)?;
+        Ok(())
+    }
 }

@@ -72,6 +72,9 @@ pub enum Error {
     NotARenderer(String),
     /// The other side sent something the protocol does not allow.
     Protocol(String),
+    /// A value could not be encoded, or a payload is not the value asked for
+    /// (the `serde` feature's [`crate::value`] functions).
+    Codec(String),
     /// An operating-system call failed while setting up.
     Io(io::Error),
 }
@@ -121,6 +124,7 @@ impl fmt::Display for Error {
             ),
             Error::NotARenderer(why) => write!(f, "cannot connect to main: {why}"),
             Error::Protocol(why) => write!(f, "the other side broke the protocol: {why}"),
+            Error::Codec(why) => write!(f, "cannot encode or decode the value: {why}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

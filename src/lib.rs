@@ -26,6 +26,8 @@ mod renderer_side;
 mod ring;
 mod segment;
 mod sync;
+#[cfg(feature = "serde")]
+pub mod value;
 mod wait;
 
 #[cfg(not(loom))]

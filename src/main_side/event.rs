@@ -146,6 +146,17 @@ impl IpcMainEvent<'_> {
         self.set_return_value(bytemuck::bytes_of(value))
     }
 
+    /// [`set_return_value`](Self::set_return_value) with a `serde` value,
+    /// compactly encoded (feature `serde`). `Ok(false)` if a value was already
+    /// set, as for `set_return_value`.
+    #[cfg(feature = "serde")]
+    pub fn set_return_serialized<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> crate::Result<bool> {
+        Ok(self.set_return_value(crate::value::encode(value)?))
+    }
+
     /// Sends a message back to the renderer that sent this one (Electron's
     /// `event.reply`); the same as `event.sender().send(…)`.
     pub fn reply(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {

@@ -385,6 +385,19 @@ impl WebContents {
         self.conn.queued.load(Ordering::Relaxed)
     }
 
+    /// Sends any `serde` value, compactly encoded (feature `serde`; see
+    /// [`crate::value`]).
+    #[cfg(feature = "serde")]
+    pub fn send_value<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, crate::value::encode(value)?)
+    }
+
+    /// Sends a `serde` value as JSON (feature `serde`).
+    #[cfg(feature = "serde")]
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, crate::value::encode_json(value)?)
+    }
+
     /// Sends a plain-old-data value as it lies in memory (no encoding); the
     /// renderer reads it with [`crate::pod::read_pod`].
     pub fn send_pod<T: crate::pod::Pod>(&self, channel: &str, value: &T) -> Result<()> {

@@ -334,6 +334,30 @@ impl IpcRenderer {
         })
     }
 
+    /// Sends any `serde` value, compactly encoded (feature `serde`; see
+    /// [`crate::value`]). Several arguments travel as a tuple.
+    #[cfg(feature = "serde")]
+    pub fn send_value<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, crate::value::encode(value)?)
+    }
+
+    /// [`send_sync`](Self::send_sync) of a `serde` value, decoding the return
+    /// value as an `R` (feature `serde`).
+    #[cfg(feature = "serde")]
+    pub fn send_sync_value<T, R>(&self, channel: &str, value: &T) -> Result<R>
+    where
+        T: serde::Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        crate::value::decode(&self.send_sync(channel, crate::value::encode(value)?)?)
+    }
+
+    /// Sends a `serde` value as JSON, for peers that speak it (feature `serde`).
+    #[cfg(feature = "serde")]
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
+        self.send(channel, crate::value::encode_json(value)?)
+    }
+
     /// [`send`](Self::send) that waits for room no longer than `timeout`,
     /// then fails with [`Error::Timeout`] having sent nothing.
     pub fn send_timeout(
