@@ -64,6 +64,9 @@ pub(crate) enum Kind {
     ErrorReply = 4,
     /// Renderer → main: a call to a handler (`invoke`); answered like `SyncRequest`.
     Invoke = 5,
+    /// Renderer → main: a message for another renderer (`send_to`); the call
+    /// id field holds the target's id.
+    SendTo = 6,
 }
 
 impl Kind {
@@ -74,12 +77,16 @@ impl Kind {
             3 => Kind::Reply,
             4 => Kind::ErrorReply,
             5 => Kind::Invoke,
+            6 => Kind::SendTo,
             _ => return None,
         })
     }
 
     fn has_channel(self) -> bool {
-        matches!(self, Kind::Message | Kind::SyncRequest | Kind::Invoke)
+        matches!(
+            self,
+            Kind::Message | Kind::SyncRequest | Kind::Invoke | Kind::SendTo
+        )
     }
 }
 
@@ -213,6 +220,8 @@ pub(crate) enum Asks {
     Sync,
     /// `invoke`: the channel's handler returns a value or an error.
     Invoke,
+    /// `send_to`: forward to the renderer with this id, if policy allows.
+    SendTo(u64),
 }
 
 /// A record from a renderer, decoded into what main's dispatcher acts on.
@@ -232,6 +241,7 @@ impl<'a> Request<'a> {
             Some(Kind::Message) => Asks::Message,
             Some(Kind::SyncRequest) => Asks::Sync,
             Some(Kind::Invoke) => Asks::Invoke,
+            Some(Kind::SendTo) => Asks::SendTo(header.call_id),
             _ => return Err(Violation::UnexpectedKind(header.kind)),
         };
         let (channel, payload) =

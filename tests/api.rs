@@ -23,6 +23,8 @@ fn renderer_entry() {
         "connect_and_leave" => drop(IpcRenderer::from_env().unwrap()),
         "scoped" => role_scoped(&std::env::var(ARG).unwrap()),
         "sends_then_waits" => role_sends_then_waits(),
+        "chat_receiver" => role_chat_receiver(),
+        "chat_sender" => role_chat_sender(std::env::var(ARG).unwrap().parse().unwrap()),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -460,4 +462,72 @@ fn shutdown_handles_what_was_sent_then_disconnects_everyone() {
         ipc.spawn(&mut role_command(ENTRY, "api", "")),
         Err(Error::Disconnected)
     ));
+}
+
+/// Waits for one forwarded "chat" message and reports who sent it.
+fn role_chat_receiver() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let leak = tx.clone();
+    ipc.on("chat", move |e, arg| {
+        tx.send((e.sender_id(), arg.to_vec())).unwrap();
+    })
+    .unwrap();
+    ipc.on("secret", move |e, _| {
+        leak.send((e.sender_id(), b"LEAKED".to_vec())).unwrap();
+    })
+    .unwrap();
+    ipc.send_sync("ready", []).unwrap();
+    let (from, text) = rx.recv_timeout(LIMIT).unwrap();
+    assert_eq!(text, b"hi");
+    ipc.send_sync("got", from.unwrap().to_le_bytes()).unwrap();
+}
+
+fn role_chat_sender(to: u32) {
+    let ipc = IpcRenderer::from_env().unwrap();
+    ipc.send_to(to, "secret", "no").unwrap();
+    ipc.send_to(99, "chat", "nobody").unwrap();
+    ipc.send_to(to, "chat", "hi").unwrap();
+    // Ordered after the three above: main has dealt with them.
+    ipc.send_sync("sent", []).unwrap();
+}
+
+#[test]
+fn renderers_message_each_other_where_main_allows() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.allow_forwarding(|_from, _to, channel| channel == "chat");
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let ready_tx = Mutex::new(ready_tx);
+    ipc.on("ready", move |e, _| {
+        ready_tx.lock().unwrap().send(()).unwrap();
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let got = Arc::new(Mutex::new(None));
+    let g = got.clone();
+    ipc.on("got", move |e, arg| {
+        *g.lock().unwrap() = Some(u32::from_le_bytes(arg.try_into().unwrap()));
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let refused = Arc::new(Mutex::new(None));
+    let r = refused.clone();
+    ipc.on("sent", move |e, _| {
+        *r.lock().unwrap() = Some(e.sender().stats().forwards_refused);
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let (receiver, mut receiver_child) = spawn(&ipc, ENTRY, "chat_receiver", "");
+    ready.recv_timeout(LIMIT).unwrap();
+    let (sender, mut sender_child) = spawn(&ipc, ENTRY, "chat_sender", &receiver.id().to_string());
+    sender_child.assert_success(LIMIT);
+    receiver_child.assert_success(LIMIT);
+    assert_eq!(
+        *got.lock().unwrap(),
+        Some(sender.id()),
+        "sender_id names the sender"
+    );
+    // "secret" (not allowed) and renderer 99 (no such renderer).
+    assert_eq!(*refused.lock().unwrap(), Some(2));
 }

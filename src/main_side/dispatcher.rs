@@ -448,14 +448,55 @@ impl Context<'_> {
     fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
         let request = Request::decode(&header, body)?;
         let conn = &self.sender.conn;
-        conn.counters
-            .record(request.asks != Asks::Message, request.payload.len());
-        if request.asks == Asks::Invoke {
-            self.invoke(request);
-        } else {
-            self.run_listeners(request);
+        let call = matches!(request.asks, Asks::Sync | Asks::Invoke);
+        conn.counters.record(call, request.payload.len());
+        match request.asks {
+            Asks::Invoke => self.invoke(request),
+            Asks::SendTo(to) => self.forward(request, to),
+            Asks::Message | Asks::Sync => self.run_listeners(request),
         }
         Ok(())
+    }
+
+    /// `send_to`: hands the message to renderer `to` if main's policy allows.
+    fn forward(self, request: Request<'_>, to: u64) {
+        let from = self.sender;
+        let target = u32::try_from(to).ok().and_then(|to| {
+            let renderers = self.shared.renderers.lock();
+            renderers.iter().find(|w| w.id() == to).cloned()
+        });
+        let policy = self.shared.forwarding.read().clone();
+        let allowed = match (&target, policy) {
+            (Some(target), Some(policy)) => {
+                catch_unwind(AssertUnwindSafe(|| policy(from, target, request.channel)))
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        let delivered = allowed
+            && target.is_some_and(|t| {
+                t.conn
+                    .push(
+                        Kind::Message,
+                        request.channel.as_bytes(),
+                        request.payload,
+                        from.id().into(),
+                    )
+                    .is_ok()
+            });
+        if !delivered {
+            from.conn.counters.refused.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "renderer {}: message on '{}' for renderer {to} not forwarded ({})",
+                from.id(),
+                request.channel,
+                if allowed {
+                    "not connected"
+                } else {
+                    "not allowed"
+                }
+            );
+        }
     }
 
     /// `send` and `send_sync`: every listener of the channel, in order.

@@ -186,7 +186,13 @@ pub(crate) struct MainShared {
     pub next_id: AtomicU32,
     pub renderers: Mutex<Vec<WebContents>>,
     pub hooks: Arc<lifecycle::Hooks>,
+    /// Which `send_to` messages to forward; none without a policy.
+    pub forwarding: parking_lot::RwLock<Option<Arc<ForwardingPolicy>>>,
 }
+
+/// Decides whether main forwards a renderer's `send_to` message:
+/// `(from, to, channel) -> allowed`.
+pub(crate) type ForwardingPolicy = dyn Fn(&WebContents, &WebContents, &str) -> bool + Send + Sync;
 
 impl IpcMain {
     /// Starts main with the default [`Config`].
@@ -212,6 +218,7 @@ impl IpcMain {
             next_id: AtomicU32::new(1),
             renderers: Mutex::new(Vec::new()),
             hooks: Arc::default(),
+            forwarding: Default::default(),
         });
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
@@ -360,6 +367,26 @@ impl IpcMain {
     /// listener, the dispatcher stops after that listener returns.
     pub fn shutdown(&self) {
         self.owner.stop();
+    }
+
+    /// Lets renderers message each other through main
+    /// ([`crate::IpcRenderer::send_to`]) where `policy(from, to, channel)`
+    /// says so. Without a policy nothing is forwarded; a refused message is
+    /// logged and counted ([`crate::RendererStats::forwards_refused`]).
+    /// Replaces any earlier policy. Runs on the dispatcher thread.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcMain::new()?;
+    /// // Renderers may chat with each other on "chat", nothing else.
+    /// ipc.allow_forwarding(|_from, _to, channel| channel == "chat");
+    /// # Ok(()) }
+    /// ```
+    pub fn allow_forwarding<F>(&self, policy: F)
+    where
+        F: Fn(&WebContents, &WebContents, &str) -> bool + Send + Sync + 'static,
+    {
+        *self.shared().forwarding.write() = Some(Arc::new(policy));
     }
 
     /// The renderers connected now.

@@ -99,6 +99,8 @@ pub(crate) struct Counters {
     pub bytes: AtomicU64,
     /// Error replies (no listener, no value, panic, dropped responder).
     pub errors: AtomicU64,
+    /// `send_to` messages main did not forward (policy, or no such renderer).
+    pub refused: AtomicU64,
 }
 
 impl Counters {
@@ -135,6 +137,8 @@ pub struct RendererStats {
     pub unhandled_messages: u64,
     /// Ring bytes waiting in main's outbox for this renderer.
     pub queued_bytes: usize,
+    /// Its `send_to` messages main did not forward.
+    pub forwards_refused: u64,
 }
 
 impl Outgoing {
@@ -509,6 +513,7 @@ impl WebContents {
             error_replies: load(&c.errors),
             unhandled_messages: load(&self.conn.unhandled),
             queued_bytes: self.queued_bytes(),
+            forwards_refused: load(&c.refused),
         }
     }
 }

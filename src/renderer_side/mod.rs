@@ -28,12 +28,19 @@ use std::time::{Duration, Instant};
 /// What a renderer-side listener learns about one message from main.
 pub struct IpcRendererEvent<'a> {
     channel: &'a str,
+    from: u32,
 }
 
 impl IpcRendererEvent<'_> {
     /// The channel the message arrived on.
     pub fn channel(&self) -> &str {
         self.channel
+    }
+
+    /// The renderer that sent it with [`IpcRenderer::send_to`] (Electron's
+    /// `event.senderId`), or `None` if main sent it.
+    pub fn sender_id(&self) -> Option<u32> {
+        (self.from != 0).then_some(self.from)
     }
 }
 
@@ -332,6 +339,24 @@ impl IpcRenderer {
                 std::any::type_name::<R>()
             ))
         })
+    }
+
+    /// Sends a message to another renderer's listeners of `channel`, through
+    /// main (Electron's `ipcRenderer.sendTo`): only if main's policy allows
+    /// it ([`crate::IpcMain::allow_forwarding`]; by default nothing is
+    /// forwarded). The receiver's event names this renderer
+    /// ([`IpcRendererEvent::sender_id`]). A refused or undeliverable message
+    /// is counted and logged by main, not reported here: like `send`, this
+    /// only waits for room in the ring.
+    pub fn send_to(&self, renderer_id: u32, channel: &str, arg: impl AsRef<[u8]>) -> Result<()> {
+        check_channel(channel)?;
+        self.inner.push(
+            Kind::SendTo,
+            channel,
+            arg.as_ref(),
+            renderer_id.into(),
+            Patience::Wait(None),
+        )
     }
 
     /// Sends any `serde` value, compactly encoded (feature `serde`; see
@@ -1098,7 +1123,12 @@ impl Inner {
     }
 
     fn deliver(&self, batch: &[u8], listeners: &mut Snapshot<RendererListener>) {
-        for (channel, payload) in replies::messages(batch) {
+        for replies::Inboxed {
+            channel,
+            payload,
+            from,
+        } in replies::messages(batch)
+        {
             let Ok(channel) = std::str::from_utf8(channel) else {
                 log::error!("main sent a message on a channel that is not UTF-8");
                 continue;
@@ -1109,7 +1139,7 @@ impl Inner {
                 log::debug!("no listener for message on '{channel}'");
                 continue;
             }
-            let event = IpcRendererEvent { channel };
+            let event = IpcRendererEvent { channel, from };
             for entry in list {
                 // A `once` listener runs only for the message that removes it.
                 if entry.once && !self.listeners.remove(entry.id) {

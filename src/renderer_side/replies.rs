@@ -25,7 +25,8 @@ const SPARE_BUFFERS: usize = 16;
 pub(crate) struct Replies {
     pub consumer: Consumer,
     /// Messages waiting for the receiver thread, each encoded as
-    /// `[channel_len: u8][payload_len: u32 LE][channel][payload]`.
+    /// `[channel_len: u8][payload_len: u32 LE][from: u32 LE][channel][payload]`
+    /// (`from`: the renderer main forwarded it from, 0 for main itself).
     pub inbox: Vec<u8>,
     /// Calls still waiting for their reply.
     outstanding: Vec<Outstanding>,
@@ -199,6 +200,8 @@ impl Replies {
                 Some(Kind::Message) => {
                     self.inbox.push(h.channel_len);
                     self.inbox.extend_from_slice(&h.payload_len.to_le_bytes());
+                    self.inbox
+                        .extend_from_slice(&forwarded_from(&h).to_le_bytes());
                     self.inbox.extend_from_slice(out);
                     done.to_inbox = true;
                 }
@@ -276,8 +279,9 @@ impl Replies {
             match kind {
                 Some(Kind::Message) => {
                     self.inbox[at] = h.channel_len;
-                    self.inbox[at + 1..at + INBOX_PREFIX]
-                        .copy_from_slice(&h.payload_len.to_le_bytes());
+                    self.inbox[at + 1..at + 5].copy_from_slice(&h.payload_len.to_le_bytes());
+                    self.inbox[at + 5..at + INBOX_PREFIX]
+                        .copy_from_slice(&forwarded_from(&h).to_le_bytes());
                 }
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let mut body = std::mem::take(&mut self.fragment);
@@ -297,17 +301,36 @@ impl Replies {
     }
 }
 
-/// Bytes before each inbox entry: `[channel_len: u8][payload_len: u32 LE]`.
-const INBOX_PREFIX: usize = 5;
+/// Bytes before each inbox entry: channel length, payload length, sender.
+const INBOX_PREFIX: usize = 9;
 
-/// Iterates over an inbox batch: `(channel, payload)` pairs.
-pub(crate) fn messages(mut batch: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+/// Which renderer a message from main was forwarded from: main puts its id
+/// in the call-id field of a message (0: main's own message).
+fn forwarded_from(h: &RecordHeader) -> u32 {
+    u32::try_from(h.call_id).unwrap_or(0)
+}
+
+/// One message in an inbox batch.
+pub(crate) struct Inboxed<'a> {
+    pub channel: &'a [u8],
+    pub payload: &'a [u8],
+    /// The renderer it was forwarded from; 0 for main.
+    pub from: u32,
+}
+
+/// Iterates over an inbox batch.
+pub(crate) fn messages(mut batch: &[u8]) -> impl Iterator<Item = Inboxed<'_>> {
     std::iter::from_fn(move || {
         let (&ch_len, rest) = batch.split_first()?;
         let (len, rest) = rest.split_first_chunk::<4>()?;
+        let (from, rest) = rest.split_first_chunk::<4>()?;
         let (channel, rest) = rest.split_at(ch_len as usize);
         let (payload, rest) = rest.split_at(u32::from_le_bytes(*len) as usize);
         batch = rest;
-        Some((channel, payload))
+        Some(Inboxed {
+            channel,
+            payload,
+            from: u32::from_le_bytes(*from),
+        })
     })
 }
