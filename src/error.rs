@@ -73,7 +73,7 @@ pub enum Error {
     /// The other side sent something the protocol does not allow.
     Protocol(String),
     /// A value could not be encoded, or a payload is not the value asked for
-    /// (the `serde` feature's [`crate::value`] functions).
+    /// (the `value` module of the `serde` feature).
     Codec(String),
     /// An operating-system call failed while setting up.
     Io(io::Error),

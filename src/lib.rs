@@ -41,5 +41,5 @@ pub use error::{Error, Result};
 pub use layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};
 pub use listeners::ListenerId;
 pub use main_side::{Config, IpcMain, IpcMainEvent, RendererStats, Responder, WebContents};
-pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent};
+pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;

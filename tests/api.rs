@@ -24,6 +24,7 @@ fn renderer_entry() {
         "scoped" => role_scoped(&std::env::var(ARG).unwrap()),
         "sends_then_waits" => role_sends_then_waits(),
         "chat_receiver" => role_chat_receiver(),
+        "pumped" => role_pumped(),
         "chat_sender" => role_chat_sender(std::env::var(ARG).unwrap().parse().unwrap()),
         other => panic!("unknown role {other}"),
     }
@@ -530,4 +531,49 @@ fn renderers_message_each_other_where_main_allows() {
     );
     // "secret" (not allowed) and renderer 99 (no such renderer).
     assert_eq!(*refused.lock().unwrap(), Some(2));
+}
+
+/// A host with its own loop: no receiver thread, messages taken by hand.
+fn role_pumped() {
+    let ipc = IpcRenderer::from_env_without_receiver().unwrap();
+    assert!(ipc.try_recv().unwrap().is_none());
+    assert!(
+        ipc.recv_timeout(Duration::from_millis(10))
+            .unwrap()
+            .is_none()
+    );
+    // Main sends three messages while answering this call; they wait for us.
+    assert_eq!(ipc.send_sync("send_three", []).unwrap(), b"sent");
+    for i in 0..3u8 {
+        let m = ipc.recv().unwrap();
+        assert_eq!(
+            (m.channel.as_str(), m.payload, m.sender_id),
+            ("pumped", vec![i], None)
+        );
+    }
+    assert!(ipc.try_recv().unwrap().is_none());
+    // One that arrives while the host waits.
+    ipc.send("send_later", []).unwrap();
+    let m = ipc.recv_timeout(LIMIT).unwrap().expect("a message");
+    assert_eq!(m.payload, b"later");
+}
+
+#[test]
+fn a_host_can_pump_messages_itself() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.on("send_three", |e, _| {
+        for i in 0..3u8 {
+            e.reply("pumped", [i]).unwrap();
+        }
+        e.set_return_value("sent");
+    })
+    .unwrap();
+    ipc.on("send_later", |e, _| {
+        std::thread::sleep(Duration::from_millis(20));
+        e.reply("pumped", "later").unwrap();
+    })
+    .unwrap();
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "pumped", "");
+    child.assert_success(LIMIT);
 }

@@ -390,7 +390,7 @@ impl WebContents {
     }
 
     /// Sends any `serde` value, compactly encoded (feature `serde`; see
-    /// [`crate::value`]).
+    /// the `value` module).
     #[cfg(feature = "serde")]
     pub fn send_value<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
         self.send(channel, crate::value::encode(value)?)

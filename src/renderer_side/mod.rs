@@ -25,6 +25,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A message from main taken with [`IpcRenderer::recv`] and friends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The channel it was sent on.
+    pub channel: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// The renderer that sent it with [`IpcRenderer::send_to`]; `None` if
+    /// main sent it.
+    pub sender_id: Option<u32>,
+}
+
 /// What a renderer-side listener learns about one message from main.
 pub struct IpcRendererEvent<'a> {
     channel: &'a str,
@@ -256,6 +268,8 @@ struct Inner {
     stopping: AtomicBool,
     next_call: AtomicU64,
     listeners: Listeners<RendererListener>,
+    /// Pumped mode: the batch being handed out by `recv`, and how far.
+    pumped: Mutex<(Vec<u8>, usize)>,
     unhandled: AtomicU64,
     lifeline: Arc<OwnedFd>,
     /// Declared last: dropped after everything that points into it.
@@ -270,6 +284,10 @@ impl IpcRenderer {
     /// another process (this one's parent is not the main that wrote it), or if
     /// it was already used.
     pub fn from_env() -> Result<IpcRenderer> {
+        Self::connect_from_env(true)
+    }
+
+    fn connect_from_env(receiver_thread: bool) -> Result<IpcRenderer> {
         let value = std::env::var(ENV_VAR).map_err(|_| {
             Error::NotARenderer(format!(
                 "{ENV_VAR} is not set: this process was not started by IpcMain::spawn"
@@ -293,7 +311,78 @@ impl IpcRenderer {
         // invitation usable; after, it is spent even if connecting fails.
         let (memfd, lifeline) =
             claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Release))?;
-        connect(&inv, memfd, lifeline)
+        connect(&inv, memfd, lifeline, receiver_thread)
+    }
+
+    /// [`from_env`](Self::from_env) for a host with its own event loop: no
+    /// receiver thread is started, listeners registered with
+    /// [`on`](Self::on) are not called, and the host takes messages from main
+    /// with [`recv`](Self::recv), [`try_recv`](Self::try_recv) or
+    /// [`recv_timeout`](Self::recv_timeout). Calls and sends work as usual.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcRenderer::from_env_without_receiver()?;
+    /// loop {
+    ///     // ... the host's own work ...
+    ///     while let Some(message) = ipc.try_recv()? {
+    ///         println!("{}: {} bytes", message.channel, message.payload.len());
+    ///     }
+    /// #   break;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn from_env_without_receiver() -> Result<IpcRenderer> {
+        Self::connect_from_env(false)
+    }
+
+    /// Waits for the next message from main (pumped mode, see
+    /// [`from_env_without_receiver`](Self::from_env_without_receiver)).
+    /// Fails with [`Error::Disconnected`] once main is gone.
+    pub fn recv(&self) -> Result<Message> {
+        self.pump(None)
+    }
+
+    /// The next message from main if one is there, without waiting.
+    pub fn try_recv(&self) -> Result<Option<Message>> {
+        match self.pump(Some(Instant::now())) {
+            Ok(m) => Ok(Some(m)),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`recv`](Self::recv) that gives up after `timeout` with `Ok(None)`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
+        match self.pump(Some(Instant::now() + timeout)) {
+            Ok(m) => Ok(Some(m)),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn pump(&self, deadline: Option<Instant>) -> Result<Message> {
+        if self.receiver.is_some() {
+            return Err(Error::Protocol(
+                "recv needs a renderer connected with from_env_without_receiver".into(),
+            ));
+        }
+        let mut pumped = self.inner.pumped.lock();
+        loop {
+            let (batch, at) = &mut *pumped;
+            if let Some(m) = replies::messages(&batch[*at..]).next() {
+                *at += replies::INBOX_PREFIX + m.channel.len() + m.payload.len();
+                let message = Message {
+                    channel: String::from_utf8_lossy(m.channel).into_owned(),
+                    payload: m.payload.to_vec(),
+                    sender_id: (m.from != 0).then_some(m.from),
+                };
+                return Ok(message);
+            }
+            batch.clear();
+            *at = 0;
+            self.inner.next_batch(batch, deadline)?;
+        }
     }
 
     /// Main's id for this renderer (the same as [`crate::WebContents::id`]).
@@ -360,7 +449,7 @@ impl IpcRenderer {
     }
 
     /// Sends any `serde` value, compactly encoded (feature `serde`; see
-    /// [`crate::value`]). Several arguments travel as a tuple.
+    /// the `value` module). Several arguments travel as a tuple.
     #[cfg(feature = "serde")]
     pub fn send_value<T: serde::Serialize + ?Sized>(&self, channel: &str, value: &T) -> Result<()> {
         self.send(channel, crate::value::encode(value)?)
@@ -608,7 +697,12 @@ fn claim(inv: &Invitation) -> Result<(OwnedFd, OwnedFd)> {
     Ok((memfd, lifeline))
 }
 
-fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRenderer> {
+fn connect(
+    inv: &Invitation,
+    memfd: OwnedFd,
+    lifeline: OwnedFd,
+    receiver_thread: bool,
+) -> Result<IpcRenderer> {
     crate::wait::spin::prepare();
     let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
@@ -711,10 +805,17 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<IpcRen
         stopping: AtomicBool::new(false),
         next_call: AtomicU64::new(1),
         listeners: Listeners::default(),
+        pumped: Mutex::new((Vec::new(), 0)),
         unhandled: AtomicU64::new(0),
         lifeline,
         _mapping: mapping,
     });
+    if !receiver_thread {
+        return Ok(IpcRenderer {
+            inner,
+            receiver: None,
+        });
+    }
     let for_thread = inner.clone();
     // Return only once the receiver thread runs: the renderer is then fully up,
     // and the thread's own start-up (which allocates) is not left to land in
@@ -1080,44 +1181,63 @@ impl Inner {
     fn receive_loop(&self) {
         let mut batch = Vec::new();
         let mut listeners = Snapshot::new(&self.listeners);
-        while !self.stopping.load(Ordering::Acquire) {
+        while self.next_batch(&mut batch, None).is_ok() {
+            self.deliver(&batch, &mut listeners);
+            batch.clear();
+        }
+    }
+
+    /// Fills `batch` (empty on entry) with the next messages from main,
+    /// waiting for some until `deadline`: the receiver thread's loop, and a
+    /// host's own when it pumps ([`IpcRenderer::recv`]). Fails with
+    /// [`Error::Timeout`] at the deadline and [`Error::Disconnected`] once
+    /// main is gone or this renderer stops.
+    fn next_batch(&self, batch: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return Err(Error::Disconnected);
+            }
             self.inbox_ready.store(false, Ordering::Relaxed);
-            {
-                let mut replies = self.lock_replies();
-                // With threads blocked on replies they drain (and route
-                // messages here).
-                let drained = if replies.in_flight() == 0 {
-                    replies.drain_messages()
-                } else {
-                    Ok(replies::Drained::default())
-                };
-                std::mem::swap(&mut replies.inbox, &mut batch);
-                drop(replies);
-                match drained {
-                    Ok(mut d) if d.consumed => self.after_drain(&mut d),
-                    Ok(_) => {}
-                    Err(v) => {
-                        log::error!("main broke the protocol: {v}");
-                        self.close();
-                        return;
-                    }
+            let mut replies = self.lock_replies();
+            // With threads blocked on replies they drain (and route
+            // messages here).
+            let drained = if replies.in_flight() == 0 {
+                replies.drain_messages()
+            } else {
+                Ok(replies::Drained::default())
+            };
+            std::mem::swap(&mut replies.inbox, batch);
+            drop(replies);
+            match drained {
+                Ok(mut d) if d.consumed => self.after_drain(&mut d),
+                Ok(_) => {}
+                Err(v) => {
+                    log::error!("main broke the protocol: {v}");
+                    self.close();
+                    return Err(Error::Disconnected);
                 }
             }
             if !batch.is_empty() {
-                self.deliver(&batch, &mut listeners);
-                batch.clear();
-                continue;
+                return Ok(());
             }
             let woke = wait::wait_for(
                 &self.reply_data,
                 &self.receiver_spin,
-                None,
+                deadline,
                 || self.receiver_has_work().then_some(()),
                 || self.alive(),
             );
-            if woke.is_err() || self.closed.load(Ordering::Acquire) {
-                self.close();
-                return;
+            match woke {
+                _ if self.closed.load(Ordering::Acquire) => {
+                    self.close();
+                    return Err(Error::Disconnected);
+                }
+                Ok(()) => {}
+                Err(Gave::Up) => return Err(Error::Timeout),
+                Err(Gave::PeerGone) => {
+                    self.close();
+                    return Err(Error::Disconnected);
+                }
             }
         }
     }

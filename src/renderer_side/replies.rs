@@ -302,7 +302,7 @@ impl Replies {
 }
 
 /// Bytes before each inbox entry: channel length, payload length, sender.
-const INBOX_PREFIX: usize = 9;
+pub(crate) const INBOX_PREFIX: usize = 9;
 
 /// Which renderer a message from main was forwarded from: main puts its id
 /// in the call-id field of a message (0: main's own message).
