@@ -80,7 +80,21 @@ impl Reassembly {
     /// Takes one record just popped, with `body` its channel and payload.
     /// When a message completes, `body` holds all of it. A record that is
     /// not fragmented passes straight through, untouched.
+    #[inline]
     pub fn feed(&mut self, header: RecordHeader, body: &mut Vec<u8>) -> Result<Fed, Violation> {
+        // The common case, on every hot path: a whole record, nothing pending.
+        if header.flags == 0 && self.partial.is_none() {
+            return Ok(Fed::Whole(header));
+        }
+        self.feed_fragment(header, body)
+    }
+
+    #[cold]
+    fn feed_fragment(
+        &mut self,
+        header: RecordHeader,
+        body: &mut Vec<u8>,
+    ) -> Result<Fed, Violation> {
         let continues = header.flags & CONTINUES != 0;
         let Some(partial) = &mut self.partial else {
             if continues {

@@ -34,6 +34,7 @@ impl ReturnValue {
 
 /// Sends a sync call's return value; one longer than the renderer may
 /// receive goes as an error the caller can read instead.
+#[inline]
 pub(crate) fn send_reply(conn: &Connection, call_id: u64, value: &[u8]) -> Result<()> {
     match conn.push(Kind::Reply, &[], value, call_id) {
         Err(Error::MessageTooLarge { len, max }) => {

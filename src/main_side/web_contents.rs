@@ -185,6 +185,7 @@ impl Outgoing {
     }
 
     /// Writes one record, or queues it behind earlier ones.
+    #[inline]
     fn push_record(
         &mut self,
         kind: Kind,

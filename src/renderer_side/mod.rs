@@ -956,6 +956,7 @@ impl Inner {
 
     /// Writes one record, waiting as `patience` allows until the ring has room
     /// for it and `reserve` bytes more. The caller notifies main.
+    #[inline]
     fn push_record(
         &self,
         producer: &mut Producer,
@@ -1042,6 +1043,7 @@ impl Inner {
     /// Waits, blocked, for the reply to `call_id` (whose request `pushed`
     /// reports on), and decodes it into `out` or an error. Settles the call
     /// whatever happens.
+    #[inline]
     fn await_reply(
         &self,
         call_id: u64,
@@ -1083,6 +1085,7 @@ impl Inner {
 
     /// The caller's view of a reply: `Ok` with the value in `out`, or the
     /// error main sent or the wait ran into.
+    #[inline]
     fn decode_reply(&self, got: Result<bool>, channel: &str, out: &mut Vec<u8>) -> Result<()> {
         match got {
             Ok(false) => Ok(()),
