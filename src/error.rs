@@ -75,6 +75,9 @@ pub enum Error {
     /// A value could not be encoded, or a payload is not the value asked for
     /// (the `value` module of the `serde` feature).
     Codec(String),
+    /// A call that this configuration does not allow, e.g.
+    /// [`crate::IpcMain::dispatch`] when main runs its own dispatcher thread.
+    WrongMode(&'static str),
     /// An operating-system call failed while setting up.
     Io(io::Error),
 }
@@ -125,6 +128,7 @@ impl fmt::Display for Error {
             Error::NotARenderer(why) => write!(f, "cannot connect to main: {why}"),
             Error::Protocol(why) => write!(f, "the other side broke the protocol: {why}"),
             Error::Codec(why) => write!(f, "cannot encode or decode the value: {why}"),
+            Error::WrongMode(why) => write!(f, "not in this mode: {why}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -25,6 +25,7 @@ fn renderer_entry() {
         "sends_then_waits" => role_sends_then_waits(),
         "chat_receiver" => role_chat_receiver(),
         "pumped" => role_pumped(),
+        "hundred_pings" => role_hundred_pings(),
         "chat_sender" => role_chat_sender(std::env::var(ARG).unwrap().parse().unwrap()),
         other => panic!("unknown role {other}"),
     }
@@ -576,4 +577,51 @@ fn a_host_can_pump_messages_itself() {
     .unwrap();
     let (_wc, mut child) = spawn(&ipc, ENTRY, "pumped", "");
     child.assert_success(LIMIT);
+}
+
+fn role_hundred_pings() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    for _ in 0..100 {
+        assert_eq!(ipc.send_sync("ping", []).unwrap(), b"pong");
+    }
+    assert!(matches!(
+        ipc.invoke("nobody", []).unwrap().wait(),
+        Err(Error::NoHandler { .. })
+    ));
+}
+
+#[test]
+fn a_host_can_drive_mains_dispatch_from_its_own_thread() {
+    let _serial = serial();
+    let threaded = main_with(WaitBackend::Futex);
+    assert!(matches!(
+        threaded.dispatch(Duration::ZERO),
+        Err(Error::WrongMode(_))
+    ));
+    drop(threaded);
+
+    let ipc =
+        ringipc::IpcMain::with_config(ringipc::Config::default().dispatcher_thread(false)).unwrap();
+    let on_host = std::thread::current().id();
+    ipc.on("ping", move |e, _| {
+        assert_eq!(
+            std::thread::current().id(),
+            on_host,
+            "ran on the host's thread"
+        );
+        e.set_return_value("pong");
+    })
+    .unwrap();
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "hundred_pings", "");
+    let mut handled = 0;
+    while child.0.as_mut().unwrap().try_wait().unwrap().is_none() {
+        handled += ipc.dispatch(Duration::from_millis(5)).unwrap();
+    }
+    assert!(child.wait_for_exit(LIMIT).success());
+    assert_eq!(handled, 101);
+    ipc.shutdown();
+    assert!(matches!(
+        ipc.dispatch(Duration::ZERO),
+        Err(Error::Disconnected)
+    ));
 }

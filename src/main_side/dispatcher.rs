@@ -128,7 +128,7 @@ impl Control {
     }
 }
 
-struct Dispatcher {
+pub(crate) struct Dispatcher {
     shared: Arc<MainShared>,
     slots: Vec<Slot>,
     listeners: Snapshot<MainListener>,
@@ -142,25 +142,34 @@ struct Dispatcher {
     pollfds: Vec<libc::pollfd>,
 }
 
+/// The dispatcher thread's body.
 pub(crate) fn run(shared: Arc<MainShared>) {
-    let mut d = Dispatcher {
-        listeners: Snapshot::new(&shared.listeners),
-        handlers: Snapshot::new(&shared.handlers),
-        shared,
-        slots: Vec::new(),
-        body: Vec::with_capacity(4096),
-        ret: ReturnValue::default(),
-        round_start: 0,
-        handled_since_full_round: 0,
-        pollfds: Vec::new(),
-    };
-    d.run();
+    let mut d = Dispatcher::new(shared);
+    d.run_until(None);
     d.shutdown();
 }
 
 impl Dispatcher {
-    fn run(&mut self) {
+    pub fn new(shared: Arc<MainShared>) -> Dispatcher {
+        Dispatcher {
+            listeners: Snapshot::new(&shared.listeners),
+            handlers: Snapshot::new(&shared.handlers),
+            shared,
+            slots: Vec::new(),
+            body: Vec::with_capacity(4096),
+            ret: ReturnValue::default(),
+            round_start: 0,
+            handled_since_full_round: 0,
+            pollfds: Vec::new(),
+        }
+    }
+
+    /// Serves every renderer until main stops or `deadline` passes (checked
+    /// whenever the loop reads the clock, so at least one round runs).
+    /// Returns the records handled.
+    pub fn run_until(&mut self, deadline: Option<Instant>) -> usize {
         let spin = self.shared.config.dispatcher_spin;
+        let mut total = 0;
         let mut idle_since: Option<Instant> = None;
         let mut last_liveness = Instant::now();
         // Reading the clock every round would tax the hot path; instead every
@@ -173,10 +182,15 @@ impl Dispatcher {
                 self.housekeeping();
             }
             let handled = self.drain_all();
+            total += handled;
             until_clock = until_clock.saturating_sub(1 + handled * CLOCK_EVERY / 64);
             if until_clock == 0 {
                 until_clock = CLOCK_EVERY;
-                if last_liveness.elapsed() > LIVENESS_PERIOD {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    break;
+                }
+                if now - last_liveness > LIVENESS_PERIOD {
                     self.poll(0);
                     last_liveness = Instant::now();
                 }
@@ -194,17 +208,23 @@ impl Dispatcher {
                 continue;
             }
             let now = Instant::now();
+            let left = match deadline {
+                Some(d) if now >= d => break,
+                Some(d) => d - now,
+                None => Duration::MAX,
+            };
             match idle_since {
                 None => idle_since = Some(now),
                 Some(t) if now - t < spin => {}
                 Some(_) => {
-                    self.park();
+                    self.park(left);
                     idle_since = None;
                     idle_rounds = 0;
                     last_liveness = Instant::now();
                 }
             }
         }
+        total
     }
 
     /// Adopts new renderers, drops disconnected ones, drains the control socket.
@@ -341,7 +361,7 @@ impl Dispatcher {
 
     /// Sleeps until a renderer kicks, a lifeline closes, or the control socket
     /// is poked.
-    fn park(&mut self) {
+    fn park(&mut self, at_most: Duration) {
         for s in &self.slots {
             s.r.data_bell.set_waiting(true);
         }
@@ -353,7 +373,8 @@ impl Dispatcher {
             ready |= s.r.consumer.has_next();
         }
         if !ready {
-            self.poll(PARK_TIMEOUT_MS);
+            let ms = at_most.as_millis().clamp(1, PARK_TIMEOUT_MS as u128) as libc::c_int;
+            self.poll(ms);
         }
         for s in &self.slots {
             s.r.data_bell.set_waiting(false);
@@ -405,7 +426,7 @@ impl Dispatcher {
         }
     }
 
-    fn shutdown(&mut self) {
+    pub fn shutdown(&mut self) {
         self.housekeeping();
         // Handle what renderers sent before the stop, a bounded number of
         // rounds: one that keeps sending cannot hold main's exit.

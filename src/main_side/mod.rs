@@ -18,7 +18,7 @@ use crate::segment::{self, Mapping};
 use crate::sync::SharedBytes;
 use crate::wait::raw_event::RawEvent;
 use crate::wait::{Doorbell, Ring, WaitBackend};
-use dispatcher::{Control, NewRenderer};
+use dispatcher::{Control, Dispatcher, NewRenderer};
 use parking_lot::Mutex;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -53,6 +53,7 @@ pub struct Config {
     outbox_limit: usize,
     max_message_len: u32,
     dispatcher_spin: Duration,
+    dispatcher_thread: bool,
 }
 
 impl Default for Config {
@@ -64,6 +65,7 @@ impl Default for Config {
             outbox_limit: 512 << 20,
             max_message_len: 256 << 20,
             dispatcher_spin: Duration::from_micros(50),
+            dispatcher_thread: true,
         }
     }
 }
@@ -114,6 +116,14 @@ impl Config {
     /// Default 50 µs.
     pub fn dispatcher_spin(mut self, spin: Duration) -> Self {
         self.dispatcher_spin = spin;
+        self
+    }
+
+    /// Whether main runs its dispatch on a thread of its own (the default),
+    /// or the host drives it by calling [`IpcMain::dispatch`] from a thread
+    /// it owns, e.g. its event loop.
+    pub fn dispatcher_thread(mut self, own_thread: bool) -> Self {
+        self.dispatcher_thread = own_thread;
         self
     }
 
@@ -174,6 +184,8 @@ pub struct IpcMain {
 struct Owner {
     shared: Arc<MainShared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The dispatcher, when the host runs it ([`IpcMain::dispatch`]).
+    hosted: Option<Mutex<Dispatcher>>,
 }
 
 pub(crate) struct MainShared {
@@ -220,16 +232,61 @@ impl IpcMain {
             hooks: Arc::default(),
             forwarding: Default::default(),
         });
-        let for_thread = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("ringipc-dispatcher".into())
-            .spawn(move || dispatcher::run(for_thread))?;
+        let (thread, hosted) = if shared.config.dispatcher_thread {
+            let for_thread = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("ringipc-dispatcher".into())
+                .spawn(move || dispatcher::run(for_thread))?;
+            (Some(thread), None)
+        } else {
+            (None, Some(Mutex::new(Dispatcher::new(shared.clone()))))
+        };
         Ok(IpcMain {
             owner: Arc::new(Owner {
                 shared,
-                thread: Mutex::new(Some(thread)),
+                thread: Mutex::new(thread),
+                hosted,
             }),
         })
+    }
+
+    /// Runs main's dispatch on the calling thread for up to `timeout`:
+    /// handles what renderers sent, runs listeners and handlers, and sleeps
+    /// in between; returns how many records it handled. Only for a main built
+    /// with [`Config::dispatcher_thread`]`(false)`, whose host calls this from
+    /// its own loop (other renderers wait while it does not). Fails with
+    /// [`Error::WrongMode`] otherwise, and [`Error::Disconnected`] after
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// use std::time::Duration;
+    /// let ipc = ringipc::IpcMain::with_config(ringipc::Config::default().dispatcher_thread(false))?;
+    /// ipc.on("ping", |event, _| { event.set_return_value("pong"); })?;
+    /// loop {
+    ///     // ... the host's own work ...
+    ///     ipc.dispatch(Duration::from_millis(10))?;
+    /// #   break;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn dispatch(&self, timeout: Duration) -> Result<usize> {
+        let Some(hosted) = &self.owner.hosted else {
+            return Err(Error::WrongMode(
+                "dispatch needs a main built with Config::dispatcher_thread(false)",
+            ));
+        };
+        let shared = self.shared();
+        if shared.stopping.load(Ordering::Acquire) {
+            return Err(Error::Disconnected);
+        }
+        let mut d = hosted.lock();
+        let handled = d.run_until(Some(std::time::Instant::now() + timeout));
+        if shared.stopping.load(Ordering::Acquire) {
+            // Stopped from a listener, while this thread held the dispatcher.
+            d.shutdown();
+        }
+        Ok(handled)
     }
 
     fn shared(&self) -> &MainShared {
@@ -632,6 +689,11 @@ impl Owner {
             if t.thread().id() != std::thread::current().id() {
                 let _ = t.join();
             }
+        }
+        // A hosted dispatcher busy in `dispatch` (maybe on this very thread,
+        // in a listener) shuts down when that call returns.
+        if let Some(mut d) = self.hosted.as_ref().and_then(|h| h.try_lock()) {
+            d.shutdown();
         }
     }
 }
