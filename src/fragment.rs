@@ -128,6 +128,14 @@ impl Reassembly {
                 max: self.max_payload as u64,
             });
         }
+        // Grow geometrically, but never past what the limit allows: a peer
+        // must not make us reserve twice the limit by doubling.
+        let needed = partial.body.len() + body.len();
+        if needed > partial.body.capacity() {
+            let bound = channel_len + self.max_payload;
+            let want = (partial.body.capacity() * 2).clamp(needed, bound.max(needed));
+            partial.body.reserve_exact(want - partial.body.len());
+        }
         partial.body.extend_from_slice(body);
         if header.flags & MORE != 0 {
             return Ok(Fed::Partial);

@@ -14,7 +14,7 @@ use super::{MainHandler, MainListener, MainShared, WebContents};
 use crate::error::RemoteFailure;
 use crate::fragment::{Fed, Reassembly};
 use crate::lifeline;
-use crate::listeners::Snapshot;
+use crate::listeners::{Entry, Listeners, Snapshot};
 use crate::record::{Asks, Kind, RecordHeader, Request, Violation};
 use crate::ring::Consumer;
 use crate::segment::Mapping;
@@ -598,16 +598,19 @@ impl Context<'_> {
             ..
         } = request;
         let conn = &self.sender.conn;
-        // Electron's order: the renderer's own handler, else main's.
+        // Electron's order: the renderer's own handler, else main's. A
+        // `handle_once` handler runs only for the call that removes it.
+        let claim =
+            |e: &&Entry<MainHandler>, table: &Listeners<MainHandler>| !e.once || table.remove(e.id);
         let own = self.own.handlers.refresh(&conn.handlers).get(channel);
-        let (handlers, table) = if own.is_empty() {
-            let global = self.handlers.refresh(&self.shared.handlers).get(channel);
-            (global, &self.shared.handlers)
-        } else {
-            (own, &conn.handlers)
-        };
-        // A `handle_once` handler runs only for the call that removes it.
-        let Some(entry) = handlers.first().filter(|e| !e.once || table.remove(e.id)) else {
+        let entry = own
+            .first()
+            .filter(|e| claim(e, &conn.handlers))
+            .or_else(|| {
+                let global = self.handlers.refresh(&self.shared.handlers).get(channel);
+                global.first().filter(|e| claim(e, &self.shared.handlers))
+            });
+        let Some(entry) = entry else {
             answer_failure(conn, call_id, RemoteFailure::NoHandler, "");
             conn.wake_receiver();
             return;

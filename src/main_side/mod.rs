@@ -95,8 +95,9 @@ impl Config {
     /// Bytes of records main queues for one renderer whose ring is full
     /// (messages from [`WebContents::send`] and replies) before it
     /// disconnects that renderer as not reading. Default 512 MiB, twice the
-    /// default [`max_message_len`](Self::max_message_len): keep it at least
-    /// that, or one large message can cost a renderer its connection.
+    /// default [`max_message_len`](Self::max_message_len): keep it well above
+    /// that (queued fragments also count their headers), or one large message
+    /// can cost a renderer its connection.
     pub fn outbox_limit(mut self, bytes: usize) -> Self {
         self.outbox_limit = bytes;
         self
@@ -545,8 +546,12 @@ impl IpcMain {
             main_end,
         );
         shared.renderers.lock().push(web_contents.clone());
-        shared.control.add(renderer);
         shared.hooks.connected(&web_contents);
+        shared.control.add(renderer);
+        if shared.stopping.load(Ordering::Acquire) {
+            // Main shut down meanwhile: its dispatcher may never adopt this one.
+            web_contents.conn.disconnect("main shut down".into());
+        }
         Ok((web_contents, child))
     }
 }

@@ -299,13 +299,21 @@ impl Connection {
     /// Marks the renderer gone, frees its ring, and asks the dispatcher to close
     /// the lifeline. Idempotent; the first reason is kept.
     pub fn disconnect(&self, reason: String) {
+        {
+            // The reason is in place before anyone can see the renderer as
+            // disconnected; the first reason wins.
+            let mut first = self.reason.lock();
+            if first.is_some() {
+                return;
+            }
+            *first = Some(reason.clone());
+        }
         if self.connected.swap(false, Ordering::AcqRel) {
             log::warn!(
                 "renderer {} (pid {}) disconnected: {reason}",
                 self.id,
                 self.pid
             );
-            *self.reason.lock() = Some(reason.clone());
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
             self.dispatcher.wake();

@@ -71,6 +71,12 @@ const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
 /// Take it by blocking ([`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout))
 /// or as a [`Future`](std::future::Future) on any executor; ringipc needs no
 /// async runtime. Dropping it forgets the call: a late answer is discarded.
+///
+/// The future is woken by whichever thread drains the answer: the receiver
+/// thread, or a thread blocked in another call. A renderer without a receiver
+/// thread ([`IpcRenderer::from_env_without_receiver`]) wakes it only while the
+/// host is in [`IpcRenderer::recv`] or a call; polling it again also looks
+/// for the answer itself. Polling it after it completed is an error.
 pub struct Invocation {
     inner: Arc<Inner>,
     call_id: u64,
@@ -117,32 +123,44 @@ impl std::future::Future for Invocation {
     ) -> std::task::Poll<Self::Output> {
         use std::task::Poll;
         if self.settled {
-            return Poll::Ready(Err(Error::Disconnected));
+            return Poll::Ready(Err(Error::WrongMode("the invocation already completed")));
         }
         let inner = self.inner.clone();
         let mut out = Vec::new();
         let mut replies = inner.lock_replies();
         // Whoever drains the ring stashes our answer and wakes the waker;
         // both happen under this lock, so neither can slip between the two.
-        let got = replies.take_stashed(self.call_id, &mut out);
-        if got.is_none() {
-            if inner.closed.load(Ordering::Acquire) {
-                drop(replies);
-                self.settled = true;
-                return Poll::Ready(Err(Error::Disconnected));
+        let mut got = replies.take_stashed(self.call_id, &mut out).map(Ok);
+        let mut drained = None;
+        if got.is_none() && replies.in_flight() == 0 && inner.reply_hint.ready() {
+            // Nobody blocked drains the ring: look ourselves, so that a
+            // future polled in a listener, or with no receiver thread, still
+            // finds its answer (messages passed go to the inbox as usual).
+            match replies.drain(Some(self.call_id), &mut out) {
+                Ok(d) => {
+                    got = d.mine.map(Ok);
+                    drained = Some(d);
+                }
+                Err(v) => got = Some(Err(protocol(v))),
             }
+        }
+        let gone = inner.closed.load(Ordering::Acquire) || inner.stopping.load(Ordering::Acquire);
+        if got.is_none() && !gone {
             replies.set_waker(self.call_id, cx.waker());
-            let receiver_drains = replies.in_flight() == 0 && inner.reply_hint.ready();
-            drop(replies);
-            if receiver_drains {
-                // A record may already wait with the receiver asleep.
-                inner.reply_data.ring();
-            }
-            return Poll::Pending;
         }
         drop(replies);
+        if let Some(mut d) = drained {
+            inner.after_drain(&mut d);
+        }
+        let got = match got {
+            Some(got) => got,
+            None if gone => Err(Error::Disconnected),
+            None => return Poll::Pending,
+        };
         self.settled = true;
-        let got = got.map(Ok).expect("checked");
+        if got.is_err() {
+            inner.lock_replies().abandon(self.call_id, &mut Vec::new());
+        }
         Poll::Ready(
             inner
                 .decode_reply(got, &self.channel, &mut out)
@@ -367,7 +385,12 @@ impl IpcRenderer {
                 "recv needs a renderer connected with from_env_without_receiver".into(),
             ));
         }
-        let mut pumped = self.inner.pumped.lock();
+        // Another thread may be waiting in `recv`, holding the batch: wait for
+        // it no longer than our own deadline.
+        let mut pumped = match deadline {
+            None => self.inner.pumped.lock(),
+            Some(d) => self.inner.pumped.try_lock_until(d).ok_or(Error::Timeout)?,
+        };
         loop {
             let (batch, at) = &mut *pumped;
             if let Some(m) = replies::messages(&batch[*at..]).next() {
@@ -494,7 +517,10 @@ impl IpcRenderer {
     /// [`send`](Self::send) that never waits: if the ring to main has no room
     /// for the message (or another thread is waiting for room), it fails with
     /// [`Error::Full`], saying how much room the message needs, and sends
-    /// nothing.
+    /// nothing. A message too long for one record (it must travel in
+    /// fragments) is always refused this way, with a `needed` larger than the
+    /// ring: send it with [`send`](Self::send) or
+    /// [`send_timeout`](Self::send_timeout).
     ///
     /// ```no_run
     /// # fn main() -> ringipc::Result<()> {
@@ -661,6 +687,7 @@ impl Drop for IpcRenderer {
     fn drop(&mut self) {
         self.inner.stopping.store(true, Ordering::Release);
         self.inner.reply_data.ring();
+        self.inner.wake_futures();
         if let Some(t) = self.receiver.take() {
             // The last handle may be dropped by a listener, on the receiver
             // thread itself: it then stops after this message instead.
@@ -856,6 +883,16 @@ impl Inner {
             self.reply_data.ring();
             self.reply_calls.ring();
             self.request_space.ring();
+            self.wake_futures();
+        }
+    }
+
+    /// Wakes every future waiting for an answer, so that it sees the
+    /// connection is over (main gone, or this renderer stopping).
+    fn wake_futures(&self) {
+        let wakers = self.lock_replies().take_wakers();
+        for w in wakers {
+            w.wake();
         }
     }
 

@@ -134,6 +134,14 @@ impl Replies {
         }
     }
 
+    /// Every waiting future's waker, taken: the connection is ending.
+    pub fn take_wakers(&mut self) -> Vec<Waker> {
+        self.outstanding
+            .iter_mut()
+            .filter_map(|o| o.waker.take())
+            .collect()
+    }
+
     /// The call is over, answered or not.
     fn settle(&mut self, call_id: u64) {
         let Some(i) = self.outstanding.iter().position(|o| o.call_id == call_id) else {
