@@ -134,23 +134,34 @@ impl Config {
     }
 }
 
-/// A typed handler as the dispatcher stores it: its value written into the
-/// event's reply buffer, its error turned into text.
-pub(crate) fn erase_handler<F, R, E>(handler: F) -> Arc<MainHandler>
+/// Adds a typed handler to a one-per-channel `table` (main's or a
+/// renderer's own), stored as the dispatcher runs it: its value written into
+/// the event's reply buffer, its error turned into text.
+pub(crate) fn register_handler<F, R, E>(
+    table: &Listeners<MainHandler>,
+    channel: &str,
+    handler: F,
+    once: bool,
+) -> Result<()>
 where
     F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
     R: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    Arc::new(
-        move |event: &mut IpcMainEvent<'_>, arg: &[u8]| match handler(event, arg) {
-            Ok(value) => {
-                event.reply.bytes.extend_from_slice(value.as_ref());
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
-    )
+    check_channel(channel)?;
+    let erased = move |event: &mut IpcMainEvent<'_>, arg: &[u8]| match handler(event, arg) {
+        Ok(value) => {
+            event.reply.bytes.extend_from_slice(value.as_ref());
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    table
+        .add_if_absent(channel, Arc::new(erased), once)
+        .map(|_| ())
+        .ok_or_else(|| Error::HandlerExists {
+            channel: channel.to_owned(),
+        })
 }
 
 /// The main process's end of ringipc, like Electron's `ipcMain`.
@@ -361,7 +372,7 @@ impl IpcMain {
         R: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        self.add_handler(channel, handler, false)
+        register_handler(&self.shared().handlers, channel, handler, false)
     }
 
     /// [`handle`](Self::handle) for the next call only (Electron's
@@ -372,29 +383,13 @@ impl IpcMain {
         R: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        self.add_handler(channel, handler, true)
+        register_handler(&self.shared().handlers, channel, handler, true)
     }
 
     /// Removes the handler of `channel` (Electron's `removeHandler`).
     /// Returns whether there was one.
     pub fn remove_handler(&self, channel: &str) -> bool {
         self.shared().handlers.remove_all(Some(channel)) > 0
-    }
-
-    fn add_handler<F, R, E>(&self, channel: &str, handler: F, once: bool) -> Result<()>
-    where
-        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
-        R: AsRef<[u8]>,
-        E: std::fmt::Display,
-    {
-        check_channel(channel)?;
-        self.shared()
-            .handlers
-            .add_if_absent(channel, erase_handler(handler), once)
-            .map(|_| ())
-            .ok_or_else(|| Error::HandlerExists {
-                channel: channel.to_owned(),
-            })
     }
 
     /// Calls `callback` with each renderer [`spawn`](Self::spawn) starts, on

@@ -3,7 +3,7 @@
 
 use super::dispatcher::Waker;
 use super::lifecycle::Hooks;
-use super::{IpcMainEvent, MainHandler, MainListener, erase_handler};
+use super::{IpcMainEvent, MainHandler, MainListener, register_handler};
 use crate::error::{Error, Result, check_channel};
 use crate::fragment::{fragment_len, fragments};
 use crate::listeners::{ListenerId, Listeners};
@@ -451,7 +451,7 @@ impl WebContents {
         R: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        self.add_handler(channel, handler, false)
+        register_handler(&self.conn.handlers, channel, handler, false)
     }
 
     /// [`handle`](Self::handle) for the next call only.
@@ -461,29 +461,13 @@ impl WebContents {
         R: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        self.add_handler(channel, handler, true)
+        register_handler(&self.conn.handlers, channel, handler, true)
     }
 
     /// Removes this renderer's handler of `channel`; main's, if any, then
     /// answers its calls.
     pub fn remove_handler(&self, channel: &str) -> bool {
         self.conn.handlers.remove_all(Some(channel)) > 0
-    }
-
-    fn add_handler<F, R, E>(&self, channel: &str, handler: F, once: bool) -> Result<()>
-    where
-        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
-        R: AsRef<[u8]>,
-        E: std::fmt::Display,
-    {
-        check_channel(channel)?;
-        self.conn
-            .handlers
-            .add_if_absent(channel, erase_handler(handler), once)
-            .map(|_| ())
-            .ok_or_else(|| Error::HandlerExists {
-                channel: channel.to_owned(),
-            })
     }
 
     /// Whether the renderer is still connected.
