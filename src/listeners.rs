@@ -104,23 +104,25 @@ impl<F: ?Sized> Default for Listeners<F> {
 
 impl<F: ?Sized> Listeners<F> {
     pub fn add(&self, channel: &str, f: Arc<F>, once: bool) -> ListenerId {
-        let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let mut cur = self.current.write();
-        Arc::make_mut(&mut cur)
-            .by_channel
-            .entry(channel.into())
-            .or_default()
-            .push(Entry { id, f, once });
-        // SYNC(version): Release → Acquire in `Snapshot::refresh`, after the swap.
-        self.version.fetch_add(1, Ordering::Release);
-        id
+        self.insert(channel, f, once, false)
+            .expect("added unconditionally")
     }
 
     /// [`Self::add`], unless `channel` already has an entry: the form for
     /// one-per-channel tables (handlers).
     pub fn add_if_absent(&self, channel: &str, f: Arc<F>, once: bool) -> Option<ListenerId> {
+        self.insert(channel, f, once, true)
+    }
+
+    fn insert(
+        &self,
+        channel: &str,
+        f: Arc<F>,
+        once: bool,
+        only_if_absent: bool,
+    ) -> Option<ListenerId> {
         let mut cur = self.current.write();
-        if !cur.get(channel).is_empty() {
+        if only_if_absent && !cur.get(channel).is_empty() {
             return None;
         }
         let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));

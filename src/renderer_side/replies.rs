@@ -97,7 +97,6 @@ impl Replies {
         Ok(None)
     }
 
-    /// Sync calls in flight.
     /// Threads blocked on a reply.
     pub fn in_flight(&self) -> usize {
         self.outstanding.iter().filter(|o| o.blocked).count()
@@ -159,7 +158,8 @@ impl Replies {
     }
 
     /// Keeps a reply for the call that expects it, or drops it if none does
-    /// (the caller gave up). Returns whether it was kept.
+    /// (the caller gave up); a kept one is marked in `done`, and its future's
+    /// waker moved there.
     fn stash_reply(&mut self, call_id: u64, is_error: bool, body: &[u8], done: &mut Drained) {
         let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) else {
             return;
