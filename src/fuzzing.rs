@@ -7,60 +7,23 @@
 //! (the fuzz build's sanitizer coverage and debug assertions watch for the
 //! rest).
 
-use crate::fragment::{Fed, Reassembly};
-use crate::layout::RingControl;
-use crate::record::Request;
-use crate::renderer_side::replies::{self, Replies};
-use crate::ring::Consumer;
-use crate::sync::{AtomicU32, AtomicU64, SharedBytes};
+use crate::renderer_side::inbox;
+use crate::renderer_side::replies::Replies;
+use crate::ring::{Consumer, HeapRing};
+use crate::wire::fragment::{Fed, Reassembly};
+use crate::wire::request::Request;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 /// The smallest ring there is, so that short inputs reach wrap-around.
-const CAPACITY: usize = crate::layout::MIN_RING_CAPACITY;
+const CAPACITY: usize = crate::wire::layout::MIN_RING_CAPACITY;
 /// The reassembly limit: small, so that inputs can reach it.
 const FUZZ_MAX_MESSAGE: usize = 64 << 10;
 
-/// A ring whose data area holds `data` (zero-padded or cut to the capacity).
-struct FuzzRing {
-    ctrl: Box<RingControl>,
-    _words: Vec<u64>,
-    bytes: SharedBytes,
-}
-
-impl FuzzRing {
-    fn new(data: &[u8]) -> FuzzRing {
-        let bell = || crate::layout::DoorbellWord {
-            seq: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
-        };
-        let ctrl = Box::new(RingControl {
-            head: crate::layout::Padded(AtomicU64::new(0)),
-            data: bell(),
-            space: bell(),
-            calls: bell(),
-        });
-        // `u64`s so the data area is 8-aligned, as a page-aligned mapping is.
-        let mut words = vec![0u64; CAPACITY / 8];
-        for (i, chunk) in data.chunks(8).take(CAPACITY / 8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            words[i] = u64::from_ne_bytes(w);
-        }
-        // SAFETY: `words` lives as long as the ring and is CAPACITY bytes.
-        let bytes = unsafe { SharedBytes::new(words.as_mut_ptr().cast(), CAPACITY) };
-        FuzzRing {
-            ctrl,
-            _words: words,
-            bytes,
-        }
-    }
-
-    fn consumer(&self) -> Consumer {
-        // SAFETY: `ctrl` and the bytes live as long as `self`, which outlives
-        // the consumer in every function below; there is no producer.
-        unsafe { Consumer::new(&*self.ctrl, self.bytes) }
-    }
+/// The consumer of a ring whose data area holds `data` (zero-padded or cut
+/// to the capacity); nobody produces.
+fn consumer_over(data: &[u8]) -> Consumer {
+    let (_, consumer) = HeapRing::new(CAPACITY, data).halves().expect("a new ring");
+    consumer
 }
 
 /// Main's side: decodes `data` as a renderer's request ring the way the
@@ -68,8 +31,7 @@ impl FuzzRing {
 /// until the ring looks empty or a record is rejected. Returns how many
 /// requests decoded.
 pub fn request_ring(data: &[u8]) -> usize {
-    let ring = FuzzRing::new(data);
-    let mut consumer = ring.consumer();
+    let mut consumer = consumer_over(data);
     let mut reassembly = Reassembly::new(FUZZ_MAX_MESSAGE);
     let mut body = Vec::new();
     let mut decoded = 0;
@@ -95,18 +57,13 @@ pub fn request_ring(data: &[u8]) -> usize {
 /// the ring looks empty or a record is rejected. Returns how many messages
 /// came out.
 pub fn reply_ring(data: &[u8]) -> usize {
-    let ring = FuzzRing::new(data);
-    let mut replies = Replies::new(
-        ring.consumer(),
-        Arc::new(AtomicUsize::new(0)),
-        FUZZ_MAX_MESSAGE,
-    );
+    let mut replies = Replies::new(consumer_over(data), Arc::default(), FUZZ_MAX_MESSAGE);
     let mut messages = 0;
     while let Ok(drained) = replies.drain_messages() {
         if !drained.consumed {
             break;
         }
-        messages += replies::messages(&replies.inbox).count();
+        messages += inbox::entries(&replies.inbox).count();
         replies.inbox.clear();
     }
     messages

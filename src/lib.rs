@@ -9,26 +9,24 @@
 #![warn(
     clippy::undocumented_unsafe_blocks,
     clippy::multiple_unsafe_ops_per_block,
-    missing_docs
+    missing_docs,
+    missing_debug_implementations
 )]
 
+mod attach;
 mod error;
-mod fd;
-mod fragment;
-mod invitation;
-mod layout;
-mod lifeline;
 mod listeners;
 mod main_side;
+mod os;
+mod panics;
 pub mod pod;
-mod record;
 mod renderer_side;
 mod ring;
-mod segment;
 mod sync;
 #[cfg(feature = "serde")]
 pub mod value;
 mod wait;
+mod wire;
 
 #[cfg(not(loom))]
 #[doc(hidden)]
@@ -38,8 +36,8 @@ pub mod fuzzing;
 mod model_tests;
 
 pub use error::{Error, Result};
-pub use layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};
 pub use listeners::ListenerId;
 pub use main_side::{Config, IpcMain, IpcMainEvent, RendererStats, Responder, WebContents};
 pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;
+pub use wire::layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};

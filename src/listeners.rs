@@ -47,6 +47,15 @@ pub(crate) struct Entry<F: ?Sized> {
     pub once: bool,
 }
 
+impl<F: ?Sized> Entry<F> {
+    /// Whether this entry may run for the message at hand: always, unless it
+    /// was registered with `once` and another message already removed it.
+    /// A `once` entry runs only for the message that removes it.
+    pub fn claim(&self, table: &Listeners<F>) -> bool {
+        !self.once || table.remove(self.id)
+    }
+}
+
 impl<F: ?Sized> Clone for Entry<F> {
     fn clone(&self) -> Self {
         Entry {

@@ -1,26 +1,20 @@
-//! Loom model tests: the ring's publish/consume edges and the doorbell's
-//! sleep/wake handshake, explored over every interleaving loom allows.
+//! Loom model tests: the ring's publish/consume edges, the doorbell's
+//! sleep/wake handshake, and the renderer's drain turn, explored over every
+//! interleaving loom allows.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib model_tests`.
 
-use crate::layout::{DoorbellWord, Padded, RingControl};
-use crate::record::Kind;
+use crate::renderer_side::drain_turn::DrainTurn;
 use crate::ring::{Consumer, Producer, PushError};
-use crate::sync::{AtomicU32, AtomicU64, Ordering, SharedBytes};
-use crate::wait::{Doorbell, Ring};
+use crate::sync::{AtomicU64, Backing, Ordering, SharedBytes};
+use crate::wait::{Doorbell, Wake};
+use crate::wire::layout::{DoorbellWord, RingControl};
+use crate::wire::record::Kind;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
 use loom::thread;
 use std::time::Duration;
-
-fn bell() -> DoorbellWord {
-    DoorbellWord {
-        seq: AtomicU32::new(0),
-        sleepers: AtomicU32::new(0),
-        model: Default::default(),
-    }
-}
 
 /// A ring's shared state, as the two processes would see it.
 struct SharedRing {
@@ -37,12 +31,7 @@ unsafe impl Sync for SharedRing {}
 impl SharedRing {
     fn new(capacity: usize) -> Arc<SharedRing> {
         Arc::new(SharedRing {
-            ctrl: RingControl {
-                head: Padded(AtomicU64::new(0)),
-                data: bell(),
-                space: bell(),
-                calls: bell(),
-            },
+            ctrl: RingControl::default(),
             cells: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
             words: (0..capacity / 8).map(|_| AtomicU64::new(0)).collect(),
         })
@@ -53,17 +42,24 @@ impl SharedRing {
         let bytes = unsafe {
             SharedBytes::model(self.cells.as_ptr(), self.words.as_ptr(), self.cells.len())
         };
-        // SAFETY: the only producer, on a fresh ring.
-        let producer = unsafe { Producer::new(&self.ctrl, bytes) };
-        // SAFETY: the only consumer, on a fresh ring.
-        let consumer = unsafe { Consumer::new(&self.ctrl, bytes) };
+        // SAFETY: the only producer, on a fresh ring that every thread of
+        // the model keeps alive (the backing stands in for the mapping).
+        let producer = unsafe { Producer::new(&self.ctrl, bytes, no_backing()) };
+        // SAFETY: the only consumer, as above.
+        let consumer = unsafe { Consumer::new(&self.ctrl, bytes, no_backing()) };
         (producer, consumer)
     }
 
     fn bell(&self, word: &DoorbellWord) -> Doorbell {
         // SAFETY: `word` is inside `self`, which the caller's Arc keeps alive.
-        unsafe { Doorbell::new(word, Ring::Futex) }
+        unsafe { Doorbell::new(word, Wake::Futex, no_backing()) }
     }
+}
+
+/// The model's rings live in `Arc<SharedRing>`s that every thread holds, so
+/// the halves need no backing of their own.
+fn no_backing() -> Backing {
+    std::sync::Arc::new(())
 }
 
 fn payload(i: u8) -> [u8; 11] {
@@ -104,7 +100,7 @@ fn ring_publish_consume() {
                     None => thread::yield_now(),
                 }
             };
-            assert_eq!(h.call_id, i as u64);
+            assert_eq!(h.tag, i as u64);
             assert_eq!(body[0], b'c');
             assert_eq!(&body[1..], &payload(i));
         }
@@ -140,7 +136,7 @@ fn doorbell_never_loses_a_wakeup() {
             }
             bell.sleep(prepared, Duration::MAX);
         };
-        assert_eq!(h.call_id, 7);
+        assert_eq!(h.tag, 7);
         assert_eq!(&body[1..], &payload(7));
         t.join().unwrap();
     });
@@ -210,5 +206,56 @@ fn space_doorbell_wakes_a_full_producer() {
             bell.sleep(prepared, Duration::MAX);
         }
         t.join().unwrap();
+    });
+}
+
+/// The drain turn's hand-over: a caller blocked on a reply drains the ring
+/// (so the receiver leaves it alone) while main publishes a message behind
+/// the reply. When the caller leaves, either the receiver's re-check sees
+/// that nobody is blocked any more and finds the message, or the caller sees
+/// the message and the receiver's announced sleep, and wakes it. A lost
+/// hand-over leaves the receiver asleep forever: a deadlock loom reports.
+#[test]
+fn a_leaving_caller_hands_the_ring_to_the_receiver() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let ring = SharedRing::new(64);
+        let (mut producer, consumer) = ring.halves();
+        let hint = consumer.hint();
+        let turn = Arc::new(DrainTurn::default());
+        // A caller is blocked on a reply: the ring is not the receiver's.
+        turn.set_blocked(1);
+        let main = {
+            let r = ring.clone();
+            thread::spawn(move || {
+                producer
+                    .try_push(Kind::Message, b"c", &payload(3), 0)
+                    .unwrap();
+                // Main wakes whoever drains: the receiver and the callers.
+                r.bell(&r.ctrl.data).notify();
+            })
+        };
+        let caller = {
+            let (r, t, hint) = (ring.clone(), turn.clone(), consumer.hint());
+            thread::spawn(move || {
+                // Its reply arrived; it leaves, the last blocked caller.
+                t.set_blocked(0);
+                t.caller_left(&hint, &r.bell(&r.ctrl.data));
+            })
+        };
+        // The receiver: sleep until it may drain a waiting record.
+        let bell = ring.bell(&ring.ctrl.data);
+        while !turn.receiver_has_work(&hint) {
+            let prepared = bell.prepare(Duration::MAX).unwrap();
+            if turn.receiver_has_work(&hint) {
+                bell.cancel(prepared);
+                break;
+            }
+            bell.sleep(prepared, Duration::MAX);
+        }
+        main.join().unwrap();
+        caller.join().unwrap();
+        drop(consumer);
     });
 }

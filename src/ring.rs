@@ -18,12 +18,14 @@
 //! - `head`: the consumer copies bytes out, then stores `head` with Release; the
 //!   producer loads `head` with Acquire before overwriting the freed bytes.
 
-use crate::layout::RingControl;
-use crate::record::{
+use crate::sync::{Backing, Ordering, SharedBytes};
+use crate::wire::layout::RingControl;
+use crate::wire::record::{
     COMMIT_LEN, HEADER_LEN, Kind, RECORD_ALIGN, RecordHeader, Violation, record_len,
 };
-use crate::sync::{Ordering, SharedBytes};
 use std::mem::MaybeUninit;
+#[cfg(not(loom))]
+use std::sync::Arc;
 
 /// Why a push did not happen.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +42,7 @@ pub(crate) enum PushError {
 pub(crate) struct Producer {
     ctrl: *const RingControl,
     data: SharedBytes,
+    _backing: Backing,
     capacity: u64,
     /// Position where the next record goes. Private: the consumer learns of
     /// records from their commit words.
@@ -52,12 +55,13 @@ pub(crate) struct Producer {
 pub(crate) struct Consumer {
     ctrl: *const RingControl,
     data: SharedBytes,
+    backing: Backing,
     capacity: u64,
     /// Authoritative head; the shared one is only ever written from this.
     head: u64,
 }
 
-// SAFETY: the halves hold addresses into a mapping that their owner keeps alive;
+// SAFETY: the halves hold addresses into memory that their `Backing` keeps alive;
 // each half is used by one thread at a time (`&mut self`), and the shared state is
 // atomics plus bytes whose ownership the protocol hands back and forth.
 unsafe impl Send for Producer {}
@@ -93,13 +97,14 @@ unsafe fn read_wrapping(data: &SharedBytes, pos: u64, dst: &mut [MaybeUninit<u8>
 
 impl Producer {
     /// # Safety
-    /// `ctrl` and `data` must stay valid while the producer lives, and no other
-    /// producer may exist for this ring. The ring must be fresh (all zero), its
-    /// length a power of two of at least 64, and its base 8-aligned.
-    pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes) -> Self {
+    /// `ctrl` and `data` must lie inside `backing`, and no other producer may
+    /// exist for this ring. The ring must be fresh (all zero), its length a
+    /// power of two of at least 64, and its base 8-aligned.
+    pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes, backing: Backing) -> Self {
         Producer {
             ctrl,
             data,
+            _backing: backing,
             capacity: data.len() as u64,
             tail: 0,
             head_cache: 0,
@@ -164,9 +169,9 @@ impl Producer {
         kind: Kind,
         channel: &[u8],
         payload: &[u8],
-        call_id: u64,
+        tag: u64,
     ) -> Result<(), PushError> {
-        self.try_push_flagged(kind, channel, payload, call_id, 0)
+        self.try_push_flagged(kind, channel, payload, tag, 0)
     }
 
     /// [`Self::try_push`] of one fragment (see `fragment.rs`), with its flags.
@@ -175,7 +180,7 @@ impl Producer {
         kind: Kind,
         channel: &[u8],
         payload: &[u8],
-        call_id: u64,
+        tag: u64,
         flags: u16,
     ) -> Result<(), PushError> {
         let len = record_len(channel.len() as u64, payload.len() as u64);
@@ -191,8 +196,7 @@ impl Producer {
                 needed: needed as usize,
             });
         }
-        let header =
-            RecordHeader::new(kind, channel.len(), payload.len(), call_id).with_flags(flags);
+        let header = RecordHeader::new(kind, channel.len(), payload.len(), tag).with_flags(flags);
         let rest_of_header = &bytemuck::bytes_of(&header)[COMMIT_LEN..];
         let mut pos = self.tail + COMMIT_LEN as u64;
         for part in [rest_of_header, channel, payload] {
@@ -206,9 +210,9 @@ impl Producer {
         // positions are 8-aligned and the capacity is a multiple of 8, so a
         // commit word never wraps.
         unsafe { self.data.store_word(self.slot(next), 0, Ordering::Relaxed) };
-        // SYNC(commit): Release → Acquire in `Consumer::pop`; publishes the record
-        // and the zeroed next commit word.
         // SAFETY: as above, for this record's own commit word.
+        // SYNC(commit): Release → Acquire in `Consumer::pop`; publishes the
+        // record and the zeroed next commit word.
         unsafe {
             self.data
                 .store_word(self.slot(self.tail), self.tail + 1, Ordering::Release)
@@ -225,10 +229,11 @@ impl Producer {
 impl Consumer {
     /// # Safety
     /// As for [`Producer::new`], for the consumer side.
-    pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes) -> Self {
+    pub unsafe fn new(ctrl: *const RingControl, data: SharedBytes, backing: Backing) -> Self {
         Consumer {
             ctrl,
             data,
+            backing,
             capacity: data.len() as u64,
             head: 0,
         }
@@ -257,6 +262,7 @@ impl Consumer {
         ReadyHint {
             ctrl: self.ctrl,
             data: self.data,
+            _backing: self.backing.clone(),
         }
     }
 
@@ -310,13 +316,14 @@ impl Consumer {
 
 /// Lets any thread ask whether a ring's consumer has a record waiting, without
 /// holding the consumer. Copyable; valid as long as the consumer's mapping.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct ReadyHint {
     ctrl: *const RingControl,
     data: SharedBytes,
+    _backing: Backing,
 }
 
-// SAFETY: addresses into a mapping the owner keeps alive; used for loads only.
+// SAFETY: addresses into memory its `Backing` keeps alive; used for loads only.
 unsafe impl Send for ReadyHint {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for ReadyHint {}
@@ -330,7 +337,7 @@ impl ReadyHint {
     /// reply ring), and the value is aligned down before use: a scribbled head
     /// gives a wrong answer, never a misaligned or out-of-bounds load.
     pub fn ready(&self) -> bool {
-        // SAFETY: valid while the owner keeps the mapping; atomics only.
+        // SAFETY: valid while `_backing` keeps the memory; atomics only.
         let head = unsafe { &*self.ctrl }.head.0.load(Ordering::Relaxed);
         let at = self.data.offset_of(head & !(RECORD_ALIGN as u64 - 1));
         // SYNC(commit): Acquire ← Release in `Producer::try_push` (a hint: the
@@ -341,48 +348,88 @@ impl ReadyHint {
     }
 }
 
-#[cfg(all(test, not(loom)))]
-pub(crate) mod tests {
-    use super::*;
-    use crate::layout::{DoorbellWord, Padded};
-    use crate::sync::{AtomicU32, AtomicU64};
+/// A ring in ordinary heap memory, for tests and the fuzz entry points: the
+/// same halves as over a mapping, with nothing shared between processes.
+#[cfg(not(loom))]
+pub(crate) struct HeapRing {
+    ctrl: Box<RingControl>,
+    /// `u64`s so the data area is 8-aligned, as a page-aligned mapping is.
+    words: Box<[u64]>,
+    halves_taken: std::sync::atomic::AtomicBool,
+}
 
-    pub(crate) fn control() -> Box<RingControl> {
-        let bell = || DoorbellWord {
-            seq: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
-        };
-        Box::new(RingControl {
-            head: Padded(AtomicU64::new(0)),
-            data: bell(),
-            space: bell(),
-            calls: bell(),
+#[cfg(not(loom))]
+impl HeapRing {
+    /// A ring of `capacity` bytes (a power of two of at least 64) whose data
+    /// area starts as `data`, zero-padded or cut to the capacity.
+    pub fn new(capacity: usize, data: &[u8]) -> Arc<HeapRing> {
+        assert!(capacity.is_power_of_two() && capacity >= 64);
+        let mut words = vec![0u64; capacity / 8].into_boxed_slice();
+        for (word, chunk) in words.iter_mut().zip(data.chunks(8)) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(w);
+        }
+        Arc::new(HeapRing {
+            ctrl: Box::default(),
+            words,
+            halves_taken: Default::default(),
         })
     }
 
+    /// The ring's control block, as the peer would scribble over it.
+    #[cfg(test)]
+    pub fn control(&self) -> &RingControl {
+        &self.ctrl
+    }
+
+    fn bytes(&self) -> SharedBytes {
+        let ptr = self.words.as_ptr().cast_mut().cast::<u8>();
+        // SAFETY: the words live as long as `self`; every half holds an `Arc`.
+        unsafe { SharedBytes::new(ptr, self.words.len() * 8) }
+    }
+
+    /// Its one producer and one consumer; `None` once taken.
+    pub fn halves(self: &Arc<Self>) -> Option<(Producer, Consumer)> {
+        if self
+            .halves_taken
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let (ctrl, bytes) = (&*self.ctrl as *const RingControl, self.bytes());
+        // SAFETY: the memory lies in `self`, kept by the backing; the flag
+        // above makes this the ring's only producer.
+        let producer = unsafe { Producer::new(ctrl, bytes, self.clone()) };
+        // SAFETY: as above, its only consumer.
+        let consumer = unsafe { Consumer::new(ctrl, bytes, self.clone()) };
+        Some((producer, consumer))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+pub(crate) mod tests {
+    use super::*;
+
     struct TestRing {
-        ctrl: Box<RingControl>,
-        /// `u64`s so the data area is 8-aligned, as a page-aligned mapping is.
-        _data: Vec<u64>,
+        ring: Arc<HeapRing>,
         bytes: SharedBytes,
         producer: Producer,
         consumer: Consumer,
     }
 
+    impl TestRing {
+        fn ctrl(&self) -> &RingControl {
+            self.ring.control()
+        }
+    }
+
     fn ring(capacity: usize) -> TestRing {
-        let ctrl = control();
-        let mut data = vec![0u64; capacity / 8];
-        // SAFETY: the vector outlives the ring halves inside `TestRing`.
-        let bytes = unsafe { SharedBytes::new(data.as_mut_ptr().cast(), capacity) };
-        let c: *const RingControl = &*ctrl;
-        // SAFETY: `ctrl` and `data` live as long as the struct; one of each half.
-        let producer = unsafe { Producer::new(c, bytes) };
-        // SAFETY: as above.
-        let consumer = unsafe { Consumer::new(c, bytes) };
+        let ring = HeapRing::new(capacity, &[]);
+        let (producer, consumer) = ring.halves().unwrap();
         TestRing {
-            ctrl,
-            _data: data,
-            bytes,
+            bytes: ring.bytes(),
+            ring,
             producer,
             consumer,
         }
@@ -413,13 +460,13 @@ pub(crate) mod tests {
         let mut body = Vec::new();
         let h = r.consumer.pop(&mut body).unwrap().unwrap();
         assert_eq!(
-            (h.kind, h.channel_len, h.payload_len, h.call_id, h.commit),
+            (h.kind, h.channel_len, h.payload_len, h.tag, h.commit),
             (2, 4, 5, 77, 1)
         );
         assert_eq!(body, b"chanhello");
         assert_eq!(r.consumer.pop(&mut body), Ok(None));
         assert!(!r.consumer.hint().ready());
-        assert_eq!(r.ctrl.head.0.load(Ordering::Relaxed), record_len(4, 5));
+        assert_eq!(r.ctrl().head.0.load(Ordering::Relaxed), record_len(4, 5));
     }
 
     #[test]
@@ -427,7 +474,7 @@ pub(crate) mod tests {
         let mut r = ring(4096);
         r.producer.try_push(Kind::Message, b"c", b"x", 0).unwrap();
         for garbage in [3, 4095, 4093, u64::MAX, u64::MAX - 2] {
-            r.ctrl.head.0.store(garbage, Ordering::Relaxed);
+            r.ctrl().head.0.store(garbage, Ordering::Relaxed);
             // The consumer goes by its own head; the hint by an aligned one.
             assert!(r.consumer.has_next());
             let _ = r.consumer.hint().ready();
@@ -483,7 +530,7 @@ pub(crate) mod tests {
                 .try_push(Kind::Message, b"wrap", &p, i as u64)
                 .unwrap();
             let h = r.consumer.pop(&mut body).unwrap().unwrap();
-            assert_eq!(h.call_id, i as u64);
+            assert_eq!(h.tag, i as u64);
             assert_eq!(&body[..4], b"wrap");
             assert_eq!(&body[4..], &p[..], "record {i}");
         }
@@ -522,13 +569,13 @@ pub(crate) mod tests {
             while let Err(PushError::Full { .. }) = r.producer.try_push(Kind::Message, b"o", &p, i)
             {
                 let h = r.consumer.pop(&mut body).unwrap().unwrap();
-                assert_eq!(h.call_id, next_pop);
+                assert_eq!(h.tag, next_pop);
                 assert_eq!(&body[1..], &next_pop.to_le_bytes());
                 next_pop += 1;
             }
         }
         while let Some(h) = r.consumer.pop(&mut body).unwrap() {
-            assert_eq!(h.call_id, next_pop);
+            assert_eq!(h.tag, next_pop);
             next_pop += 1;
         }
         assert_eq!(next_pop, 10_000);
@@ -545,7 +592,7 @@ pub(crate) mod tests {
                 .collect();
             r.producer.try_push(Kind::Message, b"s", &p, i).unwrap();
             let h = r.consumer.pop(&mut body).unwrap().unwrap();
-            assert_eq!(h.call_id, i);
+            assert_eq!(h.tag, i);
             assert!(
                 !r.consumer.has_next(),
                 "record {i}: leftover bytes read as a commit"
@@ -597,7 +644,7 @@ pub(crate) mod tests {
         let p = vec![0u8; 2000];
         r.producer.try_push(Kind::Message, b"c", &p, 0).unwrap();
         r.producer.try_push(Kind::Message, b"c", &p, 0).unwrap();
-        r.ctrl.head.0.store(1 << 40, Ordering::Relaxed); // ahead of tail
+        r.ctrl().head.0.store(1 << 40, Ordering::Relaxed); // ahead of tail
         assert!(matches!(
             r.producer.try_push(Kind::Message, b"c", &p, 0),
             Err(PushError::Violation(Violation::Position {

@@ -1,15 +1,53 @@
-//! The loom switch: every atomic that lives in shared memory comes from here.
+//! The loom switch: every atomic that lives in shared memory comes from here,
+//! and so do those of the renderer's drain turn (`renderer_side::drain_turn`),
+//! a handshake between threads of one process.
 //!
-//! Under `--cfg loom` the same ring and doorbell code runs against loom's model
-//! checker; in normal builds these are the `core` atomics. Process-local
-//! bookkeeping (counters, flags that never leave this process) uses `std`
+//! Under `--cfg loom` the ring, doorbell and drain-turn code runs against
+//! loom's model checker; in normal builds these are the `core` atomics. Other
+//! process-local bookkeeping (counters, flags that publish no data) uses `std`
 //! atomics directly and is not part of the model.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
+
+/// What keeps shared memory mapped: every handle that points into a segment
+/// (ring halves, doorbells) holds one, so the memory outlives them all.
+pub(crate) type Backing = std::sync::Arc<dyn Send + Sync>;
+
+/// A 32-bit word that threads of any process may sleep on: what the futex
+/// wrapper (`wait::futex`) takes, as std's takes an `&AtomicU32`. Under loom
+/// it also carries the model of the kernel's hash bucket for this address.
+#[cfg_attr(not(loom), repr(transparent))]
+#[cfg_attr(loom, repr(C))]
+#[derive(Default)]
+pub(crate) struct FutexWord {
+    value: AtomicU32,
+    #[cfg(loom)]
+    pub(crate) bucket: FutexBucket,
+}
+
+impl std::ops::Deref for FutexWord {
+    type Target = AtomicU32;
+    fn deref(&self) -> &AtomicU32 {
+        &self.value
+    }
+}
+
+/// Loom's stand-in for the kernel's futex bucket: the value check and the
+/// sleep happen under one lock, exactly as the kernel's hash-bucket lock does.
+#[cfg(loom)]
+#[derive(Default)]
+pub(crate) struct FutexBucket {
+    pub(crate) lock: loom::sync::Mutex<()>,
+    pub(crate) cv: loom::sync::Condvar,
+}
 
 /// Raw access to the byte area of a ring.
 ///

@@ -8,22 +8,16 @@
 //! been quiet for a while is looked at less often (see [`QUIET_STRIDE`]), but
 //! never after more than one further batch was handled.
 
-use super::event::{IpcMainEvent, ReturnValue, send_reply};
-use super::web_contents::Connection;
-use super::{MainHandler, MainListener, MainShared, WebContents};
-use crate::error::RemoteFailure;
-use crate::fragment::{Fed, Reassembly};
-use crate::lifeline;
-use crate::listeners::{Entry, Listeners, Snapshot};
-use crate::record::{Asks, Kind, RecordHeader, Request, Violation};
-use crate::ring::Consumer;
-use crate::segment::Mapping;
-use crate::wait::Doorbell;
-use parking_lot::Mutex;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use super::event::ReturnValue;
+use super::handling::{Handling, Views};
+use super::incoming::Incoming;
+use super::shared::MainShared;
+use crate::os::{lifeline, poll};
+use crate::panics;
+use crate::wire::fragment::{Fed, Reassembly};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Records taken from one renderer before moving to the next.
@@ -41,98 +35,29 @@ const QUIET_AFTER: u32 = 1024;
 /// round that looked at everyone, the next one does.
 const QUIET_STRIDE: usize = 8;
 /// Longest sleep in `poll`; only bounds housekeeping, wake-ups come from kicks.
-const PARK_TIMEOUT_MS: libc::c_int = 1000;
+const PARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// While busy, how often lifelines are checked for dead renderers.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(10);
 /// Rounds between clock readings when no record is handled; 64 handled
 /// records count as many.
 const CLOCK_EVERY: usize = 256;
 
-/// The incoming half of one renderer's connection, owned by the dispatcher.
-pub(crate) struct NewRenderer {
-    pub web_contents: WebContents,
-    pub consumer: Consumer,
-    /// request.data: our "I am asleep, kick me" flag.
-    pub data_bell: Doorbell,
-    /// request.space: the renderer sleeps here when its ring is full.
-    pub space_bell: Doorbell,
-    /// Closing it tells the renderer it is disconnected (the connection's
-    /// reply.data doorbell holds the other reference until the disconnect).
-    pub lifeline: Arc<OwnedFd>,
-    /// Declared last: dropped after everything that points into it.
-    pub _mapping: Arc<Mapping>,
-}
-
 /// A renderer as the dispatcher tracks it.
 struct Slot {
-    r: NewRenderer,
+    r: Incoming,
     /// Rounds since its last record, up to [`QUIET_AFTER`].
     quiet: u32,
     /// Its message in progress, when one arrives in fragments.
     reassembly: Reassembly,
     /// Views of the listeners and handlers registered on its `WebContents`.
-    own: Own,
-}
-
-/// The dispatcher's views of one renderer's own listeners and handlers.
-struct Own {
-    listeners: Snapshot<MainListener>,
-    handlers: Snapshot<MainHandler>,
-}
-
-/// Hands new renderers to the dispatcher and wakes it.
-pub(crate) struct Control {
-    pending: Mutex<Vec<NewRenderer>>,
-    waker: Waker,
-    read_end: OwnedFd,
-}
-
-/// Wakes the dispatcher from any thread.
-#[derive(Clone)]
-pub(crate) struct Waker {
-    poked: Arc<AtomicBool>,
-    write_end: Arc<OwnedFd>,
-}
-
-impl Waker {
-    pub fn wake(&self) {
-        self.poked.store(true, Ordering::Release);
-        lifeline::kick(self.write_end.as_raw_fd());
-    }
-}
-
-impl Control {
-    pub fn new() -> std::io::Result<Control> {
-        let (read_end, write_end) = lifeline::pair()?;
-        Ok(Control {
-            pending: Mutex::new(Vec::new()),
-            waker: Waker {
-                poked: Arc::new(AtomicBool::new(false)),
-                write_end: Arc::new(write_end),
-            },
-            read_end,
-        })
-    }
-
-    pub fn waker(&self) -> Waker {
-        self.waker.clone()
-    }
-
-    pub fn add(&self, renderer: NewRenderer) {
-        self.pending.lock().push(renderer);
-        self.waker.wake();
-    }
-
-    fn poked(&self) -> bool {
-        self.waker.poked.load(Ordering::Relaxed) && self.waker.poked.swap(false, Ordering::Acquire)
-    }
+    own: Views,
 }
 
 pub(crate) struct Dispatcher {
     shared: Arc<MainShared>,
     slots: Vec<Slot>,
-    listeners: Snapshot<MainListener>,
-    handlers: Snapshot<MainHandler>,
+    /// Views of main's own listeners and handlers.
+    views: Views,
     /// Reused buffer for the record being handled.
     body: Vec<u8>,
     ret: ReturnValue,
@@ -152,8 +77,7 @@ pub(crate) fn run(shared: Arc<MainShared>) {
 impl Dispatcher {
     pub fn new(shared: Arc<MainShared>) -> Dispatcher {
         Dispatcher {
-            listeners: Snapshot::new(&shared.listeners),
-            handlers: Snapshot::new(&shared.handlers),
+            views: Views::new(&shared.listeners, &shared.handlers),
             shared,
             slots: Vec::new(),
             body: Vec::with_capacity(4096),
@@ -177,8 +101,8 @@ impl Dispatcher {
         // slow listener, costs more.
         let mut until_clock = CLOCK_EVERY;
         let mut idle_rounds = 0u32;
-        while !self.shared.stopping.load(Ordering::Acquire) {
-            if self.shared.control.poked() {
+        while !self.shared.is_stopping() {
+            if self.shared.control.waker().take_poke() {
                 self.housekeeping();
             }
             let handled = self.drain_all();
@@ -191,7 +115,7 @@ impl Dispatcher {
                     break;
                 }
                 if now - last_liveness > LIVENESS_PERIOD {
-                    self.poll(0);
+                    self.poll(Duration::ZERO);
                     last_liveness = Instant::now();
                 }
             }
@@ -230,13 +154,13 @@ impl Dispatcher {
     /// Adopts new renderers, drops disconnected ones, drains the control socket.
     fn housekeeping(&mut self) {
         lifeline::drain_kicks(&self.shared.control.read_end);
-        let adopted = std::mem::take(&mut *self.shared.control.pending.lock());
+        let adopted = self.shared.control.take_pending();
         let max_message = self.shared.config.max_message_len as usize;
         self.slots.extend(adopted.into_iter().map(|r| Slot {
-            own: Own {
-                listeners: Snapshot::new(&r.web_contents.conn.listeners),
-                handlers: Snapshot::new(&r.web_contents.conn.handlers),
-            },
+            own: Views::new(
+                &r.web_contents.conn.listeners,
+                &r.web_contents.conn.handlers,
+            ),
             r,
             quiet: 0,
             reassembly: Reassembly::new(max_message),
@@ -321,18 +245,17 @@ impl Dispatcher {
                 }
             };
             handled += 1;
-            let ctx = Context {
+            let handling = Handling {
                 shared: &self.shared,
-                listeners: &mut self.listeners,
-                handlers: &mut self.handlers,
+                main: &mut self.views,
                 own,
                 ret: &mut self.ret,
                 sender: &slot.web_contents,
             };
-            // Listeners run under their own `catch_unwind`; this one is a
-            // backstop so that a bug here costs one renderer, not the dispatcher.
+            // Listeners run guarded on their own; this is a backstop so that
+            // a bug here costs one renderer, not the dispatcher.
             let body = &self.body;
-            match catch_unwind(AssertUnwindSafe(|| ctx.handle(header, body))) {
+            match panics::guarded(|| handling.handle(header, body)) {
                 Ok(Ok(())) => {}
                 Ok(Err(v)) => {
                     slot.web_contents
@@ -367,14 +290,12 @@ impl Dispatcher {
         }
         // Re-check after raising the flags: a renderer that published before it
         // could see them will not kick.
-        let mut ready = self.shared.stopping.load(Ordering::Acquire)
-            || self.shared.control.waker.poked.load(Ordering::Acquire);
+        let mut ready = self.shared.is_stopping() || self.shared.control.waker().is_poked();
         for s in &mut self.slots {
             ready |= s.r.consumer.has_next();
         }
         if !ready {
-            let ms = at_most.as_millis().clamp(1, PARK_TIMEOUT_MS as u128) as libc::c_int;
-            self.poll(ms);
+            self.poll(at_most.clamp(Duration::from_millis(1), PARK_TIMEOUT));
         }
         for s in &self.slots {
             s.r.data_bell.set_waiting(false);
@@ -383,26 +304,14 @@ impl Dispatcher {
 
     /// Polls the control socket and every lifeline; drains kicks and disconnects
     /// renderers whose lifeline closed.
-    fn poll(&mut self, timeout_ms: libc::c_int) {
-        let entry = |fd: i32| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
+    fn poll(&mut self, timeout: Duration) {
+        let entry = |fd: i32| poll::entry(fd, libc::POLLIN);
         self.pollfds.clear();
         self.pollfds
             .push(entry(self.shared.control.read_end.as_raw_fd()));
         self.pollfds
             .extend(self.slots.iter().map(|s| entry(s.r.lifeline.as_raw_fd())));
-        // SAFETY: `pollfds` is a live array of `len` initialised pollfd structs.
-        let n = unsafe {
-            libc::poll(
-                self.pollfds.as_mut_ptr(),
-                self.pollfds.len() as libc::nfds_t,
-                timeout_ms,
-            )
-        };
-        if n <= 0 {
+        if poll::poll(&mut self.pollfds, Some(timeout)) == 0 {
             return;
         }
         // Lifelines first: `pollfds[1..]` matches `slots` only until
@@ -452,212 +361,5 @@ impl Drop for Dispatcher {
                 .conn
                 .disconnect("main's dispatcher stopped".into());
         }
-    }
-}
-
-/// What handling one record needs, borrowed from the dispatcher.
-struct Context<'a> {
-    shared: &'a MainShared,
-    listeners: &'a mut Snapshot<MainListener>,
-    handlers: &'a mut Snapshot<MainHandler>,
-    own: &'a mut Own,
-    ret: &'a mut ReturnValue,
-    sender: &'a WebContents,
-}
-
-impl Context<'_> {
-    fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
-        let request = Request::decode(&header, body)?;
-        let conn = &self.sender.conn;
-        let call = matches!(request.asks, Asks::Sync | Asks::Invoke);
-        conn.counters.record(call, request.payload.len());
-        match request.asks {
-            Asks::Invoke => self.invoke(request),
-            Asks::SendTo(to) => self.forward(request, to),
-            Asks::Message | Asks::Sync => self.run_listeners(request),
-        }
-        Ok(())
-    }
-
-    /// `send_to`: hands the message to renderer `to` if main's policy allows.
-    fn forward(self, request: Request<'_>, to: u64) {
-        let from = self.sender;
-        let target = u32::try_from(to).ok().and_then(|to| {
-            let renderers = self.shared.renderers.lock();
-            renderers.iter().find(|w| w.id() == to).cloned()
-        });
-        let policy = self.shared.forwarding.read().clone();
-        let allowed = match (&target, policy) {
-            (Some(target), Some(policy)) => {
-                catch_unwind(AssertUnwindSafe(|| policy(from, target, request.channel)))
-                    .unwrap_or(false)
-            }
-            _ => false,
-        };
-        let delivered = allowed
-            && target.is_some_and(|t| {
-                t.conn
-                    .push(
-                        Kind::Message,
-                        request.channel.as_bytes(),
-                        request.payload,
-                        from.id().into(),
-                    )
-                    .is_ok()
-            });
-        if !delivered {
-            from.conn.counters.refused.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                "renderer {}: message on '{}' for renderer {to} not forwarded ({})",
-                from.id(),
-                request.channel,
-                if allowed {
-                    "not connected"
-                } else {
-                    "not allowed"
-                }
-            );
-        }
-    }
-
-    /// `send` and `send_sync`: every listener of the channel, in order.
-    fn run_listeners(self, request: Request<'_>) {
-        let Request {
-            asks,
-            channel,
-            payload,
-            call_id,
-        } = request;
-        let sync = asks == Asks::Sync;
-        let conn = &self.sender.conn;
-        // Electron's order: the renderer's own listeners, then main's.
-        let own = self.own.listeners.refresh(&conn.listeners).get(channel);
-        let global = self.listeners.refresh(&self.shared.listeners).get(channel);
-        if own.is_empty() && global.is_empty() {
-            if sync {
-                answer_failure(conn, call_id, RemoteFailure::NoListener, "");
-            } else {
-                conn.unhandled.fetch_add(1, Ordering::Relaxed);
-                log::debug!(
-                    "renderer {}: no listener for message on '{channel}'",
-                    conn.id
-                );
-            }
-            return;
-        }
-        self.ret.reset();
-        let mut event = IpcMainEvent {
-            sender: self.sender,
-            channel,
-            sync,
-            call_id,
-            reply: self.ret,
-        };
-        let mut panicked = None;
-        let tables = [&conn.listeners, &self.shared.listeners];
-        for (entry, table) in own
-            .iter()
-            .map(|e| (e, tables[0]))
-            .chain(global.iter().map(|e| (e, tables[1])))
-        {
-            // A `once` listener runs only for the message that removes it.
-            if entry.once && !table.remove(entry.id) {
-                continue;
-            }
-            let listener = &entry.f;
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| listener(&mut event, payload))) {
-                panicked = Some(panic_message(p.as_ref()));
-                break;
-            }
-        }
-        if let Some(msg) = &panicked {
-            log::error!("listener for '{channel}' panicked: {msg}");
-        }
-        if !sync {
-            return;
-        }
-        let ret = &mut *self.ret;
-        if ret.deferred {
-            // A listener took the responder: the answer comes from it.
-        } else if let Some(msg) = panicked.filter(|_| !ret.set) {
-            answer_failure(conn, call_id, RemoteFailure::HandlerPanicked, &msg);
-        } else if !ret.set {
-            answer_failure(conn, call_id, RemoteFailure::NoReturnValue, "");
-        } else {
-            // A failure to reply is a disconnect, recorded on the connection.
-            let _ = send_reply(conn, call_id, &ret.bytes);
-        }
-    }
-
-    /// `invoke`: the channel's one handler returns the answer or an error.
-    fn invoke(self, request: Request<'_>) {
-        let Request {
-            channel,
-            payload,
-            call_id,
-            ..
-        } = request;
-        let conn = &self.sender.conn;
-        // Electron's order: the renderer's own handler, else main's. A
-        // `handle_once` handler runs only for the call that removes it.
-        let claim =
-            |e: &&Entry<MainHandler>, table: &Listeners<MainHandler>| !e.once || table.remove(e.id);
-        let own = self.own.handlers.refresh(&conn.handlers).get(channel);
-        let entry = own
-            .first()
-            .filter(|e| claim(e, &conn.handlers))
-            .or_else(|| {
-                let global = self.handlers.refresh(&self.shared.handlers).get(channel);
-                global.first().filter(|e| claim(e, &self.shared.handlers))
-            });
-        let Some(entry) = entry else {
-            answer_failure(conn, call_id, RemoteFailure::NoHandler, "");
-            conn.wake_receiver();
-            return;
-        };
-        self.ret.reset();
-        let mut event = IpcMainEvent {
-            sender: self.sender,
-            channel,
-            sync: false,
-            call_id,
-            reply: self.ret,
-        };
-        let handler = &entry.f;
-        match catch_unwind(AssertUnwindSafe(|| handler(&mut event, payload))) {
-            Ok(Ok(())) => {
-                let _ = send_reply(conn, call_id, &self.ret.bytes);
-            }
-            Ok(Err(message)) => {
-                answer_failure(conn, call_id, RemoteFailure::HandlerFailed, &message);
-            }
-            Err(p) => {
-                let message = panic_message(p.as_ref());
-                log::error!("handler for '{channel}' panicked: {message}");
-                answer_failure(conn, call_id, RemoteFailure::HandlerPanicked, &message);
-            }
-        }
-        // Nobody may be blocked on this answer yet.
-        conn.wake_receiver();
-    }
-}
-
-/// Answers a call with an error the caller decodes (`RemoteFailure::decode`).
-fn answer_failure(conn: &Connection, call_id: u64, failure: RemoteFailure, detail: &str) {
-    conn.counters.errors.fetch_add(1, Ordering::Relaxed);
-    let mut why = Vec::with_capacity(1 + detail.len());
-    why.push(failure as u8);
-    why.extend_from_slice(detail.as_bytes());
-    // A failure to reply is a disconnect, recorded on the connection.
-    let _ = conn.push(Kind::ErrorReply, &[], &why, call_id);
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }

@@ -1,9 +1,8 @@
 //! `IpcMainEvent`: what a main-side listener learns about one message.
 
 use super::WebContents;
-use super::web_contents::Connection;
-use crate::error::{Error, RemoteFailure, Result};
-use crate::record::Kind;
+use super::responder::Responder;
+use crate::error::Result;
 
 /// The event passed to every listener registered with [`crate::IpcMain::on`].
 pub struct IpcMainEvent<'a> {
@@ -32,83 +31,13 @@ impl ReturnValue {
     }
 }
 
-/// Sends a sync call's return value; one longer than the renderer may
-/// receive goes as an error the caller can read instead.
-#[inline]
-pub(crate) fn send_reply(conn: &Connection, call_id: u64, value: &[u8]) -> Result<()> {
-    match conn.push(Kind::Reply, &[], value, call_id) {
-        Err(Error::MessageTooLarge { len, max }) => {
-            let mut why = [0u8; 17];
-            why[0] = RemoteFailure::ReturnValueTooLarge as u8;
-            why[1..9].copy_from_slice(&(len as u64).to_le_bytes());
-            why[9..].copy_from_slice(&(max as u64).to_le_bytes());
-            conn.push(Kind::ErrorReply, &[], &why, call_id)?;
-            Err(Error::MessageTooLarge { len, max })
-        }
-        other => other,
-    }
-}
-
-/// The right to answer one sync message later, from any thread: what
-/// [`IpcMainEvent::take_responder`] hands out.
-///
-/// Answering consumes it, so the first answer is the only one. Dropping it
-/// unanswered answers the caller with [`Error::NoReturnValue`] rather than
-/// leaving it blocked.
-///
-/// ```no_run
-/// # fn main() -> ringipc::Result<()> {
-/// let ipc = ringipc::IpcMain::new()?;
-/// ipc.on("slow-question", |event, arg| {
-///     let responder = event.take_responder().expect("a sync message");
-///     let question = arg.to_vec();
-///     std::thread::spawn(move || {
-///         let answer = question.len().to_string(); // some long computation
-///         let _ = responder.respond(answer);
-///     });
-/// })?;
-/// # Ok(()) }
-/// ```
-pub struct Responder {
-    to: WebContents,
-    call_id: u64,
-    answered: bool,
-}
-
-impl Responder {
-    /// Answers the call with `value`. Fails with [`Error::Disconnected`] if
-    /// the renderer is gone, and with [`Error::MessageTooLarge`] (after
-    /// answering the caller with that error) if the value is too long.
-    pub fn respond(mut self, value: impl AsRef<[u8]>) -> Result<()> {
-        self.answered = true;
-        send_reply(&self.to.conn, self.call_id, value.as_ref())
-    }
-
-    /// The renderer waiting for the answer.
-    pub fn sender(&self) -> &WebContents {
-        &self.to
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        if !self.answered {
-            let failure = [RemoteFailure::NoReturnValue as u8];
-            let errors = &self.to.conn.counters.errors;
-            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = self
-                .to
-                .conn
-                .push(Kind::ErrorReply, &[], &failure, self.call_id);
-        }
-    }
-}
-
-impl std::fmt::Debug for Responder {
+impl std::fmt::Debug for IpcMainEvent<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder")
-            .field("to", &self.to)
-            .field("call_id", &self.call_id)
+        f.debug_struct("IpcMainEvent")
+            .field("sender", self.sender)
+            .field("channel", &self.channel)
+            .field("sync", &self.sync)
+            .field("has_return_value", &self.reply.set)
             .finish()
     }
 }

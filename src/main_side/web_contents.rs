@@ -1,21 +1,19 @@
-//! `WebContents`: main's handle on one renderer, and the outgoing half of its
-//! connection (the reply ring's producer plus a bounded outbox).
+//! [`WebContents`]: main's handle on one renderer, and [`Connection`], the
+//! per-renderer state every handle shares.
 
-use super::dispatcher::Waker;
+use super::dispatcher_waker::DispatcherWaker;
 use super::lifecycle::Hooks;
+use super::outbox::{Broken, Outgoing};
+use super::stats::{Counters, RendererStats};
 use super::{IpcMainEvent, MainHandler, MainListener, register_handler};
 use crate::error::{Error, Result, check_channel};
-use crate::fragment::{fragment_len, fragments};
 use crate::listeners::{ListenerId, Listeners};
-use crate::record::{COMMIT_LEN, CONTINUES, Kind, Violation, record_len};
-use crate::ring::{Producer, PushError};
-use crate::segment::Mapping;
-use crate::wait::Doorbell;
+use crate::wire::failure::RemoteFailure;
+use crate::wire::record::Kind;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 /// Main's handle on one connected renderer, like Electron's `webContents`.
 ///
@@ -25,43 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[derive(Clone)]
 pub struct WebContents {
     pub(crate) conn: Arc<Connection>,
-}
-
-/// Why an outgoing record could not be queued: the renderer must be dropped.
-pub(crate) struct Broken(pub String);
-
-/// A record waiting for room in the reply ring.
-struct Pending {
-    kind: Kind,
-    call_id: u64,
-    /// Fragmentation flags (see `fragment.rs`).
-    flags: u16,
-    channel_len: usize,
-    /// Channel then payload.
-    bytes: Vec<u8>,
-}
-
-/// The producer side of the reply ring. Only touched under `Connection::out`.
-pub(crate) struct Outgoing {
-    producer: Producer,
-    /// reply.data: the renderer's receiver thread sleeps on it; rung after
-    /// publishing a message.
-    data_bell: Doorbell,
-    /// reply.calls: `send_sync` callers sleep on it; rung after publishing a reply.
-    calls_bell: Doorbell,
-    /// reply.space: we raise its flag while the outbox is non-empty, and the
-    /// renderer kicks us when it frees room.
-    space_bell: Doorbell,
-    /// FIFO of records that found the ring full; always drained before anything
-    /// new is pushed, so order is kept.
-    outbox: VecDeque<Pending>,
-    /// Ring bytes the queued records will take (headers and padding
-    /// included), so that even an empty reply counts: zero means empty.
-    outbox_bytes: usize,
-    outbox_limit: usize,
-    /// Most payload bytes one message or reply may have.
-    max_message: usize,
-    _mapping: Arc<Mapping>,
 }
 
 pub(crate) struct Connection {
@@ -79,7 +40,7 @@ pub(crate) struct Connection {
     /// What this renderer sent, counted by the dispatcher.
     pub counters: Counters,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
-    pub dispatcher: Waker,
+    pub dispatcher: DispatcherWaker,
     /// Listeners and handlers registered on this renderer's `WebContents`;
     /// they come before main's (Electron's `webContents.ipc`).
     pub listeners: Listeners<MainListener>,
@@ -87,215 +48,34 @@ pub(crate) struct Connection {
     /// Main's lifecycle callbacks, run on disconnect.
     pub hooks: Arc<Hooks>,
     /// This connection, for handing a `WebContents` to those callbacks.
-    pub this: std::sync::Weak<Connection>,
-}
-
-/// Per-renderer traffic counters. The dispatcher is the only writer of the
-/// first three, so it bumps them with a plain load and store.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub messages: AtomicU64,
-    pub sync_calls: AtomicU64,
-    pub bytes: AtomicU64,
-    /// Error replies (no listener, no value, panic, dropped responder).
-    pub errors: AtomicU64,
-    /// `send_to` messages main did not forward (policy, or no such renderer).
-    pub refused: AtomicU64,
-}
-
-impl Counters {
-    /// Counts one record from the renderer; dispatcher thread only.
-    pub fn record(&self, sync: bool, bytes: usize) {
-        let bump =
-            |c: &AtomicU64, by: u64| c.store(c.load(Ordering::Relaxed) + by, Ordering::Relaxed);
-        bump(
-            if sync {
-                &self.sync_calls
-            } else {
-                &self.messages
-            },
-            1,
-        );
-        bump(&self.bytes, bytes as u64);
-    }
-}
-
-/// A snapshot of one renderer's traffic, from [`WebContents::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RendererStats {
-    /// Asynchronous messages received from the renderer.
-    pub messages: u64,
-    /// Synchronous calls received from the renderer.
-    pub sync_calls: u64,
-    /// Payload bytes received (messages and calls).
-    pub bytes_received: u64,
-    /// Calls answered with an error (no listener, no value, a panic, a
-    /// dropped responder).
-    pub error_replies: u64,
-    /// Messages that found no listener.
-    pub unhandled_messages: u64,
-    /// Ring bytes waiting in main's outbox for this renderer.
-    pub queued_bytes: usize,
-    /// Its `send_to` messages main did not forward.
-    pub forwards_refused: u64,
-}
-
-impl Outgoing {
-    pub fn new(
-        producer: Producer,
-        data_bell: Doorbell,
-        calls_bell: Doorbell,
-        space_bell: Doorbell,
-        (outbox_limit, max_message): (usize, usize),
-        mapping: Arc<Mapping>,
-    ) -> Self {
-        Outgoing {
-            producer,
-            data_bell,
-            calls_bell,
-            space_bell,
-            outbox: VecDeque::new(),
-            outbox_bytes: 0,
-            outbox_limit,
-            max_message,
-            _mapping: mapping,
-        }
-    }
-
-    /// Writes a message or reply to the ring, in fragments if it is longer
-    /// than one record can be, or queues it behind earlier ones. Never blocks.
-    /// The caller has checked the length against `max_message`.
-    pub fn push(
-        &mut self,
-        kind: Kind,
-        channel: &[u8],
-        payload: &[u8],
-        call_id: u64,
-    ) -> Result<(), Broken> {
-        let single = self.producer.max_payload(channel.len());
-        if payload.len() <= single {
-            return self.push_record(kind, channel, payload, call_id, 0);
-        }
-        for (range, flags) in fragments(payload.len(), fragment_len(single)) {
-            let channel = if flags & CONTINUES == 0 { channel } else { &[] };
-            self.push_record(kind, channel, &payload[range], call_id, flags)?;
-        }
-        Ok(())
-    }
-
-    /// Writes one record, or queues it behind earlier ones.
-    #[inline]
-    fn push_record(
-        &mut self,
-        kind: Kind,
-        channel: &[u8],
-        payload: &[u8],
-        call_id: u64,
-        flags: u16,
-    ) -> Result<(), Broken> {
-        if self.outbox.is_empty() {
-            match self
-                .producer
-                .try_push_flagged(kind, channel, payload, call_id, flags)
-            {
-                Ok(()) => {
-                    self.notify_for(kind);
-                    return Ok(());
-                }
-                Err(PushError::Full { .. }) => {}
-                Err(PushError::TooLarge { len, capacity }) => {
-                    return Err(Broken(format!(
-                        "record of {len} bytes exceeds ring of {capacity}"
-                    )));
-                }
-                Err(PushError::Violation(v)) => return Err(violation(v)),
-            }
-        }
-        let mut bytes = Vec::with_capacity(channel.len() + payload.len());
-        bytes.extend_from_slice(channel);
-        bytes.extend_from_slice(payload);
-        self.outbox_bytes += ring_bytes(channel.len(), payload.len());
-        self.outbox.push_back(Pending {
-            kind,
-            call_id,
-            flags,
-            channel_len: channel.len(),
-            bytes,
-        });
-        if self.outbox_bytes > self.outbox_limit {
-            return Err(Broken(format!(
-                "renderer is not reading: {} bytes queued for it, limit {}",
-                self.outbox_bytes, self.outbox_limit
-            )));
-        }
-        // Ask the renderer to kick us when it frees room, then look again: it may
-        // have freed room before it could see the flag.
-        self.space_bell.set_waiting(true);
-        self.flush().map(|_| ())
-    }
-
-    /// Wakes whoever waits for records of `kind`. While a `send_sync` is in
-    /// flight its caller, not the receiver thread, drains the ring, so a
-    /// message must wake a sleeping caller too: otherwise a reply queued in
-    /// our outbox behind messages waits until the caller's park slice ends.
-    fn notify_for(&self, kind: Kind) {
-        match kind {
-            Kind::Reply | Kind::ErrorReply => self.calls_bell.notify(),
-            _ => {
-                self.data_bell.notify();
-                self.calls_bell.notify();
-            }
-        }
-    }
-
-    /// Moves queued records into the ring while they fit. Returns whether the
-    /// outbox is now empty.
-    pub fn flush(&mut self) -> Result<bool, Broken> {
-        let (mut messages, mut replies) = (false, false);
-        while let Some(p) = self.outbox.front() {
-            let (channel, payload) = p.bytes.split_at(p.channel_len);
-            match self
-                .producer
-                .try_push_flagged(p.kind, channel, payload, p.call_id, p.flags)
-            {
-                Ok(()) => {
-                    self.outbox_bytes -= ring_bytes(p.channel_len, p.bytes.len() - p.channel_len);
-                    let p = self.outbox.pop_front().expect("front exists");
-                    match p.kind {
-                        Kind::Reply | Kind::ErrorReply => replies = true,
-                        _ => messages = true,
-                    }
-                }
-                Err(PushError::Full { .. }) => break,
-                Err(PushError::TooLarge { .. }) => unreachable!("checked before queueing"),
-                Err(PushError::Violation(v)) => return Err(violation(v)),
-            }
-        }
-        if messages || replies {
-            // Both: a flushed reply may answer an `invoke` nobody blocks on,
-            // which the receiver thread must drain (see `wake_receiver`).
-            self.notify_for(Kind::Message);
-        }
-        let empty = self.outbox.is_empty();
-        if empty {
-            self.space_bell.set_waiting(false);
-        }
-        Ok(empty)
-    }
-}
-
-/// Ring bytes a record of this channel and payload takes, with the commit
-/// word that must stay free after it. Never zero.
-fn ring_bytes(channel_len: usize, payload_len: usize) -> usize {
-    (record_len(channel_len as u64, payload_len as u64) as usize).saturating_add(COMMIT_LEN)
-}
-
-fn violation(v: Violation) -> Broken {
-    Broken(format!("protocol violation on the reply ring: {v}"))
+    pub this: Weak<Connection>,
 }
 
 impl Connection {
+    /// The state of a renderer that was just spawned, with its outgoing half.
+    pub fn new(
+        (id, pid): (u32, u32),
+        out: Outgoing,
+        (dispatcher, hooks): (DispatcherWaker, Arc<Hooks>),
+        this: Weak<Connection>,
+    ) -> Connection {
+        Connection {
+            id,
+            pid,
+            out: Mutex::new(Some(out)),
+            connected: AtomicBool::new(true),
+            queued: AtomicUsize::new(0),
+            reason: Mutex::new(None),
+            unhandled: AtomicU64::new(0),
+            counters: Counters::default(),
+            listeners: Listeners::default(),
+            handlers: Listeners::default(),
+            dispatcher,
+            hooks,
+            this,
+        }
+    }
+
     /// Marks the renderer gone, frees its ring, and asks the dispatcher to close
     /// the lifeline. Idempotent; the first reason is kept.
     pub fn disconnect(&self, reason: String) {
@@ -308,6 +88,8 @@ impl Connection {
             }
             *first = Some(reason.clone());
         }
+        // SYNC(connected): Release → Acquire in `WebContents::is_connected`;
+        // publishes the reason set above.
         if self.connected.swap(false, Ordering::AcqRel) {
             log::warn!(
                 "renderer {} (pid {}) disconnected: {reason}",
@@ -342,6 +124,32 @@ impl Connection {
             self.disconnect(reason);
             Error::Disconnected
         })
+    }
+
+    /// Answers call `call_id` with `value`; one longer than the renderer may
+    /// receive goes as an error the caller can read instead.
+    #[inline]
+    pub fn answer(&self, call_id: u64, value: &[u8]) -> Result<()> {
+        match self.push(Kind::Reply, &[], value, call_id) {
+            Err(Error::MessageTooLarge { len, max }) => {
+                let why = RemoteFailure::too_large(len, max);
+                self.push(Kind::ErrorReply, &[], &why, call_id)?;
+                Err(Error::MessageTooLarge { len, max })
+            }
+            other => other,
+        }
+    }
+
+    /// Answers call `call_id` with an error the caller decodes into its
+    /// [`Error`]. A failure to send is a disconnect, recorded here.
+    pub fn fail(&self, call_id: u64, failure: RemoteFailure, detail: &str) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let _ = self.push(
+            Kind::ErrorReply,
+            &[],
+            &failure.encode(detail.as_bytes()),
+            call_id,
+        );
     }
 
     /// Wakes the renderer's receiver thread if it sleeps: the one that drains
@@ -472,6 +280,7 @@ impl WebContents {
 
     /// Whether the renderer is still connected.
     pub fn is_connected(&self) -> bool {
+        // SYNC(connected): Acquire ← Release in `Connection::disconnect`.
         self.conn.connected.load(Ordering::Acquire)
     }
 
@@ -528,66 +337,3 @@ impl PartialEq for WebContents {
 }
 
 impl Eq for WebContents {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ring::Consumer;
-    use crate::segment::{Mapping, create_memfd};
-    use crate::wait::Ring;
-    use std::os::fd::AsFd;
-
-    const CAPACITY: usize = 4096;
-
-    /// An outgoing half over a fresh 4 KiB ring, and the renderer's consumer.
-    fn outgoing() -> (Outgoing, Consumer) {
-        let fd = create_memfd(2 * CAPACITY).unwrap();
-        let mapping = Arc::new(Mapping::map(fd.as_fd(), 2 * CAPACITY).unwrap());
-        let (ctrl, bytes) = super::super::ring_parts(&mapping, 0, CAPACITY, CAPACITY);
-        // SAFETY: a fresh ring in `mapping`, which `Outgoing` keeps alive;
-        // one producer and one consumer.
-        let producer = unsafe { Producer::new(ctrl, bytes) };
-        // SAFETY: as above.
-        let consumer = unsafe { Consumer::new(ctrl, bytes) };
-        // SAFETY: the control block is atomics only, inside `mapping`.
-        let words = unsafe { &*ctrl };
-        // SAFETY: the words live in `mapping`, kept alive by `Outgoing`.
-        let bell = |w| unsafe { Doorbell::new(w, Ring::Futex) };
-        let out = Outgoing::new(
-            producer,
-            bell(&words.data),
-            bell(&words.calls),
-            bell(&words.space),
-            (1 << 20, 1 << 20),
-            mapping,
-        );
-        (out, consumer)
-    }
-
-    #[test]
-    fn an_empty_reply_waiting_in_the_outbox_still_counts() {
-        let (mut out, mut consumer) = outgoing();
-        // Three records of 1032 bytes fill the ring but for 1000 bytes.
-        for _ in 0..3 {
-            out.push(Kind::Message, b"m", &[0u8; 1000], 0).ok().unwrap();
-        }
-        assert!(out.outbox.is_empty());
-        // Then a 2008-byte record and an empty reply (24 bytes) must wait.
-        out.push(Kind::Message, b"m", &[0u8; 1983], 0).ok().unwrap();
-        out.push(Kind::Reply, b"", b"", 7).ok().unwrap();
-        assert_eq!(out.outbox.len(), 2);
-        // Freeing one record leaves room for the message (2008 + 8 of 2032)
-        // but then not for the reply (24 + 8 of the 24 left).
-        let mut body = Vec::new();
-        consumer.pop(&mut body).unwrap().unwrap();
-        assert!(!out.flush().ok().unwrap(), "the reply cannot fit yet");
-        assert_eq!(out.outbox.len(), 1);
-        assert_ne!(
-            out.outbox_bytes, 0,
-            "a queued empty reply must keep the flush going"
-        );
-        while consumer.pop(&mut body).unwrap().is_some() {}
-        assert!(out.flush().ok().unwrap());
-        assert_eq!(out.outbox_bytes, 0);
-    }
-}

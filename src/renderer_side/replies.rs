@@ -1,21 +1,21 @@
-//! The renderer's consuming side of the main → renderer ring, shared by every
-//! thread that waits on it.
+//! [`Replies`]: the renderer's consuming side of the main → renderer ring,
+//! behind one lock shared by every thread that drains it (whose turn that
+//! is: `drain_turn`), with the calls still waiting for an answer, the stash
+//! of answers drained by a thread other than their caller, and the inbox.
 //!
-//! While any thread is blocked waiting for a reply (`send_sync`, or
-//! `Invocation::wait`), only such threads drain the ring: each routes what it
-//! passes in ring order — its own reply straight into its buffer (no thread
-//! hop), other calls' replies to the stash, messages to the inbox for the
-//! receiver thread. With no thread blocked the receiver thread drains, and
-//! stashes the replies of pending invocations nobody blocks on (waking their
-//! futures). So messages keep the order main sent them in, including those
-//! that arrived while a `send_sync` was blocked, and a lone caller always
-//! reads its own reply.
+//! Each drainer routes what it passes in ring order — its own reply
+//! straight into its buffer (no thread hop), other calls' replies to the
+//! stash, messages to the inbox. The receiver thread stashes the replies of
+//! pending invocations nobody blocks on (waking their futures). So messages
+//! keep the order main sent them in, including those that arrived while a
+//! `send_sync` was blocked, and a lone caller always reads its own reply.
 
-use crate::fragment::{Fed, Reassembly};
-use crate::record::{Kind, RecordHeader, Violation};
+use super::drain_turn::DrainTurn;
+use super::inbox;
 use crate::ring::Consumer;
+use crate::wire::fragment::{Fed, Reassembly};
+use crate::wire::record::{Kind, RecordHeader, Violation};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 
 /// Stash buffers kept for reuse, so routing replies between threads does not
@@ -24,15 +24,13 @@ const SPARE_BUFFERS: usize = 16;
 
 pub(crate) struct Replies {
     pub consumer: Consumer,
-    /// Messages waiting for the receiver thread, each encoded as
-    /// `[channel_len: u8][payload_len: u32 LE][from: u32 LE][channel][payload]`
-    /// (`from`: the renderer main forwarded it from, 0 for main itself).
+    /// Messages waiting for the receiver thread (see `inbox`).
     pub inbox: Vec<u8>,
     /// Calls still waiting for their reply.
     outstanding: Vec<Outstanding>,
-    /// How many of them have a thread blocked on them, readable without the
-    /// lock (the receiver thread's wait condition). Published on every change.
-    in_flight: Arc<AtomicUsize>,
+    /// Where how many of them have a thread blocked on them is published,
+    /// readable without the lock (the receiver thread's wait condition).
+    turn: Arc<DrainTurn>,
     /// Replies drained by a thread other than their caller.
     stash: Vec<Stashed>,
     spare: Vec<Vec<u8>>,
@@ -72,12 +70,12 @@ pub(crate) struct Drained {
 }
 
 impl Replies {
-    pub fn new(consumer: Consumer, in_flight: Arc<AtomicUsize>, max_message: usize) -> Self {
+    pub fn new(consumer: Consumer, turn: Arc<DrainTurn>, max_message: usize) -> Self {
         Replies {
             consumer,
             inbox: Vec::new(),
             outstanding: Vec::new(),
-            in_flight,
+            turn,
             stash: Vec::new(),
             spare: Vec::new(),
             reassembly: Reassembly::new(max_message),
@@ -98,7 +96,7 @@ impl Replies {
     }
 
     /// Threads blocked on a reply.
-    pub fn in_flight(&self) -> usize {
+    pub fn blocked_callers(&self) -> usize {
         self.outstanding.iter().filter(|o| o.blocked).count()
     }
 
@@ -111,7 +109,7 @@ impl Replies {
             waker: None,
         });
         if blocked {
-            self.publish_in_flight();
+            self.publish_blocked();
         }
     }
 
@@ -119,7 +117,7 @@ impl Replies {
     pub fn block(&mut self, call_id: u64) {
         if let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) {
             o.blocked = true;
-            self.publish_in_flight();
+            self.publish_blocked();
         }
     }
 
@@ -147,14 +145,12 @@ impl Replies {
             return;
         };
         if self.outstanding.swap_remove(i).blocked {
-            self.publish_in_flight();
+            self.publish_blocked();
         }
     }
 
-    fn publish_in_flight(&self) {
-        // SYNC(in_flight): read by the receiver thread after its `prepare`
-        // fence, against the fence in `Inner::call_finished` (Dekker pair).
-        self.in_flight.store(self.in_flight(), Ordering::Relaxed);
+    fn publish_blocked(&self) {
+        self.turn.set_blocked(self.blocked_callers());
     }
 
     /// Keeps a reply for the call that expects it, or drops it if none does
@@ -206,21 +202,17 @@ impl Replies {
             done.consumed = true;
             match Kind::from_u8(h.kind) {
                 Some(Kind::Message) => {
-                    self.inbox.push(h.channel_len);
-                    self.inbox.extend_from_slice(&h.payload_len.to_le_bytes());
-                    self.inbox
-                        .extend_from_slice(&forwarded_from(&h).to_le_bytes());
-                    self.inbox.extend_from_slice(out);
+                    inbox::push(&mut self.inbox, &h, out);
                     done.to_inbox = true;
                 }
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let is_error = kind == Kind::ErrorReply;
-                    if want == Some(h.call_id) {
-                        self.settle(h.call_id);
+                    if want == Some(h.tag) {
+                        self.settle(h.tag);
                         done.mine = Some(is_error);
                         return Ok(done);
                     }
-                    self.stash_reply(h.call_id, is_error, out, &mut done);
+                    self.stash_reply(h.tag, is_error, out, &mut done);
                 }
                 _ => return Err(Violation::UnexpectedKind(h.kind)),
             }
@@ -241,11 +233,11 @@ impl Replies {
     /// Replies go to the stash for pending invocations, or are dropped if
     /// their caller gave up.
     pub fn drain_messages(&mut self) -> Result<Drained, Violation> {
-        debug_assert_eq!(self.in_flight(), 0);
+        debug_assert_eq!(self.blocked_callers(), 0);
         let mut done = Drained::default();
         while self.inbox.len() < RECEIVER_BATCH {
             let at = self.inbox.len();
-            self.inbox.extend_from_slice(&[0; INBOX_PREFIX]);
+            self.inbox.extend_from_slice(&[0; inbox::PREFIX]);
             let popped = self.consumer.pop_append(&mut self.inbox);
             let (kind, h) = match popped {
                 Ok(Some(h)) if h.flags == 0 && !self.reassembly.in_progress() => {
@@ -255,8 +247,8 @@ impl Replies {
                     // A fragment: out of the inbox and through reassembly.
                     self.fragment.clear();
                     self.fragment
-                        .extend_from_slice(&self.inbox[at + INBOX_PREFIX..]);
-                    self.inbox.truncate(at + INBOX_PREFIX);
+                        .extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
+                    self.inbox.truncate(at + inbox::PREFIX);
                     match self.reassembly.feed(h, &mut self.fragment) {
                         Ok(Fed::Whole(h)) => {
                             self.inbox.extend_from_slice(&self.fragment);
@@ -285,18 +277,13 @@ impl Replies {
             };
             done.consumed = true;
             match kind {
-                Some(Kind::Message) => {
-                    self.inbox[at] = h.channel_len;
-                    self.inbox[at + 1..at + 5].copy_from_slice(&h.payload_len.to_le_bytes());
-                    self.inbox[at + 5..at + INBOX_PREFIX]
-                        .copy_from_slice(&forwarded_from(&h).to_le_bytes());
-                }
+                Some(Kind::Message) => inbox::write_prefix(&mut self.inbox, at, &h),
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let mut body = std::mem::take(&mut self.fragment);
                     body.clear();
-                    body.extend_from_slice(&self.inbox[at + INBOX_PREFIX..]);
+                    body.extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
                     self.inbox.truncate(at);
-                    self.stash_reply(h.call_id, kind == Kind::ErrorReply, &body, &mut done);
+                    self.stash_reply(h.tag, kind == Kind::ErrorReply, &body, &mut done);
                     self.fragment = body;
                 }
                 _ => {
@@ -307,38 +294,4 @@ impl Replies {
         }
         Ok(done)
     }
-}
-
-/// Bytes before each inbox entry: channel length, payload length, sender.
-pub(crate) const INBOX_PREFIX: usize = 9;
-
-/// Which renderer a message from main was forwarded from: main puts its id
-/// in the call-id field of a message (0: main's own message).
-fn forwarded_from(h: &RecordHeader) -> u32 {
-    u32::try_from(h.call_id).unwrap_or(0)
-}
-
-/// One message in an inbox batch.
-pub(crate) struct Inboxed<'a> {
-    pub channel: &'a [u8],
-    pub payload: &'a [u8],
-    /// The renderer it was forwarded from; 0 for main.
-    pub from: u32,
-}
-
-/// Iterates over an inbox batch.
-pub(crate) fn messages(mut batch: &[u8]) -> impl Iterator<Item = Inboxed<'_>> {
-    std::iter::from_fn(move || {
-        let (&ch_len, rest) = batch.split_first()?;
-        let (len, rest) = rest.split_first_chunk::<4>()?;
-        let (from, rest) = rest.split_first_chunk::<4>()?;
-        let (channel, rest) = rest.split_at(ch_len as usize);
-        let (payload, rest) = rest.split_at(u32::from_le_bytes(*len) as usize);
-        batch = rest;
-        Some(Inboxed {
-            channel,
-            payload,
-            from: u32::from_le_bytes(*from),
-        })
-    })
 }

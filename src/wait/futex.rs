@@ -5,13 +5,13 @@
 //! Under loom the kernel is modelled by a mutex and a condvar: the value check and
 //! the sleep happen under one lock, exactly as the kernel's hash-bucket lock does.
 
-use crate::layout::DoorbellWord;
+use crate::sync::FutexWord;
 use std::time::Duration;
 
-/// Sleeps while `word.seq == expected`, for at most `timeout`.
+/// Sleeps while `*word == expected`, for at most `timeout`.
 /// Returns `true` if the timeout expired.
 #[cfg(not(loom))]
-pub(crate) fn wait(word: &DoorbellWord, expected: u32, timeout: Duration) -> bool {
+pub(crate) fn wait(word: &FutexWord, expected: u32, timeout: Duration) -> bool {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -21,7 +21,7 @@ pub(crate) fn wait(word: &DoorbellWord, expected: u32, timeout: Duration) -> boo
     let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
-            word.seq.as_ptr(),
+            word.as_ptr(),
             libc::FUTEX_WAIT,
             expected,
             &ts as *const libc::timespec,
@@ -32,14 +32,14 @@ pub(crate) fn wait(word: &DoorbellWord, expected: u32, timeout: Duration) -> boo
     r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT)
 }
 
-/// Wakes every thread, in any process, sleeping on `word.seq`.
+/// Wakes every thread, in any process, sleeping on `word`.
 #[cfg(not(loom))]
-pub(crate) fn wake_all(word: &DoorbellWord) {
+pub(crate) fn wake_all(word: &FutexWord) {
     // SAFETY: as in `wait`; FUTEX_WAKE never blocks and never writes the word.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
-            word.seq.as_ptr(),
+            word.as_ptr(),
             libc::FUTEX_WAKE,
             i32::MAX,
             std::ptr::null::<libc::timespec>(),
@@ -49,29 +49,21 @@ pub(crate) fn wake_all(word: &DoorbellWord) {
     }
 }
 
-/// Loom's stand-in for the kernel's futex bucket.
 #[cfg(loom)]
-#[derive(Default)]
-pub(crate) struct Model {
-    lock: loom::sync::Mutex<()>,
-    cv: loom::sync::Condvar,
-}
-
-#[cfg(loom)]
-pub(crate) fn wait(word: &DoorbellWord, expected: u32, _timeout: Duration) -> bool {
+pub(crate) fn wait(word: &FutexWord, expected: u32, _timeout: Duration) -> bool {
     use crate::sync::Ordering;
-    let guard = word.model.lock.lock().unwrap();
+    let guard = word.bucket.lock.lock().unwrap();
     // The kernel reads the word with no ordering of its own; under its bucket lock.
-    if word.seq.load(Ordering::Relaxed) != expected {
+    if word.load(Ordering::Relaxed) != expected {
         return false;
     }
     // No timeout in the model: a lost wake-up must show up as a deadlock.
-    drop(word.model.cv.wait(guard).unwrap());
+    drop(word.bucket.cv.wait(guard).unwrap());
     false
 }
 
 #[cfg(loom)]
-pub(crate) fn wake_all(word: &DoorbellWord) {
-    let _guard = word.model.lock.lock().unwrap();
-    word.model.cv.notify_all();
+pub(crate) fn wake_all(word: &FutexWord) {
+    let _guard = word.bucket.lock.lock().unwrap();
+    word.bucket.cv.notify_all();
 }

@@ -7,6 +7,7 @@
 //! ("kick"); a renderer's receiver thread sleeps in `poll` on its end, and
 //! main kicks it when it sends a message.
 
+use super::poll;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -85,34 +86,20 @@ pub(crate) fn drain_kicks(fd: &OwnedFd) -> bool {
 /// Asks `poll` for a hang-up rather than peeking for data: kicks the peer
 /// wrote before it died may still be unread, and must not pass for life.
 pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one initialised pollfd; a zero timeout never blocks.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n <= 0 || p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) == 0
+    let mut p = [poll::entry(fd.as_raw_fd(), libc::POLLRDHUP)];
+    poll::poll(&mut p, Some(Duration::ZERO)) == 0
+        || p[0].revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) == 0
 }
 
 /// Sleeps in `poll` until one of `fds` is kicked, or `timeout` passes, and
 /// drains the kicks. Returns `true` if kicked, `false` on timeout or once a
 /// peer closed its end (the caller then checks who is alive).
 pub(crate) fn sleep_until_kicked(fds: &[Arc<OwnedFd>; 2], timeout: Duration) -> bool {
-    let entry = |fd: &Arc<OwnedFd>| libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let entry = |fd: &Arc<OwnedFd>| poll::entry(fd.as_raw_fd(), libc::POLLIN);
     let mut pollfds = [entry(&fds[0]), entry(&fds[1])];
     // A timeout beyond what `poll` takes means none at all.
-    let ms = match timeout.as_millis() {
-        ms if ms > libc::c_int::MAX as u128 => -1,
-        ms => ms.max(1) as libc::c_int,
-    };
-    // SAFETY: `pollfds` is a live array of two initialised pollfd structs.
-    let n = unsafe { libc::poll(pollfds.as_mut_ptr(), 2, ms) };
-    if n <= 0 {
+    let timeout = (timeout.as_millis() <= libc::c_int::MAX as u128).then_some(timeout);
+    if poll::poll(&mut pollfds, timeout) == 0 {
         return false;
     }
     let mut all_open = true;

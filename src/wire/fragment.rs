@@ -10,7 +10,7 @@
 //! the rest. The reader enforces all of it, and a length limit, because on
 //! main's side the fragments come from a renderer.
 
-use crate::record::{ABORT, CONTINUES, MORE, RecordHeader, Violation};
+use crate::wire::record::{ABORT, CONTINUES, MORE, RecordHeader, Violation};
 
 /// Payload bytes per fragment for a ring whose largest record payload (with
 /// this channel) is `single`: a quarter of it, so that the producer fills one
@@ -20,10 +20,7 @@ pub(crate) fn fragment_len(single: usize) -> usize {
 }
 
 /// The fragments of a `len`-byte payload, as `(range, flags)` in ring order.
-pub(crate) fn fragments(
-    len: usize,
-    piece: usize,
-) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> {
+fn fragments(len: usize, piece: usize) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> {
     let count = len.div_ceil(piece).max(1);
     (0..count).map(move |i| {
         let start = i * piece;
@@ -36,6 +33,43 @@ pub(crate) fn fragments(
             flags |= MORE;
         }
         (start..end, flags)
+    })
+}
+
+/// One record of a message as a producer writes it: the whole message, or
+/// one fragment of it (only the first carries the channel).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Piece<'a> {
+    pub channel: &'a [u8],
+    pub payload: &'a [u8],
+    /// [`MORE`], [`CONTINUES`], or neither for a whole message.
+    pub flags: u16,
+}
+
+impl Piece<'_> {
+    /// Whether this piece begins its message.
+    pub fn is_first(&self) -> bool {
+        self.flags & CONTINUES == 0
+    }
+}
+
+/// The records a message on `channel` goes as, in ring order, for a ring
+/// whose largest record payload with this channel is `single`: the message
+/// itself when it fits, else fragments of [`fragment_len`] bytes.
+pub(crate) fn pieces<'a>(
+    channel: &'a [u8],
+    payload: &'a [u8],
+    single: usize,
+) -> impl Iterator<Item = Piece<'a>> {
+    let piece = if payload.len() <= single {
+        payload.len().max(1)
+    } else {
+        fragment_len(single)
+    };
+    fragments(payload.len(), piece).map(move |(range, flags)| Piece {
+        channel: if flags & CONTINUES == 0 { channel } else { &[] },
+        payload: &payload[range],
+        flags,
     })
 }
 
@@ -113,7 +147,7 @@ impl Reassembly {
         if !continues {
             return Err(Violation::Fragment("a new message inside a fragmented one"));
         }
-        if header.kind != partial.first.kind || header.call_id != partial.first.call_id {
+        if header.kind != partial.first.kind || header.tag != partial.first.tag {
             return Err(Violation::Fragment("a continuation of another message"));
         }
         if header.flags & ABORT != 0 {
@@ -162,7 +196,7 @@ impl Reassembly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Kind;
+    use crate::wire::record::Kind;
 
     fn header(kind: Kind, channel: usize, payload: usize, call: u64, flags: u16) -> RecordHeader {
         RecordHeader::new(kind, channel, payload, call).with_flags(flags)
@@ -215,6 +249,23 @@ mod tests {
             [(0..4, MORE), (4..8, CONTINUES | MORE), (8..10, CONTINUES)]
         );
         assert_eq!(fragments(0, 4).collect::<Vec<_>>(), [(0..0, 0)]);
+        let whole: Vec<_> = pieces(b"ch", b"abc", 3)
+            .map(|p| (p.channel, p.payload, p.flags))
+            .collect();
+        assert_eq!(whole, [(&b"ch"[..], &b"abc"[..], 0)]);
+        let split: Vec<_> = pieces(b"ch", &[7; 9], 8)
+            .map(|p| (p.channel.len(), p.payload.len(), p.flags))
+            .collect();
+        assert_eq!(
+            split,
+            [
+                (2, 2, MORE),
+                (0, 2, CONTINUES | MORE),
+                (0, 2, CONTINUES | MORE),
+                (0, 2, CONTINUES | MORE),
+                (0, 1, CONTINUES)
+            ]
+        );
     }
 
     #[test]

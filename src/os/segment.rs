@@ -109,7 +109,7 @@ pub(crate) fn create_memfd(len: usize) -> io::Result<OwnedFd> {
 
 /// Size in bytes of the file behind `fd`.
 pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    Ok(crate::fd::stat(fd.as_raw_fd())?.st_size as u64)
+    Ok(crate::os::fd::stat(fd.as_raw_fd())?.st_size as u64)
 }
 
 #[cfg(test)]
@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 1 << 20) }, -1);
         let m = Mapping::map(fd.as_fd(), 8192).unwrap();
         assert_eq!(m.len(), 8192);
-        let st = crate::fd::stat(fd.as_raw_fd()).unwrap();
+        let st = crate::os::fd::stat(fd.as_raw_fd()).unwrap();
         assert_eq!(st.st_mode & 0o777, 0o600);
     }
 }

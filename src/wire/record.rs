@@ -46,8 +46,11 @@ pub(crate) struct RecordHeader {
     /// Fragmentation bits ([`MORE`], [`CONTINUES`], [`ABORT`]); the rest are
     /// reserved and must be zero.
     pub flags: u16,
-    /// Matches a sync request with its reply; zero for plain messages.
-    pub call_id: u64,
+    /// What the record is about, by kind: the call id for a sync request, an
+    /// invoke and their replies (matching them up); the target renderer's id
+    /// for a `SendTo`; for a message from main, the renderer it was forwarded
+    /// from (0: main's own). Zero for a renderer's plain message.
+    pub tag: u64,
 }
 
 /// What a record is.
@@ -88,6 +91,12 @@ impl Kind {
             Kind::Message | Kind::SyncRequest | Kind::Invoke | Kind::SendTo
         )
     }
+}
+
+/// Ring bytes a record needs to be pushed: its own length and the next
+/// record's commit word, which the producer zeroes. Never zero.
+pub(crate) fn ring_bytes(channel_len: usize, payload_len: usize) -> usize {
+    (record_len(channel_len as u64, payload_len as u64) as usize).saturating_add(COMMIT_LEN)
 }
 
 /// Total bytes a record occupies in the ring, padding included. Computed in
@@ -160,7 +169,7 @@ impl fmt::Display for Violation {
 }
 
 impl RecordHeader {
-    pub fn new(kind: Kind, channel_len: usize, payload_len: usize, call_id: u64) -> Self {
+    pub fn new(kind: Kind, channel_len: usize, payload_len: usize, tag: u64) -> Self {
         debug_assert!(channel_len <= u8::MAX as usize && payload_len <= u32::MAX as usize);
         RecordHeader {
             commit: 0,
@@ -168,7 +177,7 @@ impl RecordHeader {
             kind: kind as u8,
             channel_len: channel_len as u8,
             flags: 0,
-            call_id,
+            tag,
         }
     }
 
@@ -208,55 +217,6 @@ impl RecordHeader {
     /// [`Self::validate`] accepted the header, which bounds it by the ring.
     pub fn body_len(&self) -> usize {
         self.channel_len as usize + self.payload_len as usize
-    }
-}
-
-/// What a renderer asks of main.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Asks {
-    /// `send`: nothing back.
-    Message,
-    /// `send_sync`: listeners set a return value.
-    Sync,
-    /// `invoke`: the channel's handler returns a value or an error.
-    Invoke,
-    /// `send_to`: forward to the renderer with this id, if policy allows.
-    SendTo(u64),
-}
-
-/// A record from a renderer, decoded into what main's dispatcher acts on.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Request<'a> {
-    pub asks: Asks,
-    pub channel: &'a str,
-    pub payload: &'a [u8],
-    pub call_id: u64,
-}
-
-impl<'a> Request<'a> {
-    /// Decodes a record popped from a request ring: its header (already
-    /// validated for the ring) and its body, the channel then the payload.
-    pub fn decode(header: &RecordHeader, body: &'a [u8]) -> Result<Request<'a>, Violation> {
-        let asks = match Kind::from_u8(header.kind) {
-            Some(Kind::Message) => Asks::Message,
-            Some(Kind::SyncRequest) => Asks::Sync,
-            Some(Kind::Invoke) => Asks::Invoke,
-            Some(Kind::SendTo) => Asks::SendTo(header.call_id),
-            _ => return Err(Violation::UnexpectedKind(header.kind)),
-        };
-        let (channel, payload) =
-            body.split_at_checked(header.channel_len as usize)
-                .ok_or(Violation::ChannelLen {
-                    kind: header.kind,
-                    len: header.channel_len,
-                })?;
-        let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
-        Ok(Request {
-            asks,
-            channel,
-            payload,
-            call_id: header.call_id,
-        })
     }
 }
 

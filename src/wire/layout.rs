@@ -5,7 +5,7 @@
 //! the segment is a pointer. Main writes the header once before the renderer
 //! exists and never reads it back: its own copy of the [`Layout`] is authoritative.
 
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, FutexWord};
 use bytemuck::{Pod, Zeroable};
 
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
@@ -47,15 +47,15 @@ pub(crate) struct SegmentHeader {
 /// changes on every wake so that a waiter that read it before re-checking its
 /// condition cannot sleep through a notification (see `wait::Doorbell`).
 #[repr(C, align(128))]
+#[derive(Default)]
 pub(crate) struct DoorbellWord {
-    pub seq: AtomicU32,
+    pub seq: FutexWord,
     pub sleepers: AtomicU32,
-    #[cfg(loom)]
-    pub model: crate::wait::futex::Model,
 }
 
 /// A value alone on its own pair of cache lines.
 #[repr(C, align(128))]
+#[derive(Default)]
 pub(crate) struct Padded<T>(pub T);
 
 /// The shared control block of one single-producer/single-consumer ring.
@@ -66,6 +66,7 @@ pub(crate) struct Padded<T>(pub T);
 /// `record::RecordHeader::commit`), so a small record costs the consumer one
 /// cache line, not two.
 #[repr(C)]
+#[derive(Default)]
 pub(crate) struct RingControl {
     /// Byte position of the oldest unconsumed record. Written by the consumer,
     /// read by the producer only when the ring looks full.

@@ -1,0 +1,102 @@
+//! [`Config`]: settings for an `IpcMain` and the renderers it spawns.
+
+use crate::wait::WaitBackend;
+use std::time::Duration;
+
+/// Settings for an [`IpcMain`] and the renderers it spawns.
+///
+/// ```
+/// use ringipc::{Config, WaitBackend};
+/// let config = Config::default()
+///     .request_ring_capacity(1 << 20)
+///     .wait_backend(WaitBackend::RawSyncEvent);
+/// assert_eq!(config.get_request_ring_capacity(), 1 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) request_capacity: usize,
+    pub(crate) reply_capacity: usize,
+    pub(crate) wait_backend: WaitBackend,
+    pub(crate) outbox_limit: usize,
+    pub(crate) max_message_len: u32,
+    pub(crate) dispatcher_spin: Duration,
+    pub(crate) dispatcher_thread: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            request_capacity: 256 << 10,
+            reply_capacity: 256 << 10,
+            wait_backend: WaitBackend::default(),
+            outbox_limit: 512 << 20,
+            max_message_len: 256 << 20,
+            dispatcher_spin: Duration::from_micros(50),
+            dispatcher_thread: true,
+        }
+    }
+}
+
+impl Config {
+    /// Bytes in each renderer's renderer → main ring: a power of two from
+    /// 4 KiB to 1 GiB. Default 256 KiB. Messages longer than a ring takes in
+    /// one record travel in fragments, so this bounds memory and batching,
+    /// not message size.
+    pub fn request_ring_capacity(mut self, bytes: usize) -> Self {
+        self.request_capacity = bytes;
+        self
+    }
+
+    /// Bytes in each renderer's main → renderer ring; as above.
+    pub fn reply_ring_capacity(mut self, bytes: usize) -> Self {
+        self.reply_capacity = bytes;
+        self
+    }
+
+    /// How renderers sleep and are woken. Default [`WaitBackend::Futex`].
+    pub fn wait_backend(mut self, backend: WaitBackend) -> Self {
+        self.wait_backend = backend;
+        self
+    }
+
+    /// Bytes of records main queues for one renderer whose ring is full
+    /// (messages from [`WebContents::send`] and replies) before it
+    /// disconnects that renderer as not reading. Default 512 MiB, twice the
+    /// default [`max_message_len`](Self::max_message_len): keep it well above
+    /// that (queued fragments also count their headers), or one large message
+    /// can cost a renderer its connection.
+    pub fn outbox_limit(mut self, bytes: usize) -> Self {
+        self.outbox_limit = bytes;
+        self
+    }
+
+    /// Most payload bytes one message or return value may have, in either
+    /// direction; longer ones fail with [`crate::Error::MessageTooLarge`]
+    /// before anything is sent. Default 256 MiB; at most 4 GiB − 1 (larger
+    /// values are taken as that).
+    pub fn max_message_len(mut self, bytes: usize) -> Self {
+        self.max_message_len = bytes.min(u32::MAX as usize) as u32;
+        self
+    }
+
+    /// How long the dispatcher polls the rings after its last message before it
+    /// sleeps. Longer means lower latency for bursts and more idle CPU.
+    /// Default 50 µs.
+    pub fn dispatcher_spin(mut self, spin: Duration) -> Self {
+        self.dispatcher_spin = spin;
+        self
+    }
+
+    /// Whether main runs its dispatch on a thread of its own (the default),
+    /// or the host drives it by calling [`IpcMain::dispatch`] from a thread
+    /// it owns, e.g. its event loop.
+    pub fn dispatcher_thread(mut self, own_thread: bool) -> Self {
+        self.dispatcher_thread = own_thread;
+        self
+    }
+
+    /// The configured request ring capacity.
+    pub fn get_request_ring_capacity(&self) -> usize {
+        self.request_capacity
+    }
+}

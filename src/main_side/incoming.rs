@@ -1,0 +1,23 @@
+//! [`Incoming`]: the half of a renderer's connection that only the
+//! dispatcher touches.
+
+use super::web_contents::WebContents;
+use crate::ring::Consumer;
+use crate::wait::Doorbell;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+/// The incoming half of one renderer's connection, owned by the dispatcher
+/// for as long as the renderer is connected.
+pub(crate) struct Incoming {
+    pub web_contents: WebContents,
+    /// The request ring's consumer.
+    pub consumer: Consumer,
+    /// request.data: our "I am asleep, kick me" flag.
+    pub data_bell: Doorbell,
+    /// request.space: the renderer sleeps here when its ring is full.
+    pub space_bell: Doorbell,
+    /// Closing it tells the renderer it is disconnected (the connection's
+    /// reply.data doorbell holds the other reference until the disconnect).
+    pub lifeline: Arc<OwnedFd>,
+}

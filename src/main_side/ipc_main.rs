@@ -1,0 +1,314 @@
+//! [`IpcMain`]: the main process's end of ringipc, and what keeps its
+//! dispatcher running.
+
+use super::config::Config;
+use super::control::Control;
+use super::dispatcher::{self, Dispatcher};
+use super::shared::MainShared;
+use super::{IpcMainEvent, WebContents, register_handler};
+use crate::error::{Error, Result, check_channel};
+use crate::listeners::ListenerId;
+use crate::panics;
+use crate::wire::layout::Layout;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The main process's end of ringipc, like Electron's `ipcMain`.
+///
+/// Owns a dispatcher thread that drains every renderer's request ring and calls
+/// the listeners registered for each message's channel, in the order each
+/// renderer sent them. Cheap to clone; the dispatcher stops, and every renderer
+/// is disconnected, when the last clone is dropped.
+///
+/// ```no_run
+/// use ringipc::IpcMain;
+/// # fn main() -> ringipc::Result<()> {
+/// let ipc = IpcMain::new()?;
+/// ipc.on("synchronous-message", |event, arg| {
+///     println!("{}", String::from_utf8_lossy(arg)); // "ping"
+///     event.set_return_value("pong");
+/// })?;
+/// ipc.on("asynchronous-message", |event, arg| {
+///     println!("{}", String::from_utf8_lossy(arg)); // "ping"
+///     let _ = event.sender().send("asynchronous-reply", "pong");
+/// })?;
+/// let (_renderer, mut child) = ipc.spawn(&mut std::process::Command::new("./renderer"))?;
+/// child.wait()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct IpcMain {
+    owner: Arc<Owner>,
+}
+
+/// Stops the dispatcher when the last `IpcMain` clone goes away.
+struct Owner {
+    shared: Arc<MainShared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The dispatcher, when the host runs it ([`IpcMain::dispatch`]).
+    hosted: Option<Mutex<Dispatcher>>,
+}
+
+impl std::fmt::Debug for IpcMain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.shared();
+        f.debug_struct("IpcMain")
+            .field("renderers", &shared.renderers.lock().len())
+            .field("dispatcher_thread", &shared.config.dispatcher_thread)
+            .field("stopping", &shared.is_stopping())
+            .finish()
+    }
+}
+
+impl IpcMain {
+    /// Starts main with the default [`Config`].
+    pub fn new() -> Result<IpcMain> {
+        IpcMain::with_config(Config::default())
+    }
+
+    /// Starts main: validates the configuration and starts the dispatcher thread.
+    pub fn with_config(config: Config) -> Result<IpcMain> {
+        crate::wait::spin::prepare();
+        if Layout::new(config.request_capacity, config.reply_capacity).is_none() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "ring capacities must be powers of two from 4 KiB to 1 GiB",
+            )));
+        }
+        let shared = Arc::new(MainShared::new(config, Control::new()?));
+        let (thread, hosted) = if shared.config.dispatcher_thread {
+            let for_thread = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("ringipc-dispatcher".into())
+                .spawn(move || dispatcher::run(for_thread))?;
+            (Some(thread), None)
+        } else {
+            (None, Some(Mutex::new(Dispatcher::new(shared.clone()))))
+        };
+        Ok(IpcMain {
+            owner: Arc::new(Owner {
+                shared,
+                thread: Mutex::new(thread),
+                hosted,
+            }),
+        })
+    }
+
+    /// Runs main's dispatch on the calling thread for up to `timeout`:
+    /// handles what renderers sent, runs listeners and handlers, and sleeps
+    /// in between; returns how many records it handled. Only for a main built
+    /// with [`Config::dispatcher_thread`]`(false)`, whose host calls this from
+    /// its own loop (other renderers wait while it does not). Fails with
+    /// [`Error::WrongMode`] otherwise, and [`Error::Disconnected`] after
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// use std::time::Duration;
+    /// let ipc = ringipc::IpcMain::with_config(ringipc::Config::default().dispatcher_thread(false))?;
+    /// ipc.on("ping", |event, _| { event.set_return_value("pong"); })?;
+    /// loop {
+    ///     // ... the host's own work ...
+    ///     ipc.dispatch(Duration::from_millis(10))?;
+    /// #   break;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn dispatch(&self, timeout: Duration) -> Result<usize> {
+        let Some(hosted) = &self.owner.hosted else {
+            return Err(Error::WrongMode(
+                "dispatch needs a main built with Config::dispatcher_thread(false)",
+            ));
+        };
+        let shared = self.shared();
+        if shared.is_stopping() {
+            return Err(Error::Disconnected);
+        }
+        let mut d = hosted.lock();
+        let handled = d.run_until(Some(std::time::Instant::now() + timeout));
+        if shared.is_stopping() {
+            // Stopped from a listener, while this thread held the dispatcher.
+            d.shutdown();
+        }
+        Ok(handled)
+    }
+
+    pub(super) fn shared(&self) -> &MainShared {
+        &self.owner.shared
+    }
+
+    /// Registers `listener` for `channel` (Electron's `ipcMain.on`). Listeners
+    /// of a channel run in registration order on the dispatcher thread, so a
+    /// listener that blocks delays every renderer.
+    ///
+    /// A listener that captures an `IpcMain` clone keeps main alive until the
+    /// listener is removed; capture the event's [`WebContents`] instead.
+    pub fn on<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self
+            .shared()
+            .listeners
+            .add(channel, Arc::new(listener), false))
+    }
+
+    /// [`on`](Self::on) for the next message on `channel` only (Electron's
+    /// `ipcMain.once`): the listener is removed before it runs.
+    pub fn once<F>(&self, channel: &str, listener: F) -> Result<ListenerId>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) + Send + Sync + 'static,
+    {
+        check_channel(channel)?;
+        Ok(self
+            .shared()
+            .listeners
+            .add(channel, Arc::new(listener), true))
+    }
+
+    /// Removes a listener by the id [`Self::on`] or [`Self::once`] returned.
+    /// Returns whether it was still registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.shared().listeners.remove(id)
+    }
+
+    /// Removes every listener of `channel`, or of every channel with `None`
+    /// (Electron's `ipcMain.removeAllListeners`). Returns how many were removed.
+    pub fn remove_all_listeners(&self, channel: Option<&str>) -> usize {
+        self.shared().listeners.remove_all(channel)
+    }
+
+    /// Listeners registered on `channel` now (Electron's `listenerCount`).
+    pub fn listener_count(&self, channel: &str) -> usize {
+        self.shared().listeners.count(channel)
+    }
+
+    /// Registers the handler of `channel` for [`crate::IpcRenderer::invoke`]
+    /// (Electron's `ipcMain.handle`). It returns the answer, or an error whose
+    /// `Display` text reaches the caller intact as
+    /// [`Error::HandlerFailed`]. One handler per channel: a second fails
+    /// with [`Error::HandlerExists`]. Runs on the dispatcher thread.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcMain::new()?;
+    /// ipc.handle("read-file", |_event, path| {
+    ///     std::fs::read(String::from_utf8_lossy(path).as_ref())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn handle<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        register_handler(&self.shared().handlers, channel, handler, false)
+    }
+
+    /// [`handle`](Self::handle) for the next call only (Electron's
+    /// `ipcMain.handleOnce`).
+    pub fn handle_once<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut IpcMainEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        register_handler(&self.shared().handlers, channel, handler, true)
+    }
+
+    /// Removes the handler of `channel` (Electron's `removeHandler`).
+    /// Returns whether there was one.
+    pub fn remove_handler(&self, channel: &str) -> bool {
+        self.shared().handlers.remove_all(Some(channel)) > 0
+    }
+
+    /// Calls `callback` with each renderer [`spawn`](Self::spawn) starts, on
+    /// the spawning thread, before `spawn` returns.
+    pub fn on_connected<F>(&self, callback: F)
+    where
+        F: Fn(&WebContents) + Send + Sync + 'static,
+    {
+        self.shared().hooks.add_connected(Arc::new(callback));
+    }
+
+    /// Calls `callback` once for each renderer that is disconnected, with
+    /// the reason ([`WebContents::disconnect_reason`]): it exited or died,
+    /// broke the protocol, stopped reading, or main shut down. It runs on the
+    /// thread that noticed, usually the dispatcher, so it must not block.
+    pub fn on_disconnected<F>(&self, callback: F)
+    where
+        F: Fn(&WebContents, &str) + Send + Sync + 'static,
+    {
+        self.shared().hooks.add_disconnected(Arc::new(callback));
+    }
+
+    /// Shuts main down without waiting for the last handle to go: handles
+    /// what renderers already sent, disconnects each of them (their blocked
+    /// calls fail with [`Error::Disconnected`]; `on_disconnected` callbacks
+    /// see "main shut down"), and stops the dispatcher. Afterwards, listeners
+    /// never run again and [`spawn`](Self::spawn) fails. Called from a
+    /// listener, the dispatcher stops after that listener returns.
+    pub fn shutdown(&self) {
+        self.owner.stop();
+    }
+
+    /// Lets renderers message each other through main
+    /// ([`crate::IpcRenderer::send_to`]) where `policy(from, to, channel)`
+    /// says so. Without a policy nothing is forwarded; a refused message is
+    /// logged and counted ([`crate::RendererStats::forwards_refused`]).
+    /// Replaces any earlier policy. Runs on the dispatcher thread.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcMain::new()?;
+    /// // Renderers may chat with each other on "chat", nothing else.
+    /// ipc.allow_forwarding(|_from, _to, channel| channel == "chat");
+    /// # Ok(()) }
+    /// ```
+    pub fn allow_forwarding<F>(&self, policy: F)
+    where
+        F: Fn(&WebContents, &WebContents, &str) -> bool + Send + Sync + 'static,
+    {
+        *self.shared().forwarding.write() = Some(Arc::new(policy));
+    }
+
+    /// The renderers connected now.
+    pub fn renderers(&self) -> Vec<WebContents> {
+        self.shared()
+            .renderers
+            .lock()
+            .iter()
+            .filter(|w| w.is_connected())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Owner {
+    /// Stops the dispatcher: it handles what is already in the rings,
+    /// disconnects every renderer with "main shut down", and exits.
+    fn stop(&self) {
+        self.shared.begin_stop();
+        self.shared.control.waker().wake();
+        if let Some(t) = self.thread.lock().take() {
+            // The last handle may be dropped by a listener, on the dispatcher
+            // itself: it then stops after this message.
+            panics::join_unless_current(t);
+        }
+        // A hosted dispatcher busy in `dispatch` (maybe on this very thread,
+        // in a listener) shuts down when that call returns.
+        if let Some(mut d) = self.hosted.as_ref().and_then(|h| h.try_lock()) {
+            d.shutdown();
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

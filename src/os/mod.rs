@@ -1,0 +1,10 @@
+//! Thin wrappers over the operating system: the shared segment, the lifeline
+//! socket, descriptor helpers, `poll`, and the invitation a spawned renderer
+//! inherits. Knows nothing of rings, records or either side.
+
+pub(crate) mod fd;
+pub(crate) mod inherit;
+pub(crate) mod invitation;
+pub(crate) mod lifeline;
+pub(crate) mod poll;
+pub(crate) mod segment;

@@ -1,0 +1,170 @@
+//! Connecting a renderer: the invitation [`IpcMain::spawn`] left in the
+//! environment, its descriptors, the segment, and the receiver thread.
+//!
+//! [`IpcMain::spawn`]: crate::IpcMain::spawn
+
+use super::IpcRenderer;
+use super::drain_turn::DrainTurn;
+use super::receiver::start_receiver;
+use super::replies::Replies;
+use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Shared};
+use crate::attach::{self, RendererEnds, Wakes};
+use crate::error::{Error, Result};
+use crate::listeners::Listeners;
+use crate::os::invitation::{ENV_VAR, Invitation};
+use crate::os::segment::{self, Mapping};
+use crate::os::{inherit, lifeline};
+use crate::wait::spin::AdaptiveSpin;
+use crate::wait::{WaitBackend, Wake};
+use crate::wire::layout::{BellSlot, Layout};
+use parking_lot::Mutex;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Only one `IpcRenderer` per process: the invitation's descriptors are taken once.
+static CONNECTED: AtomicBool = AtomicBool::new(false);
+
+impl IpcRenderer {
+    /// Connects to main using the invitation that [`crate::IpcMain::spawn`]
+    /// left in this process's environment.
+    ///
+    /// Fails with [`Error::NotARenderer`] if there is none, if it was meant for
+    /// another process (this one's parent is not the main that wrote it), or if
+    /// it was already used.
+    pub fn from_env() -> Result<IpcRenderer> {
+        Self::connect_from_env(true)
+    }
+
+    /// [`from_env`](Self::from_env) for a host with its own event loop: no
+    /// receiver thread is started, listeners registered with
+    /// [`on`](Self::on) are not called, and the host takes messages from main
+    /// with [`recv`](Self::recv), [`try_recv`](Self::try_recv) or
+    /// [`recv_timeout`](Self::recv_timeout). Calls and sends work as usual.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcRenderer::from_env_without_receiver()?;
+    /// loop {
+    ///     // ... the host's own work ...
+    ///     while let Some(message) = ipc.try_recv()? {
+    ///         println!("{}: {} bytes", message.channel, message.payload.len());
+    ///     }
+    /// #   break;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn from_env_without_receiver() -> Result<IpcRenderer> {
+        Self::connect_from_env(false)
+    }
+
+    fn connect_from_env(receiver_thread: bool) -> Result<IpcRenderer> {
+        let value = std::env::var(ENV_VAR).map_err(|_| {
+            Error::NotARenderer(format!(
+                "{ENV_VAR} is not set: this process was not started by IpcMain::spawn"
+            ))
+        })?;
+        let inv = Invitation::decode(&value).map_err(Error::NotARenderer)?;
+        let parent = inherit::parent_pid();
+        if parent != inv.main_pid {
+            return Err(Error::NotARenderer(format!(
+                "the invitation is for a child of pid {}, but this process's parent is {parent}",
+                inv.main_pid
+            )));
+        }
+        if CONNECTED.swap(true, Ordering::Relaxed) {
+            return Err(Error::NotARenderer(
+                "this process is already connected".into(),
+            ));
+        }
+        // Until ownership of the descriptors is taken, failing leaves the
+        // invitation usable; after, it is spent even if connecting fails.
+        let (memfd, lifeline) =
+            inherit::claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Relaxed))?;
+        let shared = Arc::new(connect(&inv, memfd, lifeline)?);
+        let receiver = match receiver_thread {
+            true => Some(start_receiver(&shared)?),
+            false => None,
+        };
+        Ok(IpcRenderer { shared, receiver })
+    }
+}
+
+/// Maps the segment main passed, checks its header, and attaches to it.
+fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<Shared> {
+    crate::wait::spin::prepare();
+    let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
+    let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
+    if file_len < inv.segment_len as u64 {
+        return Err(Error::NotARenderer(format!(
+            "segment is {file_len} bytes, expected {}",
+            inv.segment_len
+        )));
+    }
+    let mapping =
+        Mapping::map(memfd.as_fd(), inv.segment_len).map_err(|e| not("mapping the segment", e))?;
+    let mapping = Arc::new(mapping);
+    drop(memfd);
+    let header = attach::read_header(&mapping);
+    let layout = Layout::from_header(&header, mapping.len()).map_err(Error::NotARenderer)?;
+    let backend = WaitBackend::from_wire(header.wait_backend).ok_or_else(|| {
+        Error::NotARenderer(format!("unknown wait backend {}", header.wait_backend))
+    })?;
+    let lifeline = Arc::new(lifeline);
+    let wakes = renderer_wakes(&mapping, &layout, backend, &lifeline)?;
+    let RendererEnds {
+        requests,
+        replies,
+        bells,
+    } = attach::attach(&mapping, &layout, wakes);
+    let reply_hint = replies.hint();
+    let turn = Arc::new(DrainTurn::default());
+    let max_message = header.max_message_len as usize;
+    Ok(Shared {
+        id: header.renderer_id,
+        max_message,
+        requests: Mutex::new(requests),
+        request_data: bells.request_data,
+        request_space: bells.request_space,
+        replies: std::sync::Mutex::new(Replies::new(replies, turn.clone(), max_message)),
+        reply_data: bells.reply_data,
+        reply_calls: bells.reply_calls,
+        reply_space: bells.reply_space,
+        reply_hint,
+        call_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
+        space_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
+        receiver_spin: AdaptiveSpin::new(MIN_SPIN, MAX_RECEIVER_SPIN),
+        turn,
+        closed: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        next_call: AtomicU64::new(1),
+        listeners: Listeners::default(),
+        pumped: Mutex::new((Vec::new(), 0)),
+        unhandled: AtomicU64::new(0),
+        lifeline,
+    })
+}
+
+/// How the renderer wakes each doorbell: main by a kick on the lifeline
+/// (it sleeps in `poll` on all of them); its own threads by a futex (or the
+/// `raw_sync` event main created); its receiver thread by a kick on a local
+/// socket it polls beside the lifeline, where main kicks it too.
+fn renderer_wakes(
+    mapping: &Mapping,
+    layout: &Layout,
+    backend: WaitBackend,
+    lifeline: &Arc<OwnedFd>,
+) -> Result<Wakes> {
+    let sleeper = |slot| attach::sleeper_wake(mapping, layout, slot, backend, false);
+    let (local_sleep, local_wake) = lifeline::pair()?;
+    Ok(Wakes {
+        request_data: Wake::Kick(lifeline.clone()),
+        request_space: sleeper(BellSlot::RequestSpace)?,
+        reply_data: Wake::PollSockets {
+            kick: Arc::new(local_wake),
+            sleep_on: [lifeline.clone(), Arc::new(local_sleep)],
+        },
+        reply_calls: sleeper(BellSlot::ReplyCalls)?,
+        reply_space: Wake::Kick(lifeline.clone()),
+    })
+}

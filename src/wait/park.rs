@@ -1,0 +1,114 @@
+//! Spin-then-park: how every blocking wait in ringipc waits for a condition
+//! guarded by a [`Doorbell`].
+
+use super::Doorbell;
+use super::spin::{AdaptiveSpin, Spinning};
+use std::time::{Duration, Instant};
+
+/// Why [`wait_for`] returned without the condition.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unmet {
+    /// The deadline passed.
+    Deadline,
+    /// The peer's liveness check failed.
+    PeerGone,
+}
+
+/// How long one futex sleep lasts before the waiter re-checks that its peer is
+/// alive. Bounds how late a dead peer is noticed.
+pub(super) const PARK_SLICE: Duration = Duration::from_millis(50);
+
+/// [`PARK_SLICE`] for a sleeper in `poll` on its lifeline ([`super::Wake::PollSockets`]):
+/// none, since the lifeline itself reports the peer's death.
+pub(super) const POLL_PARK_SLICE: Duration = Duration::MAX;
+
+/// Polls of `ready` before a wait reads the clock: most waits on a hot path
+/// end within them, and on a VM a clock read costs about as much as the
+/// cache-line transfer the wait is for.
+const FIRST_BURST: usize = 64;
+
+/// Spins on `ready` for the budget `spin` grants, then parks on `bell` in
+/// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready` yields a value, `deadline` passes,
+/// or `peer_alive` says the other side is gone. The time the wait took
+/// teaches `spin` for next time.
+pub(crate) fn wait_for<T>(
+    bell: &Doorbell,
+    spin: &AdaptiveSpin,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    peer_alive: impl FnMut() -> bool,
+) -> Result<T, Unmet> {
+    for _ in 0..FIRST_BURST {
+        if let Some(v) = ready() {
+            spin.record_quick();
+            return Ok(v);
+        }
+        std::hint::spin_loop();
+    }
+    let start = Instant::now();
+    let budget = spin.budget();
+    let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
+    if got.is_ok() {
+        spin.record(budget, start.elapsed());
+    }
+    got
+}
+
+fn spin_then_park<T>(
+    bell: &Doorbell,
+    spin: Duration,
+    start: Instant,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    mut peer_alive: impl FnMut() -> bool,
+) -> Result<T, Unmet> {
+    let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
+    let spinning = Spinning::enter();
+    loop {
+        // More spinners than cores: let the threads we wait for run.
+        // A yield may run another thread for a whole time slice: look at the
+        // clock after each one.
+        let crowded = spinning.crowded();
+        for _ in 0..if crowded { 1 } else { 64 } {
+            if crowded {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+            if let Some(v) = ready() {
+                return Ok(v);
+            }
+        }
+        if Instant::now() >= spin_until {
+            break;
+        }
+    }
+    drop(spinning);
+    loop {
+        let slice = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(bell.park_slice()),
+                _ => return ready().ok_or(Unmet::Deadline),
+            },
+            None => bell.park_slice(),
+        };
+        let Some(prepared) = bell.prepare(slice) else {
+            // Another thread of ours held the event all along; look again.
+            if let Some(v) = ready() {
+                return Ok(v);
+            }
+            continue;
+        };
+        if let Some(v) = ready() {
+            bell.cancel(prepared);
+            return Ok(v);
+        }
+        let timed_out = bell.sleep(prepared, slice);
+        if let Some(v) = ready() {
+            return Ok(v);
+        }
+        if timed_out && !peer_alive() {
+            return Err(Unmet::PeerGone);
+        }
+    }
+}
