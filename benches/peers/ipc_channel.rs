@@ -3,7 +3,6 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-// `ipc` is taken by iceoryx2's service type module, hence the explicit ipc-channel paths.
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcReceiver, IpcSender, channel as ipc_channel_pair};
 

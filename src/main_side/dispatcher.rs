@@ -15,6 +15,7 @@ use super::shared::MainShared;
 use crate::os::{lifeline, poll};
 use crate::panics;
 use crate::wire::fragment::{Fed, Reassembly};
+use crate::wire::record::RecordHeader;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -220,7 +221,6 @@ impl Dispatcher {
             let Slot {
                 r: slot,
                 reassembly,
-                own,
                 ..
             } = &mut self.slots[i];
             if !slot.web_contents.is_connected() {
@@ -245,30 +245,9 @@ impl Dispatcher {
                 }
             };
             handled += 1;
-            let handling = Handling {
-                shared: &self.shared,
-                main: &mut self.views,
-                own,
-                ret: &mut self.ret,
-                sender: &slot.web_contents,
-            };
-            // Listeners run guarded on their own; this is a backstop so that
-            // a bug here costs one renderer, not the dispatcher.
-            let body = &self.body;
-            match panics::guarded(|| handling.handle(header, body)) {
-                Ok(Ok(())) => {}
-                Ok(Err(v)) => {
-                    slot.web_contents
-                        .conn
-                        .disconnect(format!("protocol violation: {v}"));
-                    break;
-                }
-                Err(_) => {
-                    slot.web_contents
-                        .conn
-                        .disconnect("internal error in the dispatcher".into());
-                    break;
-                }
+            if let Err(reason) = self.handle(i, header) {
+                self.slots[i].r.web_contents.conn.disconnect(reason);
+                break;
             }
         }
         if handled > 0 {
@@ -280,6 +259,28 @@ impl Dispatcher {
             self.body = Vec::with_capacity(4096);
         }
         handled
+    }
+
+    /// Does what one whole request of slot `i` asks; `Err` with the reason
+    /// to disconnect the renderer.
+    #[inline]
+    fn handle(&mut self, i: usize, header: RecordHeader) -> Result<(), String> {
+        let slot = &mut self.slots[i];
+        let handling = Handling {
+            shared: &self.shared,
+            main: &mut self.views,
+            own: &mut slot.own,
+            ret: &mut self.ret,
+            sender: &slot.r.web_contents,
+        };
+        // Listeners run guarded on their own; this is a backstop so that a
+        // bug here costs one renderer, not the dispatcher.
+        let body = &self.body;
+        match panics::guarded(|| handling.handle(header, body)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(v)) => Err(format!("protocol violation: {v}")),
+            Err(_) => Err("internal error in the dispatcher".into()),
+        }
     }
 
     /// Sleeps until a renderer kicks, a lifeline closes, or the control socket

@@ -2,8 +2,8 @@
 //! and [`crate::IpcMain::on_disconnected`].
 
 use super::WebContents;
+use crate::panics;
 use parking_lot::RwLock;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 type Connected = dyn Fn(&WebContents) + Send + Sync;
@@ -29,7 +29,7 @@ impl Hooks {
         // Cloned out so a callback may register more without deadlocking.
         let hooks = self.connected.read().clone();
         for f in hooks {
-            if catch_unwind(AssertUnwindSafe(|| f(renderer))).is_err() {
+            if panics::guarded(|| f(renderer)).is_err() {
                 log::error!("an on_connected callback panicked");
             }
         }
@@ -38,7 +38,7 @@ impl Hooks {
     pub fn disconnected(&self, renderer: &WebContents, reason: &str) {
         let hooks = self.disconnected.read().clone();
         for f in hooks {
-            if catch_unwind(AssertUnwindSafe(|| f(renderer, reason))).is_err() {
+            if panics::guarded(|| f(renderer, reason)).is_err() {
                 log::error!("an on_disconnected callback panicked");
             }
         }

@@ -237,46 +237,16 @@ impl Replies {
         let mut done = Drained::default();
         while self.inbox.len() < RECEIVER_BATCH {
             let at = self.inbox.len();
-            self.inbox.extend_from_slice(&[0; inbox::PREFIX]);
-            let popped = self.consumer.pop_append(&mut self.inbox);
-            let (kind, h) = match popped {
-                Ok(Some(h)) if h.flags == 0 && !self.reassembly.in_progress() => {
-                    (Kind::from_u8(h.kind), h)
-                }
-                Ok(Some(h)) => {
-                    // A fragment: out of the inbox and through reassembly.
-                    self.fragment.clear();
-                    self.fragment
-                        .extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
-                    self.inbox.truncate(at + inbox::PREFIX);
-                    match self.reassembly.feed(h, &mut self.fragment) {
-                        Ok(Fed::Whole(h)) => {
-                            self.inbox.extend_from_slice(&self.fragment);
-                            self.fragment = Vec::new();
-                            (Kind::from_u8(h.kind), h)
-                        }
-                        Ok(Fed::Partial | Fed::Aborted) => {
-                            self.inbox.truncate(at);
-                            done.consumed = true;
-                            continue;
-                        }
-                        Err(v) => {
-                            self.inbox.truncate(at);
-                            return Err(v);
-                        }
-                    }
-                }
-                Ok(None) => {
-                    self.inbox.truncate(at);
-                    break;
-                }
+            let popped = self.pop_into_inbox(at, &mut done);
+            let h = match popped {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
                 Err(v) => {
                     self.inbox.truncate(at);
                     return Err(v);
                 }
             };
-            done.consumed = true;
-            match kind {
+            match Kind::from_u8(h.kind) {
                 Some(Kind::Message) => inbox::write_prefix(&mut self.inbox, at, &h),
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let mut body = std::mem::take(&mut self.fragment);
@@ -293,5 +263,39 @@ impl Replies {
             }
         }
         Ok(done)
+    }
+
+    /// Pops the next whole message or reply into an inbox entry at `at`
+    /// (prefix not yet written), reassembling fragments on the way; `None`
+    /// when the ring holds no more of one (the inbox is then as it was).
+    fn pop_into_inbox(
+        &mut self,
+        at: usize,
+        done: &mut Drained,
+    ) -> Result<Option<RecordHeader>, Violation> {
+        loop {
+            self.inbox.resize(at + inbox::PREFIX, 0);
+            let Some(h) = self.consumer.pop_append(&mut self.inbox)? else {
+                self.inbox.truncate(at);
+                return Ok(None);
+            };
+            done.consumed = true;
+            if h.flags == 0 && !self.reassembly.in_progress() {
+                return Ok(Some(h));
+            }
+            // A fragment: out of the inbox and through reassembly.
+            self.fragment.clear();
+            self.fragment
+                .extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
+            self.inbox.truncate(at + inbox::PREFIX);
+            match self.reassembly.feed(h, &mut self.fragment)? {
+                Fed::Whole(h) => {
+                    self.inbox.extend_from_slice(&self.fragment);
+                    self.fragment = Vec::new();
+                    return Ok(Some(h));
+                }
+                Fed::Partial | Fed::Aborted => self.inbox.truncate(at),
+            }
+        }
     }
 }

@@ -60,9 +60,19 @@ fn spin_then_park<T>(
     start: Instant,
     deadline: Option<Instant>,
     mut ready: impl FnMut() -> Option<T>,
-    mut peer_alive: impl FnMut() -> bool,
+    peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
     let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
+    if let Some(v) = spin_until_time(spin_until, &mut ready) {
+        return Ok(v);
+    }
+    park(bell, deadline, ready, peer_alive)
+}
+
+/// Polls `ready` until `until`, yielding instead of spinning while this
+/// process has more spinners than cores.
+#[inline]
+fn spin_until_time<T>(until: Instant, ready: &mut impl FnMut() -> Option<T>) -> Option<T> {
     let spinning = Spinning::enter();
     loop {
         // More spinners than cores: let the threads we wait for run.
@@ -76,14 +86,23 @@ fn spin_then_park<T>(
                 std::hint::spin_loop();
             }
             if let Some(v) = ready() {
-                return Ok(v);
+                return Some(v);
             }
         }
-        if Instant::now() >= spin_until {
-            break;
+        if Instant::now() >= until {
+            return None;
         }
     }
-    drop(spinning);
+}
+
+/// Parks on `bell` in slices until `ready` yields a value, `deadline`
+/// passes, or a slice ends with `peer_alive` saying the peer is gone.
+fn park<T>(
+    bell: &Doorbell,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    mut peer_alive: impl FnMut() -> bool,
+) -> Result<T, Unmet> {
     loop {
         let slice = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
