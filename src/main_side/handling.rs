@@ -42,6 +42,7 @@ pub(crate) struct Handling<'a> {
 
 impl Handling<'_> {
     /// Decodes the record and does what it asks.
+    #[inline]
     pub fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
         let request = Request::decode(&header, body)?;
         let conn = &self.sender.conn;
@@ -93,6 +94,7 @@ impl Handling<'_> {
 
     /// `send` and `send_sync`: every listener of the channel, in order: the
     /// renderer's own, then main's (Electron's order).
+    #[inline]
     fn run_listeners(self, request: Request<'_>) {
         let Request {
             asks,
