@@ -115,7 +115,8 @@ pub(crate) fn attach<Q: Half, P: Half>(
     }
 }
 
-/// How a doorbell that renderer threads sleep on is woken: a futex, or under
+/// How a doorbell that renderer threads sleep on is woken: a futex (one
+/// sleeper at a time when main wakes, all when the renderer does), or under
 /// the `raw_sync` backend the event in its slot, which main creates
 /// (`create`) before the renderer exists and the renderer opens.
 pub(crate) fn sleeper_wake(
@@ -126,7 +127,11 @@ pub(crate) fn sleeper_wake(
     create: bool,
 ) -> io::Result<Wake> {
     if backend != WaitBackend::RawSyncEvent {
-        return Ok(Wake::Futex);
+        return Ok(if create {
+            Wake::FUTEX_ONE
+        } else {
+            Wake::FUTEX_ALL
+        });
     }
     let ptr = mapping.range(layout.event_offset(slot), EVENT_SLOT);
     if RawEvent::size_at(ptr) > EVENT_SLOT {

@@ -52,7 +52,7 @@ impl SharedRing {
 
     fn bell(&self, word: &DoorbellWord) -> Doorbell {
         // SAFETY: `word` is inside `self`, which the caller's Arc keeps alive.
-        unsafe { Doorbell::new(word, Wake::Futex, no_backing()) }
+        unsafe { Doorbell::new(word, Wake::FUTEX_ALL, no_backing()) }
     }
 }
 

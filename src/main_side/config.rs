@@ -21,6 +21,9 @@ pub struct Config {
     pub(crate) max_message_len: u32,
     pub(crate) dispatcher_spin: Duration,
     pub(crate) dispatcher_thread: bool,
+    pub(crate) memory_limit: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) partial_message_timeout: Duration,
 }
 
 impl Default for Config {
@@ -33,6 +36,9 @@ impl Default for Config {
             max_message_len: 256 << 20,
             dispatcher_spin: Duration::from_micros(50),
             dispatcher_thread: true,
+            memory_limit: 1 << 30,
+            connect_timeout: Duration::from_secs(10),
+            partial_message_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,6 +98,34 @@ impl Config {
     /// it owns, e.g. its event loop.
     pub fn dispatcher_thread(mut self, own_thread: bool) -> Self {
         self.dispatcher_thread = own_thread;
+        self
+    }
+
+    /// Bytes of heap main may hold on behalf of all renderers together:
+    /// messages half received, outboxes, forwarded messages waiting for
+    /// their target. A renderer whose next need would pass it is
+    /// disconnected with a reason that names memory; main never aborts on
+    /// it. Default 1 GiB: a desktop app can spare that, it fits one
+    /// message of the default [`max_message_len`](Self::max_message_len)
+    /// each way with room to spare, and no number of renderers makes main
+    /// hold more.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// How long a spawned process may take to connect
+    /// ([`crate::IpcRenderer::from_env`]) before main disconnects it.
+    /// Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a renderer may leave a message half sent (some fragments
+    /// in, the rest not) before main disconnects it. Default 30 s.
+    pub fn partial_message_timeout(mut self, timeout: Duration) -> Self {
+        self.partial_message_timeout = timeout;
         self
     }
 

@@ -10,11 +10,11 @@
 
 use super::event::ReturnValue;
 use super::handling::{Handling, Views};
-use super::incoming::Incoming;
 use super::shared::MainShared;
+use super::slot::{QUIET_AFTER, Slot};
 use crate::os::{lifeline, poll};
 use crate::panics;
-use crate::wire::fragment::{Fed, Reassembly};
+use crate::wire::fragment::Fed;
 use crate::wire::record::RecordHeader;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -27,8 +27,6 @@ const BATCH: usize = 64;
 const SHUTDOWN_ROUNDS: usize = 1024;
 /// Capacity of the record buffer kept between messages.
 const BODY_KEEP: usize = 1 << 20;
-/// Rounds without a record after which a renderer counts as quiet.
-const QUIET_AFTER: u32 = 1024;
 /// A quiet renderer's ring is looked at every this many rounds (staggered
 /// across renderers), so that many idle renderers add little to the time an
 /// active one waits for its turn; a kick, a record, or a backlog to flush
@@ -42,17 +40,6 @@ const LIVENESS_PERIOD: Duration = Duration::from_millis(10);
 /// Rounds between clock readings when no record is handled; 64 handled
 /// records count as many.
 const CLOCK_EVERY: usize = 256;
-
-/// A renderer as the dispatcher tracks it.
-struct Slot {
-    r: Incoming,
-    /// Rounds since its last record, up to [`QUIET_AFTER`].
-    quiet: u32,
-    /// Its message in progress, when one arrives in fragments.
-    reassembly: Reassembly,
-    /// Views of the listeners and handlers registered on its `WebContents`.
-    own: Views,
-}
 
 pub(crate) struct Dispatcher {
     shared: Arc<MainShared>,
@@ -102,6 +89,10 @@ impl Dispatcher {
         // slow listener, costs more.
         let mut until_clock = CLOCK_EVERY;
         let mut idle_rounds = 0u32;
+        // Woken from a park and nothing handled since: if the first rounds
+        // find nothing either (a kick without a record), park again at once
+        // instead of spinning for it.
+        let mut woke_idle = false;
         while !self.shared.is_stopping() {
             if self.shared.control.waker().take_poke() {
                 self.housekeeping();
@@ -116,13 +107,14 @@ impl Dispatcher {
                     break;
                 }
                 if now - last_liveness > LIVENESS_PERIOD {
-                    self.poll(Duration::ZERO);
+                    self.watch(Duration::ZERO);
                     last_liveness = Instant::now();
                 }
             }
             if handled > 0 {
                 idle_since = None;
                 idle_rounds = 0;
+                woke_idle = false;
                 continue;
             }
             // Idle: poll again at once, reading the clock only now and then
@@ -139,12 +131,13 @@ impl Dispatcher {
                 None => Duration::MAX,
             };
             match idle_since {
-                None => idle_since = Some(now),
+                None if !woke_idle => idle_since = Some(now),
                 Some(t) if now - t < spin => {}
-                Some(_) => {
+                _ => {
                     self.park(left);
                     idle_since = None;
                     idle_rounds = 0;
+                    woke_idle = true;
                     last_liveness = Instant::now();
                 }
             }
@@ -157,15 +150,8 @@ impl Dispatcher {
         lifeline::drain_kicks(&self.shared.control.read_end);
         let adopted = self.shared.control.take_pending();
         let max_message = self.shared.config.max_message_len as usize;
-        self.slots.extend(adopted.into_iter().map(|r| Slot {
-            own: Views::new(
-                &r.web_contents.conn.listeners,
-                &r.web_contents.conn.handlers,
-            ),
-            r,
-            quiet: 0,
-            reassembly: Reassembly::new(max_message),
-        }));
+        self.slots
+            .extend(adopted.into_iter().map(|r| Slot::new(r, max_message)));
         if self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             // Dropping a slot closes our lifeline end (the renderer sees EOF) and
             // releases our reference to its mapping.
@@ -197,12 +183,13 @@ impl Dispatcher {
                 conn.flush();
             }
             let h = self.drain(i);
-            let quiet = &mut self.slots[i].quiet;
-            *quiet = if h > 0 {
+            let slot = &mut self.slots[i];
+            slot.quiet = if h > 0 {
                 0
             } else {
-                (*quiet + 1).min(QUIET_AFTER)
+                (slot.quiet + 1).min(QUIET_AFTER)
             };
+            slot.judge_kick(h > 0 || backlog);
             handled += h;
         }
         self.round_start = round.wrapping_add(1);
@@ -218,29 +205,19 @@ impl Dispatcher {
     fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
         while handled < BATCH {
-            let Slot {
-                r: slot,
-                reassembly,
-                ..
-            } = &mut self.slots[i];
-            if !slot.web_contents.is_connected() {
+            let slot = &mut self.slots[i];
+            if !slot.r.web_contents.is_connected() {
                 break;
             }
-            let popped = slot
-                .consumer
-                .pop(&mut self.body)
-                .and_then(|h| h.map(|h| reassembly.feed(h, &mut self.body)).transpose());
-            let header = match popped {
+            let header = match slot.next(&mut self.body) {
                 Ok(Some(Fed::Whole(h))) => h,
                 Ok(Some(Fed::Partial | Fed::Aborted)) => {
                     handled += 1;
                     continue;
                 }
                 Ok(None) => break,
-                Err(v) => {
-                    slot.web_contents
-                        .conn
-                        .disconnect(format!("protocol violation on the request ring: {v}"));
+                Err(reason) => {
+                    slot.r.web_contents.conn.disconnect(reason);
                     break;
                 }
             };
@@ -258,6 +235,7 @@ impl Dispatcher {
             // A reassembled message left it large; do not hold on to that.
             self.body = Vec::with_capacity(4096);
         }
+        self.ret.shrink_to(BODY_KEEP);
         handled
     }
 
@@ -296,37 +274,57 @@ impl Dispatcher {
             ready |= s.r.consumer.has_next();
         }
         if !ready {
-            self.poll(at_most.clamp(Duration::from_millis(1), PARK_TIMEOUT));
+            let config = &self.shared.config;
+            let now = Instant::now();
+            let next = self.slots.iter().filter_map(|s| s.next_event(config)).min();
+            let until_next = next.map_or(PARK_TIMEOUT, |t| t.saturating_duration_since(now));
+            let timeout = at_most
+                .min(until_next)
+                .clamp(Duration::from_millis(1), PARK_TIMEOUT);
+            self.watch(timeout);
         }
         for s in &self.slots {
             s.r.data_bell.set_waiting(false);
         }
     }
 
-    /// Polls the control socket and every lifeline; drains kicks and disconnects
-    /// renderers whose lifeline closed.
-    fn poll(&mut self, timeout: Duration) {
-        let entry = |fd: i32| poll::entry(fd, libc::POLLIN);
+    /// Polls the control socket, every lifeline and every renderer's pidfd
+    /// for up to `timeout`: takes kicks (a muted renderer's are left
+    /// unread), disconnects renderers that died, closed their lifeline, or
+    /// passed a deadline, and adopts or drops renderers as needed.
+    fn watch(&mut self, timeout: Duration) {
+        let now = Instant::now();
         self.pollfds.clear();
-        self.pollfds
-            .push(entry(self.shared.control.read_end.as_raw_fd()));
-        self.pollfds
-            .extend(self.slots.iter().map(|s| entry(s.r.lifeline.as_raw_fd())));
-        if poll::poll(&mut self.pollfds, Some(timeout)) == 0 {
-            return;
+        let control = self.shared.control.read_end.as_raw_fd();
+        self.pollfds.push(poll::entry(control, libc::POLLIN));
+        for s in &mut self.slots {
+            // Muted, it is polled for a hang-up only (always reported).
+            let events = if s.muted(now) { 0 } else { libc::POLLIN };
+            self.pollfds
+                .push(poll::entry(s.r.lifeline.as_raw_fd(), events));
+            let pidfd = s.r.pidfd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+            self.pollfds.push(poll::entry(pidfd, libc::POLLIN));
         }
-        // Lifelines first: `pollfds[1..]` matches `slots` only until
-        // housekeeping changes the slots.
-        for (s, p) in self.slots.iter_mut().zip(&self.pollfds[1..]) {
-            if p.revents == 0 {
-                continue;
+        if poll::poll(&mut self.pollfds, Some(timeout)) > 0 {
+            // `pollfds[1..]` matches `slots` only until housekeeping
+            // changes the slots: lifelines and pidfds first.
+            for (s, p) in self.slots.iter_mut().zip(self.pollfds[1..].chunks(2)) {
+                if p[1].revents != 0 {
+                    let conn = &s.r.web_contents.conn;
+                    conn.disconnect("renderer exited (its process ended)".into());
+                } else if p[0].revents != 0 {
+                    s.note_kick();
+                    if !lifeline::drain_kicks(&s.r.lifeline) {
+                        let conn = &s.r.web_contents.conn;
+                        conn.disconnect("renderer exited or closed its lifeline".into());
+                    }
+                }
             }
-            // A kick: its ring is worth a look on the very next round.
-            s.quiet = 0;
-            if !lifeline::drain_kicks(&s.r.lifeline) {
-                s.r.web_contents
-                    .conn
-                    .disconnect("renderer exited or closed its lifeline".into());
+        }
+        let now = Instant::now();
+        for s in &self.slots {
+            if let Some(reason) = s.overdue(now, &self.shared.config) {
+                s.r.web_contents.conn.disconnect(reason);
             }
         }
         if self.pollfds[0].revents != 0

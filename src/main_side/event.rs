@@ -24,6 +24,13 @@ pub(crate) struct ReturnValue {
 }
 
 impl ReturnValue {
+    /// Lets go of a buffer a large value left larger than `keep` bytes.
+    pub fn shrink_to(&mut self, keep: usize) {
+        if self.bytes.capacity() > keep {
+            self.bytes = Vec::new();
+        }
+    }
+
     pub fn reset(&mut self) {
         self.bytes.clear();
         self.set = false;

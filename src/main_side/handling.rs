@@ -9,7 +9,7 @@ use super::{MainHandler, MainListener};
 use crate::listeners::{Entry, Listeners, Snapshot};
 use crate::panics;
 use crate::wire::failure::RemoteFailure;
-use crate::wire::record::{Kind, RecordHeader, Violation};
+use crate::wire::record::{RecordHeader, Violation};
 use crate::wire::request::{Asks, Request};
 use std::sync::atomic::Ordering;
 
@@ -70,25 +70,33 @@ impl Handling<'_> {
             }
             _ => false,
         };
-        let delivered = allowed
-            && target.is_some_and(|t| {
-                let (channel, payload) = (request.channel.as_bytes(), request.payload);
-                t.conn
-                    .push(Kind::Message, channel, payload, from.id().into())
-                    .is_ok()
-            });
-        if !delivered {
-            from.conn.counters.refused.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                "renderer {}: message on '{}' for renderer {to} not forwarded ({})",
-                from.id(),
-                request.channel,
-                if allowed {
-                    "not connected"
-                } else {
-                    "not allowed"
+        let (channel, payload) = (request.channel.as_bytes(), request.payload);
+        let delivered = match target.filter(|_| allowed) {
+            Some(t) => t
+                .conn
+                .forward(channel, payload, from.id(), &from.conn.account),
+            None => Ok(false),
+        };
+        let conn = &from.conn;
+        match delivered {
+            Ok(true) => {}
+            Ok(false) => {
+                conn.counters.refused.fetch_add(1, Ordering::Relaxed);
+                if conn.log.admit(conn.id) {
+                    let why = if allowed {
+                        "not connected"
+                    } else {
+                        "not allowed"
+                    };
+                    let channel = request.channel;
+                    log::warn!(
+                        "renderer {}: message on {channel:?} for renderer {to} not forwarded ({why})",
+                        conn.id
+                    );
                 }
-            );
+            }
+            // Its messages waiting for their target hold too much memory.
+            Err(reason) => conn.disconnect(reason),
         }
     }
 
@@ -115,10 +123,12 @@ impl Handling<'_> {
                 conn.fail(call_id, RemoteFailure::NoListener, "");
             } else {
                 conn.unhandled.fetch_add(1, Ordering::Relaxed);
-                log::debug!(
-                    "renderer {}: no listener for message on '{channel}'",
-                    conn.id
-                );
+                if conn.log.admit(conn.id) {
+                    log::debug!(
+                        "renderer {}: no listener for message on {channel:?}",
+                        conn.id
+                    );
+                }
             }
             return;
         }
@@ -138,7 +148,9 @@ impl Handling<'_> {
                 continue;
             }
             if let Err(message) = panics::guarded(|| (entry.f)(&mut event, payload)) {
-                log::error!("listener for '{channel}' panicked: {message}");
+                if conn.log.admit(conn.id) {
+                    log::error!("listener for {channel:?} panicked: {message}");
+                }
                 panicked = Some(message);
                 break;
             }
@@ -187,7 +199,9 @@ impl Handling<'_> {
             }
             Ok(Err(message)) => conn.fail(call_id, RemoteFailure::HandlerFailed, &message),
             Err(message) => {
-                log::error!("handler for '{channel}' panicked: {message}");
+                if conn.log.admit(conn.id) {
+                    log::error!("handler for {channel:?} panicked: {message}");
+                }
                 conn.fail(call_id, RemoteFailure::HandlerPanicked, &message);
             }
         }

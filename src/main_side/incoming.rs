@@ -20,4 +20,7 @@ pub(crate) struct Incoming {
     /// Closing it tells the renderer it is disconnected (the connection's
     /// reply.data doorbell holds the other reference until the disconnect).
     pub lifeline: Arc<OwnedFd>,
+    /// Readable once the renderer's process ended, whoever holds its
+    /// lifeline; `None` where the kernel has no pidfds.
+    pub pidfd: Option<OwnedFd>,
 }

@@ -9,6 +9,7 @@ use super::{IpcMainEvent, WebContents, register_handler};
 use crate::error::{Error, Result, check_channel};
 use crate::listeners::ListenerId;
 use crate::panics;
+use crate::wait;
 use crate::wire::layout::Layout;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ impl IpcMain {
             return Err(Error::Disconnected);
         }
         let mut d = hosted.lock();
-        let handled = d.run_until(Some(std::time::Instant::now() + timeout));
+        let handled = d.run_until(wait::deadline_in(timeout));
         if shared.is_stopping() {
             // Stopped from a listener, while this thread held the dispatcher.
             d.shutdown();
@@ -274,6 +275,12 @@ impl IpcMain {
         F: Fn(&WebContents, &WebContents, &str) -> bool + Send + Sync + 'static,
     {
         *self.shared().forwarding.write() = Some(Arc::new(policy));
+    }
+
+    /// Heap bytes main holds on renderers' behalf now, all together:
+    /// what [`Config::memory_limit`] bounds.
+    pub fn memory_held(&self) -> usize {
+        self.shared().memory.used()
     }
 
     /// The renderers connected now.

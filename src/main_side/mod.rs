@@ -5,6 +5,7 @@
 //! This module root also names the shapes of main-side callbacks, which
 //! every file of the side shares.
 
+mod budget;
 mod config;
 mod control;
 mod dispatcher;
@@ -15,9 +16,11 @@ mod handling;
 mod incoming;
 mod ipc_main;
 mod lifecycle;
+mod log_gate;
 mod outbox;
 mod responder;
 mod shared;
+mod slot;
 mod spawn;
 mod stats;
 mod web_contents;

@@ -1,14 +1,33 @@
 //! [`Outgoing`]: main's producer side of one renderer's reply ring, with a
 //! bounded outbox for records that find the ring full. Never blocks.
+//!
+//! What the outbox holds is charged to main's memory budget: to this
+//! renderer, except a message forwarded from another renderer, which is
+//! charged to its sender and does not count toward this renderer's
+//! `outbox_limit` (a sender must not get a briefly busy target cut off).
 
+use super::budget::{Account, Charge, OverBudget};
 use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
 use crate::wire::fragment::pieces;
 use crate::wire::record::{Kind, Violation, ring_bytes};
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Records one flush moves into the ring at most: a renderer that frees its
+/// whole ring at once costs main one batch per round, as its requests do.
+pub(crate) const FLUSH_BATCH: usize = 64;
 
 /// Why an outgoing record could not be queued: the renderer must be dropped.
 pub(crate) struct Broken(pub String);
+
+/// Why a forwarded message could not be queued.
+pub(crate) enum ForwardFailed {
+    /// The target must be dropped.
+    Target(Broken),
+    /// The sender's share of the memory budget is spent: it must be dropped.
+    Sender(OverBudget),
+}
 
 /// A record waiting for room in the reply ring.
 struct Pending {
@@ -19,6 +38,20 @@ struct Pending {
     channel_len: usize,
     /// Channel then payload.
     bytes: Vec<u8>,
+    /// Its heap, charged to the sender if it was forwarded (else counted in
+    /// the outbox's own charge).
+    forwarded: Option<Charge>,
+}
+
+impl Pending {
+    /// Heap bytes it was charged for (its buffer is reserved exactly).
+    fn heap(&self) -> usize {
+        size_of::<Pending>() + self.bytes.len()
+    }
+
+    fn ring_bytes(&self) -> usize {
+        ring_bytes(self.channel_len, self.bytes.len() - self.channel_len)
+    }
 }
 
 /// The producer side of the reply ring. Only touched under `Connection::out`.
@@ -38,13 +71,18 @@ pub(crate) struct Outgoing {
     /// Ring bytes the queued records will take (headers and padding
     /// included), so that even an empty reply counts: zero means empty.
     pub outbox_bytes: usize,
+    /// The part of `outbox_bytes` forwarded from other renderers.
+    forwarded_bytes: usize,
     outbox_limit: usize,
+    /// The outbox's heap, charged to this renderer.
+    charge: Charge,
     /// Most payload bytes one message or reply may have.
     pub max_message: usize,
 }
 
 impl Outgoing {
     pub fn new(
+        charge: Charge,
         producer: Producer,
         data_bell: Doorbell,
         calls_bell: Doorbell,
@@ -58,7 +96,9 @@ impl Outgoing {
             space_bell,
             outbox: VecDeque::new(),
             outbox_bytes: 0,
+            forwarded_bytes: 0,
             outbox_limit,
+            charge,
             max_message,
         }
     }
@@ -83,6 +123,72 @@ impl Outgoing {
         Ok(())
     }
 
+    /// [`Self::push`] of a message another renderer sent with `send_to`
+    /// (`from`: its id), charging what must wait in the outbox to `sender`.
+    pub fn forward(
+        &mut self,
+        channel: &[u8],
+        payload: &[u8],
+        from: u32,
+        sender: &Arc<Account>,
+    ) -> Result<(), ForwardFailed> {
+        let single = self.producer.max_payload(channel.len());
+        for piece in pieces(channel, payload, single) {
+            let (channel, payload, flags) = (piece.channel, piece.payload, piece.flags);
+            let tag = from.into();
+            if self.outbox.is_empty() {
+                let written = self.try_write(Kind::Message, channel, payload, tag, flags);
+                if written.map_err(ForwardFailed::Target)? {
+                    continue;
+                }
+            }
+            let mut charge = sender.charge();
+            let pending = self
+                .pending(
+                    Kind::Message,
+                    channel,
+                    payload,
+                    from.into(),
+                    flags,
+                    Some(&mut charge),
+                )
+                .map_err(ForwardFailed::Sender)?;
+            self.forwarded_bytes += pending.ring_bytes();
+            self.queue(Pending {
+                forwarded: Some(charge),
+                ..pending
+            })
+            .map_err(ForwardFailed::Target)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record if the ring has room for it now; `Ok(false)` if not.
+    #[inline]
+    fn try_write(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        payload: &[u8],
+        tag: u64,
+        flags: u16,
+    ) -> Result<bool, Broken> {
+        match self
+            .producer
+            .try_push_flagged(kind, channel, payload, tag, flags)
+        {
+            Ok(()) => {
+                self.notify_for(kind);
+                Ok(true)
+            }
+            Err(PushError::Full { .. }) => Ok(false),
+            Err(PushError::TooLarge { len, capacity }) => Err(Broken(format!(
+                "record of {len} bytes exceeds ring of {capacity}"
+            ))),
+            Err(PushError::Violation(v)) => Err(violation(v)),
+        }
+    }
+
     /// Writes one record, or queues it behind earlier ones.
     #[inline]
     fn push_record(
@@ -93,39 +199,60 @@ impl Outgoing {
         call_id: u64,
         flags: u16,
     ) -> Result<(), Broken> {
-        if self.outbox.is_empty() {
-            match self
-                .producer
-                .try_push_flagged(kind, channel, payload, call_id, flags)
-            {
-                Ok(()) => {
-                    self.notify_for(kind);
-                    return Ok(());
-                }
-                Err(PushError::Full { .. }) => {}
-                Err(PushError::TooLarge { len, capacity }) => {
-                    return Err(Broken(format!(
-                        "record of {len} bytes exceeds ring of {capacity}"
-                    )));
-                }
-                Err(PushError::Violation(v)) => return Err(violation(v)),
-            }
+        if self.outbox.is_empty() && self.try_write(kind, channel, payload, call_id, flags)? {
+            return Ok(());
         }
-        let mut bytes = Vec::with_capacity(channel.len() + payload.len());
+        let pending = self
+            .pending(kind, channel, payload, call_id, flags, None)
+            .map_err(|over| Broken(over.to_string()))?;
+        self.queue(pending)
+    }
+
+    /// A copy of one record to queue, its heap charged to `charge`, or to
+    /// this renderer's outbox charge if `None`.
+    #[cold]
+    fn pending(
+        &mut self,
+        kind: Kind,
+        channel: &[u8],
+        payload: &[u8],
+        call_id: u64,
+        flags: u16,
+        charge: Option<&mut Charge>,
+    ) -> Result<Pending, OverBudget> {
+        let len = channel.len() + payload.len();
+        let charge = charge.unwrap_or(&mut self.charge);
+        charge.grow(size_of::<Pending>() + len)?;
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(len).is_err() {
+            return Err(OverBudget {
+                wanted: len,
+                held: 0,
+                limit: 0,
+            });
+        }
         bytes.extend_from_slice(channel);
         bytes.extend_from_slice(payload);
-        self.outbox_bytes += ring_bytes(channel.len(), payload.len());
-        self.outbox.push_back(Pending {
+        Ok(Pending {
             kind,
             call_id,
             flags,
             channel_len: channel.len(),
             bytes,
-        });
-        if self.outbox_bytes > self.outbox_limit {
+            forwarded: None,
+        })
+    }
+
+    /// Puts a record at the back of the outbox and tries to flush it.
+    #[cold]
+    fn queue(&mut self, pending: Pending) -> Result<(), Broken> {
+        self.outbox_bytes += pending.ring_bytes();
+        self.outbox.push_back(pending);
+        let own = self.outbox_bytes - self.forwarded_bytes;
+        if own > self.outbox_limit {
             return Err(Broken(format!(
-                "renderer is not reading: {} bytes queued for it, limit {}",
-                self.outbox_bytes, self.outbox_limit
+                "renderer is not reading: {own} bytes queued for it, limit {}",
+                self.outbox_limit
             )));
         }
         // Ask the renderer to kick us when it frees room, then look again: it may
@@ -148,19 +275,25 @@ impl Outgoing {
         }
     }
 
-    /// Moves queued records into the ring while they fit. Returns whether the
-    /// outbox is now empty.
+    /// Moves queued records into the ring while they fit, at most
+    /// [`FLUSH_BATCH`] of them. Returns whether the outbox is now empty.
     pub fn flush(&mut self) -> Result<bool, Broken> {
         let (mut messages, mut replies) = (false, false);
-        while let Some(p) = self.outbox.front() {
+        for _ in 0..FLUSH_BATCH {
+            let Some(p) = self.outbox.front() else { break };
             let (channel, payload) = p.bytes.split_at(p.channel_len);
             match self
                 .producer
                 .try_push_flagged(p.kind, channel, payload, p.call_id, p.flags)
             {
                 Ok(()) => {
-                    self.outbox_bytes -= ring_bytes(p.channel_len, p.bytes.len() - p.channel_len);
                     let p = self.outbox.pop_front().expect("front exists");
+                    self.outbox_bytes -= p.ring_bytes();
+                    if p.forwarded.is_some() {
+                        self.forwarded_bytes -= p.ring_bytes();
+                    } else {
+                        self.charge.shrink(p.heap());
+                    }
                     match p.kind {
                         Kind::Reply | Kind::ErrorReply => replies = true,
                         _ => messages = true,
@@ -190,6 +323,7 @@ fn violation(v: Violation) -> Broken {
 
 #[cfg(test)]
 mod tests {
+    use super::super::budget::MemoryBudget;
     use super::*;
     use crate::attach::{self, MainEnds, RendererEnds, Wakes};
     use crate::os::segment::{Mapping, create_memfd};
@@ -202,27 +336,85 @@ mod tests {
     /// An outgoing half over a fresh segment's 4 KiB reply ring, and the
     /// renderer's consumer of it.
     fn outgoing() -> (Outgoing, Consumer) {
+        let (out, consumer, _) = outgoing_within(1 << 30);
+        (out, consumer)
+    }
+
+    /// [`outgoing`] whose outbox charges an account of a budget of `limit`
+    /// bytes, returned too.
+    fn outgoing_within(limit: usize) -> (Outgoing, Consumer, Arc<Account>) {
         let layout = Layout::new(4096, 4096).unwrap();
         let fd = create_memfd(layout.segment_len).unwrap();
         let mapping = Arc::new(Mapping::map(fd.as_fd(), layout.segment_len).unwrap());
         let futexes = || Wakes {
-            request_data: Wake::Futex,
-            request_space: Wake::Futex,
-            reply_data: Wake::Futex,
-            reply_calls: Wake::Futex,
-            reply_space: Wake::Futex,
+            request_data: Wake::FUTEX_ALL,
+            request_space: Wake::FUTEX_ALL,
+            reply_data: Wake::FUTEX_ALL,
+            reply_calls: Wake::FUTEX_ALL,
+            reply_space: Wake::FUTEX_ALL,
         };
         let main: MainEnds = attach::attach(&mapping, &layout, futexes());
         let renderer: RendererEnds = attach::attach(&mapping, &layout, futexes());
         let b = main.bells;
+        let account = Account::new(MemoryBudget::new(limit));
         let out = Outgoing::new(
+            account.charge(),
             main.replies,
             b.reply_data,
             b.reply_calls,
             b.reply_space,
             (1 << 20, 1 << 20),
         );
-        (out, renderer.replies)
+        (out, renderer.replies, account)
+    }
+
+    #[test]
+    fn the_outbox_is_charged_to_the_budget_and_refused_past_it() {
+        let (mut out, mut consumer, account) = outgoing_within(8 << 10);
+        // Fill the ring, then queue: each queued record is charged.
+        while out.outbox.is_empty() {
+            out.push(Kind::Message, b"m", &[1; 500], 0).ok().unwrap();
+        }
+        let one = account.held();
+        assert!(one >= 500, "a queued record is charged: {one}");
+        out.push(Kind::Message, b"m", &[2; 500], 0).ok().unwrap();
+        assert!(account.held() > one);
+        // Past the budget, the renderer must go, and the reason says why.
+        let broken = out.push(Kind::Message, b"m", &[3; 8000], 0).err().unwrap();
+        assert!(broken.0.starts_with("memory:"), "{}", broken.0);
+        // Flushing gives the memory back.
+        let mut body = Vec::new();
+        while consumer.pop(&mut body).unwrap().is_some() {
+            out.flush().ok().unwrap();
+        }
+        assert!(out.outbox.is_empty());
+        assert_eq!(account.held(), 0);
+    }
+
+    #[test]
+    fn one_flush_moves_a_bounded_batch() {
+        let (mut out, mut consumer) = outgoing();
+        // Tiny records: the ring takes ~100 of them, the outbox the rest.
+        for i in 0..1000u64 {
+            out.push(Kind::Reply, b"", &i.to_le_bytes(), i).ok().unwrap();
+        }
+        let mut body = Vec::new();
+        let mut popped = 0u64;
+        while out.outbox.len() > 0 {
+            // The renderer empties the whole ring; one flush refills at most a batch.
+            while let Some(h) = consumer.pop(&mut body).unwrap() {
+                assert_eq!(h.tag, popped, "nothing lost or reordered");
+                popped += 1;
+            }
+            let before = out.outbox.len();
+            out.flush().ok().unwrap();
+            assert!(before - out.outbox.len() <= FLUSH_BATCH);
+        }
+        while let Some(h) = consumer.pop(&mut body).unwrap() {
+            assert_eq!(h.tag, popped);
+            popped += 1;
+        }
+        assert_eq!(popped, 1000);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`MainShared`]: what every `IpcMain` handle, every connection and the
 //! dispatcher share.
 
+use super::budget::MemoryBudget;
 use super::config::Config;
 use super::control::Control;
 use super::lifecycle::Hooks;
@@ -21,6 +22,8 @@ pub(crate) struct MainShared {
     pub next_id: AtomicU32,
     pub renderers: Mutex<Vec<WebContents>>,
     pub hooks: Arc<Hooks>,
+    /// What main holds on renderers' behalf, all of them together.
+    pub memory: Arc<MemoryBudget>,
     /// Which `send_to` messages to forward; none without a policy.
     pub forwarding: RwLock<Option<Arc<ForwardingPolicy>>>,
 }
@@ -28,6 +31,7 @@ pub(crate) struct MainShared {
 impl MainShared {
     pub fn new(config: Config, control: Control) -> MainShared {
         MainShared {
+            memory: MemoryBudget::new(config.memory_limit),
             config,
             listeners: Listeners::default(),
             handlers: Listeners::default(),

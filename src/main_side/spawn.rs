@@ -2,6 +2,7 @@
 //! and the connection main keeps for it.
 
 use super::IpcMain;
+use super::budget::Account;
 use super::config::Config;
 use super::incoming::Incoming;
 use super::outbox::Outgoing;
@@ -10,8 +11,8 @@ use crate::attach::{self, MainEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::os::inherit;
 use crate::os::invitation::{ENV_VAR, InheritedFd, Invitation};
-use crate::os::lifeline;
 use crate::os::segment::{self, Mapping};
+use crate::os::{lifeline, pidfd};
 use crate::wait::Wake;
 use crate::wire::layout::{BellSlot, Layout};
 use std::os::fd::{AsFd, OwnedFd};
@@ -64,8 +65,10 @@ impl IpcMain {
         let child = start(command, &memfd, &child_end, layout.segment_len)?;
         drop((child_end, memfd));
 
+        let account = Account::new(shared.memory.clone());
         let limits = (cfg.outbox_limit, cfg.max_message_len as usize);
         let out = Outgoing::new(
+            account.charge(),
             replies,
             bells.reply_data,
             bells.reply_calls,
@@ -73,8 +76,9 @@ impl IpcMain {
             limits,
         );
         let main = (shared.control.waker(), shared.hooks.clone());
-        let conn =
-            Arc::new_cyclic(|this| Connection::new((id, child.id()), out, main, this.clone()));
+        let conn = Arc::new_cyclic(|this| {
+            Connection::new((id, child.id()), (out, account), main, this.clone())
+        });
         let web_contents = WebContents { conn };
         let renderer = Incoming {
             web_contents: web_contents.clone(),
@@ -82,12 +86,19 @@ impl IpcMain {
             data_bell: bells.request_data,
             space_bell: bells.request_space,
             lifeline: main_end,
+            // Before the caller can reap the child: its pid is not reused.
+            pidfd: pidfd::open(child.id()).ok(),
         };
         shared.renderers.lock().push(web_contents.clone());
         shared.hooks.connected(&web_contents);
         shared.control.add(renderer);
         if shared.is_stopping() {
-            // Main shut down meanwhile: its dispatcher may never adopt this one.
+            // Main shut down meanwhile, and its dispatcher may be gone: what
+            // it has not adopted is dropped here, which closes the lifelines
+            // (the renderers see EOF, not a silent main).
+            for late in shared.control.take_pending() {
+                late.web_contents.conn.disconnect("main shut down".into());
+            }
             web_contents.conn.disconnect("main shut down".into());
         }
         Ok((web_contents, child))
@@ -106,11 +117,11 @@ fn main_wakes(
 ) -> Result<Wakes> {
     let sleeper = |slot| attach::sleeper_wake(mapping, layout, slot, cfg.wait_backend, true);
     Ok(Wakes {
-        request_data: Wake::Futex,
+        request_data: Wake::FUTEX_ONE,
         request_space: sleeper(BellSlot::RequestSpace)?,
         reply_data: Wake::Kick(lifeline.clone()),
         reply_calls: sleeper(BellSlot::ReplyCalls)?,
-        reply_space: Wake::Futex,
+        reply_space: Wake::FUTEX_ONE,
     })
 }
 

@@ -52,4 +52,8 @@ pub struct RendererStats {
     pub queued_bytes: usize,
     /// Its `send_to` messages main did not forward.
     pub forwards_refused: u64,
+    /// Heap bytes main holds on its behalf now (a message half received,
+    /// its outbox, its forwarded messages waiting for their target),
+    /// counted against [`crate::Config::memory_limit`].
+    pub memory_held: usize,
 }

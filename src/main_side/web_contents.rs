@@ -1,9 +1,11 @@
 //! [`WebContents`]: main's handle on one renderer, and [`Connection`], the
 //! per-renderer state every handle shares.
 
+use super::budget::Account;
 use super::dispatcher_waker::DispatcherWaker;
 use super::lifecycle::Hooks;
-use super::outbox::{Broken, Outgoing};
+use super::log_gate::LogGate;
+use super::outbox::{Broken, ForwardFailed, Outgoing};
 use super::stats::{Counters, RendererStats};
 use super::{IpcMainEvent, MainHandler, MainListener, register_handler};
 use crate::error::{Error, Result, check_channel};
@@ -39,6 +41,10 @@ pub(crate) struct Connection {
     pub unhandled: AtomicU64,
     /// What this renderer sent, counted by the dispatcher.
     pub counters: Counters,
+    /// Its share of main's memory budget.
+    pub account: Arc<Account>,
+    /// How much it may make main log.
+    pub log: LogGate,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
     pub dispatcher: DispatcherWaker,
     /// Listeners and handlers registered on this renderer's `WebContents`;
@@ -55,7 +61,7 @@ impl Connection {
     /// The state of a renderer that was just spawned, with its outgoing half.
     pub fn new(
         (id, pid): (u32, u32),
-        out: Outgoing,
+        (out, account): (Outgoing, Arc<Account>),
         (dispatcher, hooks): (DispatcherWaker, Arc<Hooks>),
         this: Weak<Connection>,
     ) -> Connection {
@@ -68,6 +74,8 @@ impl Connection {
             reason: Mutex::new(None),
             unhandled: AtomicU64::new(0),
             counters: Counters::default(),
+            account,
+            log: LogGate::default(),
             listeners: Listeners::default(),
             handlers: Listeners::default(),
             dispatcher,
@@ -98,6 +106,7 @@ impl Connection {
             );
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
+            self.log.close(self.id);
             self.dispatcher.wake();
             if let Some(conn) = self.this.upgrade() {
                 self.hooks.disconnected(&WebContents { conn }, &reason);
@@ -124,6 +133,37 @@ impl Connection {
             self.disconnect(reason);
             Error::Disconnected
         })
+    }
+
+    /// Queues a message renderer `from` sent with `send_to`, charging what
+    /// must wait in the outbox to `sender`'s account. `Err` with the reason
+    /// to disconnect the sender when its share of memory is spent; a target
+    /// that cannot take it is disconnected here and reported as `Ok(false)`.
+    pub fn forward(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        from: u32,
+        sender: &Arc<Account>,
+    ) -> std::result::Result<bool, String> {
+        let mut guard = self.out.lock();
+        let Some(out) = guard.as_mut() else {
+            return Ok(false);
+        };
+        if payload.len() > out.max_message {
+            return Ok(false);
+        }
+        let result = out.forward(channel, payload, from, sender);
+        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
+        drop(guard);
+        match result {
+            Ok(()) => Ok(true),
+            Err(ForwardFailed::Sender(over)) => Err(over.to_string()),
+            Err(ForwardFailed::Target(Broken(reason))) => {
+                self.disconnect(reason);
+                Ok(false)
+            }
+        }
     }
 
     /// Answers call `call_id` with `value`; one longer than the renderer may
@@ -316,6 +356,7 @@ impl WebContents {
             unhandled_messages: load(&self.conn.unhandled),
             queued_bytes: self.queued_bytes(),
             forwards_refused: load(&c.refused),
+            memory_held: self.conn.account.held(),
         }
     }
 }

@@ -6,5 +6,6 @@ pub(crate) mod fd;
 pub(crate) mod inherit;
 pub(crate) mod invitation;
 pub(crate) mod lifeline;
+pub(crate) mod pidfd;
 pub(crate) mod poll;
 pub(crate) mod segment;

@@ -7,7 +7,7 @@ use super::IpcRenderer;
 use super::drain_turn::DrainTurn;
 use super::receiver::start_receiver;
 use super::replies::Replies;
-use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Shared};
+use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Requests, Shared};
 use crate::attach::{self, RendererEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
@@ -18,7 +18,7 @@ use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{WaitBackend, Wake};
 use crate::wire::layout::{BellSlot, Layout};
 use parking_lot::Mutex;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -81,7 +81,7 @@ impl IpcRenderer {
         // invitation usable; after, it is spent even if connecting fails.
         let (memfd, lifeline) =
             inherit::claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Relaxed))?;
-        let shared = Arc::new(connect(&inv, memfd, lifeline)?);
+        let shared = Arc::new(connect(&inv, memfd, lifeline, receiver_thread)?);
         let receiver = match receiver_thread {
             true => Some(start_receiver(&shared)?),
             false => None,
@@ -91,7 +91,12 @@ impl IpcRenderer {
 }
 
 /// Maps the segment main passed, checks its header, and attaches to it.
-fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<Shared> {
+fn connect(
+    inv: &Invitation,
+    memfd: OwnedFd,
+    lifeline: OwnedFd,
+    receiver_thread: bool,
+) -> Result<Shared> {
     crate::wait::spin::prepare();
     let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
@@ -111,6 +116,9 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<Shared
         Error::NotARenderer(format!("unknown wait backend {}", header.wait_backend))
     })?;
     let lifeline = Arc::new(lifeline);
+    // Tells main we claimed the invitation (it cuts off a spawned process
+    // that never does).
+    lifeline::kick(lifeline.as_raw_fd());
     let wakes = renderer_wakes(&mapping, &layout, backend, &lifeline)?;
     let RendererEnds {
         requests,
@@ -123,7 +131,10 @@ fn connect(inv: &Invitation, memfd: OwnedFd, lifeline: OwnedFd) -> Result<Shared
     Ok(Shared {
         id: header.renderer_id,
         max_message,
-        requests: Mutex::new(requests),
+        requests: Mutex::new(Requests {
+            producer: requests,
+            unchecked: (!receiver_thread).then_some(0),
+        }),
         request_data: bells.request_data,
         request_space: bells.request_space,
         replies: std::sync::Mutex::new(Replies::new(replies, turn.clone(), max_message)),

@@ -4,6 +4,7 @@
 use super::call::Pending;
 use super::shared::{Shared, protocol};
 use crate::error::{Error, Result};
+use crate::wait;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ impl Invocation {
     /// Blocks until the answer comes or `timeout` passes
     /// ([`Error::Timeout`]; the call is then forgotten).
     pub fn wait_timeout(self, timeout: Duration) -> Result<Vec<u8>> {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(wait::deadline_in(timeout))
     }
 
     fn wait_until(mut self, deadline: Option<Instant>) -> Result<Vec<u8>> {

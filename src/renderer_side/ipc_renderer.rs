@@ -9,6 +9,7 @@ use super::shared::Shared;
 use crate::error::{Error, Result, check_channel};
 use crate::listeners::ListenerId;
 use crate::panics;
+use crate::wait;
 use crate::wire::record::Kind;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -69,7 +70,7 @@ impl IpcRenderer {
 
     /// [`recv`](Self::recv) that gives up after `timeout` with `Ok(None)`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        match self.pump(Some(Instant::now() + timeout)) {
+        match self.pump(wait::deadline_in(timeout)) {
             Ok(m) => Ok(Some(m)),
             Err(Error::Timeout) => Ok(None),
             Err(e) => Err(e),
@@ -181,13 +182,13 @@ impl IpcRenderer {
         timeout: Duration,
     ) -> Result<()> {
         check_channel(channel)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = wait::deadline_in(timeout);
         self.shared.push(
             Kind::Message,
             channel,
             arg.as_ref(),
             0,
-            Patience::Wait(Some(deadline)),
+            Patience::Wait(deadline),
         )
     }
 
@@ -238,12 +239,8 @@ impl IpcRenderer {
         timeout: Duration,
     ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.shared.call(
-            channel,
-            arg.as_ref(),
-            &mut out,
-            Some(Instant::now() + timeout),
-        )?;
+        self.shared
+            .call(channel, arg.as_ref(), &mut out, wait::deadline_in(timeout))?;
         Ok(out)
     }
 
@@ -260,7 +257,7 @@ impl IpcRenderer {
             channel,
             arg.as_ref(),
             out,
-            timeout.map(|t| Instant::now() + t),
+            timeout.and_then(wait::deadline_in),
         )
     }
 
@@ -360,7 +357,7 @@ impl IpcRenderer {
 impl Drop for IpcRenderer {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
-        self.shared.reply_data.wake_all();
+        self.shared.reply_data.wake();
         self.shared.wake_futures();
         if let Some(t) = self.receiver.take() {
             // The last handle may be dropped by a listener, on the receiver

@@ -1,7 +1,7 @@
 //! Sending to main: one record, or a long message in fragments, waiting for
 //! room while the ring is full as the caller's [`Patience`] allows.
 
-use super::shared::{Shared, protocol};
+use super::shared::{Requests, SENDS_PER_CHECK, Shared, protocol};
 use crate::error::{Error, Result};
 use crate::ring::{Producer, PushError};
 use crate::wait;
@@ -47,7 +47,9 @@ impl Shared {
             });
         }
         let needed = ring_bytes(channel.len(), payload.len());
-        let mut producer = self.lock_producer(patience, needed)?;
+        let mut requests = self.lock_producer(patience, needed)?;
+        self.check_main(&mut requests)?;
+        let producer = &mut requests.producer;
         let single = producer.max_payload(channel.len());
         let channel = channel.as_bytes();
         if payload.len() <= single {
@@ -56,8 +58,8 @@ impl Shared {
                 payload,
                 flags: 0,
             };
-            self.push_piece(&mut producer, kind, tag, whole, patience, 0)?;
-            drop(producer);
+            self.push_piece(producer, kind, tag, whole, patience, 0)?;
+            drop(requests);
             self.request_data.notify();
             return Ok(());
         }
@@ -76,7 +78,7 @@ impl Shared {
             // deadline that passes half way can end the message at once.
             let keep_abort = deadline.is_some() && piece.flags & MORE != 0;
             let reserve = if keep_abort { ABORT_RECORD } else { 0 };
-            match self.push_piece(&mut producer, kind, tag, piece, patience, reserve) {
+            match self.push_piece(producer, kind, tag, piece, patience, reserve) {
                 Ok(()) => self.request_data.notify(),
                 Err(Error::Timeout) if !piece.is_first() => {
                     let abort = Piece {
@@ -85,7 +87,7 @@ impl Shared {
                         flags: CONTINUES | ABORT,
                     };
                     // Room was kept for it: this cannot wait.
-                    self.push_piece(&mut producer, kind, tag, abort, Patience::Never, 0)?;
+                    self.push_piece(producer, kind, tag, abort, Patience::Never, 0)?;
                     self.request_data.notify();
                     return Err(Error::Timeout);
                 }
@@ -99,7 +101,7 @@ impl Shared {
     /// waits for room: a caller with a deadline waits for the lock no longer
     /// than that, and one that never waits gives a pusher that is not stuck
     /// a moment, then fails as if the ring were full (`needed` bytes).
-    fn lock_producer(&self, patience: Patience, needed: usize) -> Result<MutexGuard<'_, Producer>> {
+    fn lock_producer(&self, patience: Patience, needed: usize) -> Result<MutexGuard<'_, Requests>> {
         match patience {
             Patience::Wait(None) => Ok(self.requests.lock()),
             Patience::Wait(Some(d)) => self.requests.try_lock_until(d).ok_or(Error::Timeout),
@@ -110,6 +112,25 @@ impl Shared {
                 })
                 .ok_or(Error::Full { needed, free: 0 }),
         }
+    }
+
+    /// Without a receiver thread nothing watches the lifeline between calls,
+    /// so every [`SENDS_PER_CHECK`]th send asks whether main is still there.
+    #[inline]
+    fn check_main(&self, requests: &mut Requests) -> Result<()> {
+        let Some(unchecked) = &mut requests.unchecked else {
+            return Ok(());
+        };
+        *unchecked += 1;
+        if *unchecked < SENDS_PER_CHECK {
+            return Ok(());
+        }
+        *unchecked = 0;
+        if self.alive() {
+            return Ok(());
+        }
+        self.close();
+        Err(Error::Disconnected)
     }
 
     /// Writes one record, waiting as `patience` allows until the ring has room

@@ -26,12 +26,25 @@ pub(super) const MAX_CALL_SPIN: Duration = Duration::from_micros(50);
 /// The most the receiver thread spins after its last message.
 pub(super) const MAX_RECEIVER_SPIN: Duration = Duration::from_micros(20);
 
+/// The request ring's producer, and what `push` keeps beside it.
+pub(super) struct Requests {
+    pub producer: Producer,
+    /// Sends since main's liveness was last asked, when no receiver thread
+    /// watches the lifeline (`None` when one does).
+    pub unchecked: Option<u32>,
+}
+
+/// Sends between two liveness checks of a renderer without a receiver
+/// thread: one `poll` in this many sends, so that `send` fails soon after
+/// main died even while the ring has room.
+pub(super) const SENDS_PER_CHECK: u32 = 64;
+
 /// The renderer's side of its connection; one per process.
 pub(crate) struct Shared {
     pub(super) id: u32,
     /// Most payload bytes one message may have (main's setting).
     pub(super) max_message: usize,
-    pub(super) requests: Mutex<Producer>,
+    pub(super) requests: Mutex<Requests>,
     /// request.data: main's flag; we kick main's lifeline when it is raised.
     pub(super) request_data: Doorbell,
     /// request.space: we sleep here when our ring is full.
@@ -85,9 +98,9 @@ impl Shared {
     #[cold]
     pub(super) fn close(&self) {
         if !self.closed.swap(true, Ordering::Relaxed) {
-            self.reply_data.wake_all();
-            self.reply_calls.wake_all();
-            self.request_space.wake_all();
+            self.reply_data.wake();
+            self.reply_calls.wake();
+            self.request_space.wake();
             self.wake_futures();
         }
     }

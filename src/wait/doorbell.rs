@@ -15,8 +15,12 @@ use std::time::Duration;
 
 /// How a notifier wakes the sleeping side of a doorbell.
 pub(crate) enum Wake {
-    /// `FUTEX_WAKE` on the doorbell's `seq` word.
-    Futex,
+    /// `FUTEX_WAKE` of at most `at_most` threads sleeping on the doorbell's
+    /// `seq` word. Main wakes one: a renderer controls how many threads
+    /// sleep there, so waking them all would let it bill main for any number
+    /// of wake-ups; its own threads pass the wake on (a caller that drains
+    /// another's reply wakes the rest, and only one sender waits for room).
+    Futex { at_most: u32 },
     /// Signal the `raw_sync` event that belongs to this doorbell. The mutex
     /// admits one sleeper of this process at a time: the event is manual-reset,
     /// and a second sleeper's `clear` could otherwise eat the first one's wake.
@@ -49,6 +53,15 @@ pub(crate) struct Doorbell {
 unsafe impl Send for Doorbell {}
 // SAFETY: as for `Send`; all methods take `&self` and touch only atomics/syscalls.
 unsafe impl Sync for Doorbell {}
+
+impl Wake {
+    /// A futex wake for every sleeper: a renderer waking its own threads.
+    pub const FUTEX_ALL: Wake = Wake::Futex {
+        at_most: i32::MAX as u32,
+    };
+    /// A futex wake for one sleeper: main waking a renderer's threads.
+    pub const FUTEX_ONE: Wake = Wake::Futex { at_most: 1 };
+}
 
 impl Doorbell {
     /// # Safety
@@ -86,7 +99,7 @@ impl Doorbell {
         // SYNC(sleepers): SeqCst RMW + fence ↔ the fence in `notify` (Dekker pair).
         w.sleepers.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        // SYNC(seq): Acquire ← Release bump in `wake_all`.
+        // SYNC(seq): Acquire ← Release bump in `wake`.
         let key = w.seq.load(Ordering::Acquire);
         Some(Prepared { key, sole })
     }
@@ -133,7 +146,7 @@ impl Doorbell {
         // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
         fence(Ordering::SeqCst);
         if self.word().sleepers.load(Ordering::Relaxed) != 0 {
-            self.wake_all();
+            self.wake();
         }
     }
 
@@ -147,14 +160,15 @@ impl Doorbell {
         }
     }
 
-    /// Wakes every sleeper unconditionally (shutdown, disconnect).
+    /// Wakes the sleeping side unconditionally, as many sleepers as its
+    /// [`Wake`] allows (after a notify that saw one, or at shutdown).
     #[cold]
-    pub fn wake_all(&self) {
+    pub fn wake(&self) {
         match &self.wake {
-            Wake::Futex => {
+            Wake::Futex { at_most } => {
                 // SYNC(seq): Release → Acquire in `prepare`.
                 self.word().seq.fetch_add(1, Ordering::Release);
-                futex::wake_all(&self.word().seq);
+                futex::wake(&self.word().seq, *at_most);
             }
             Wake::Event(ev, _) => {
                 // SYNC(seq): Release → Acquire in `prepare`.

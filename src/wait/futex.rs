@@ -32,16 +32,16 @@ pub(crate) fn wait(word: &FutexWord, expected: u32, timeout: Duration) -> bool {
     r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT)
 }
 
-/// Wakes every thread, in any process, sleeping on `word`.
+/// Wakes at most `at_most` threads, in any process, sleeping on `word`.
 #[cfg(not(loom))]
-pub(crate) fn wake_all(word: &FutexWord) {
+pub(crate) fn wake(word: &FutexWord, at_most: u32) {
     // SAFETY: as in `wait`; FUTEX_WAKE never blocks and never writes the word.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAKE,
-            i32::MAX,
+            at_most.min(i32::MAX as u32) as i32,
             std::ptr::null::<libc::timespec>(),
             std::ptr::null::<u32>(),
             0u32,
@@ -63,7 +63,11 @@ pub(crate) fn wait(word: &FutexWord, expected: u32, _timeout: Duration) -> bool 
 }
 
 #[cfg(loom)]
-pub(crate) fn wake_all(word: &FutexWord) {
+pub(crate) fn wake(word: &FutexWord, at_most: u32) {
     let _guard = word.bucket.lock.lock().unwrap();
-    word.bucket.cv.notify_all();
+    if at_most == 1 {
+        word.bucket.cv.notify_one();
+    } else {
+        word.bucket.cv.notify_all();
+    }
 }

@@ -5,6 +5,12 @@ use super::Doorbell;
 use super::spin::{AdaptiveSpin, Spinning};
 use std::time::{Duration, Instant};
 
+/// The deadline `timeout` from now; `None` (no deadline) when it lies
+/// beyond what an `Instant` can hold, as `Duration::MAX` does.
+pub(crate) fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 /// Why [`wait_for`] returned without the condition.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Unmet {
@@ -96,13 +102,17 @@ fn spin_until_time<T>(until: Instant, ready: &mut impl FnMut() -> Option<T>) -> 
 }
 
 /// Parks on `bell` in slices until `ready` yields a value, `deadline`
-/// passes, or a slice ends with `peer_alive` saying the peer is gone.
+/// passes, or `peer_alive` says the peer is gone. The peer is asked after a
+/// slice that timed out, and after every [`PARK_SLICE`] of parking however
+/// the sleeps ended, so wakes that end them early (a signal's `EINTR`, a
+/// neighbour's notification) cannot keep it from being asked.
 fn park<T>(
     bell: &Doorbell,
     deadline: Option<Instant>,
     mut ready: impl FnMut() -> Option<T>,
     mut peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
+    let mut asked = Instant::now();
     loop {
         let slice = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -126,8 +136,11 @@ fn park<T>(
         if let Some(v) = ready() {
             return Ok(v);
         }
-        if timed_out && !peer_alive() {
-            return Err(Unmet::PeerGone);
+        if timed_out || asked.elapsed() >= PARK_SLICE {
+            if !peer_alive() {
+                return Err(Unmet::PeerGone);
+            }
+            asked = Instant::now();
         }
     }
 }

@@ -111,16 +111,34 @@ impl Reassembly {
         self.partial.is_some()
     }
 
+    /// Heap bytes the message in progress holds.
+    pub fn held(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.body.capacity())
+    }
+
     /// Takes one record just popped, with `body` its channel and payload.
     /// When a message completes, `body` holds all of it. A record that is
     /// not fragmented passes straight through, untouched.
     #[inline]
     pub fn feed(&mut self, header: RecordHeader, body: &mut Vec<u8>) -> Result<Fed, Violation> {
+        self.feed_within(header, body, &mut |_| true)
+    }
+
+    /// [`Self::feed`] that asks `allow` before the message in progress may
+    /// hold more heap (with the total it would hold), and fails with
+    /// [`Violation::Refused`] if it says no or the allocation fails.
+    #[inline]
+    pub fn feed_within(
+        &mut self,
+        header: RecordHeader,
+        body: &mut Vec<u8>,
+        allow: &mut impl FnMut(usize) -> bool,
+    ) -> Result<Fed, Violation> {
         // The common case, on every hot path: a whole record, nothing pending.
         if header.flags == 0 && self.partial.is_none() {
             return Ok(Fed::Whole(header));
         }
-        self.feed_fragment(header, body)
+        self.feed_fragment(header, body, allow)
     }
 
     #[cold]
@@ -128,6 +146,7 @@ impl Reassembly {
         &mut self,
         header: RecordHeader,
         body: &mut Vec<u8>,
+        allow: &mut impl FnMut(usize) -> bool,
     ) -> Result<Fed, Violation> {
         let continues = header.flags & CONTINUES != 0;
         let Some(partial) = &mut self.partial else {
@@ -138,6 +157,9 @@ impl Reassembly {
                 return Ok(Fed::Whole(header));
             }
             self.check_len(header.payload_len as usize)?;
+            if !allow(body.capacity()) {
+                return Err(Violation::Refused);
+            }
             self.partial = Some(Partial {
                 first: header,
                 body: std::mem::take(body),
@@ -168,7 +190,14 @@ impl Reassembly {
         if needed > partial.body.capacity() {
             let bound = channel_len + self.max_payload;
             let want = (partial.body.capacity() * 2).clamp(needed, bound.max(needed));
-            partial.body.reserve_exact(want - partial.body.len());
+            if !allow(want) {
+                return Err(Violation::Refused);
+            }
+            let more = want - partial.body.len();
+            partial
+                .body
+                .try_reserve_exact(more)
+                .map_err(|_| Violation::Refused)?;
         }
         partial.body.extend_from_slice(body);
         if header.flags & MORE != 0 {

@@ -135,6 +135,9 @@ pub(crate) enum Violation {
     BadErrorReply,
     /// Fragments that do not make one message.
     Fragment(&'static str),
+    /// The reader refused the memory a message needs (its budget, or the
+    /// allocator, said no); the reader knows why.
+    Refused,
 }
 
 impl fmt::Display for Violation {
@@ -164,6 +167,7 @@ impl fmt::Display for Violation {
             Violation::ChannelNotUtf8 => write!(f, "channel name is not UTF-8"),
             Violation::BadErrorReply => write!(f, "malformed error reply"),
             Violation::Fragment(why) => write!(f, "fragmented message: {why}"),
+            Violation::Refused => write!(f, "memory for the message was refused"),
         }
     }
 }

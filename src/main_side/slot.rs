@@ -1,0 +1,191 @@
+//! [`Slot`]: one renderer as the dispatcher tracks it — its incoming half,
+//! its message in progress (charged to main's memory budget, under a
+//! deadline), how quiet it has been, and what its kicks are worth.
+//!
+//! Kicks: a renderer kicks main's lifeline only after publishing a record
+//! (or freeing room main waits for), so a kick that brings no work is a
+//! renderer wasting main's time. After [`EMPTY_KICKS`] of them in a row its
+//! kicks are ignored for a while (1 ms, doubling to [`MAX_MUTE`]): main then
+//! finds its records on its own rounds, and a renderer that only kicks costs
+//! main a few wake-ups a second.
+
+use super::budget::Charge;
+use super::config::Config;
+use super::handling::Views;
+use super::incoming::Incoming;
+use crate::wire::fragment::{Fed, Reassembly};
+use crate::wire::record::{RecordHeader, Violation};
+use std::time::{Duration, Instant};
+
+/// Rounds without a record after which a renderer counts as quiet.
+pub(super) const QUIET_AFTER: u32 = 1024;
+/// Kicks in a row that brought no work before a renderer's kicks are muted.
+const EMPTY_KICKS: u32 = 16;
+/// The first and the longest time a renderer's kicks are ignored.
+const FIRST_MUTE: Duration = Duration::from_millis(1);
+const MAX_MUTE: Duration = Duration::from_millis(100);
+
+pub(super) struct Slot {
+    pub r: Incoming,
+    /// Rounds since its last record, up to [`QUIET_AFTER`].
+    pub quiet: u32,
+    /// Views of the listeners and handlers registered on its `WebContents`.
+    pub own: Views,
+    /// Its message in progress, when one arrives in fragments.
+    reassembly: Reassembly,
+    /// What that message holds of main's memory budget.
+    charge: Charge,
+    /// When the message in progress began.
+    partial_since: Option<Instant>,
+    /// When the dispatcher adopted it, and whether it has been heard from
+    /// since (a kick or a record): a spawned process that never connects is
+    /// cut off after `Config::connect_timeout`.
+    adopted: Instant,
+    heard: bool,
+    /// Its lifeline was readable at the last `poll`; judged after its turn.
+    kicked: bool,
+    empty_kicks: u32,
+    mute: Duration,
+    muted_until: Option<Instant>,
+}
+
+impl Slot {
+    pub fn new(r: Incoming, max_message: usize) -> Slot {
+        let conn = &r.web_contents.conn;
+        Slot {
+            own: Views::new(&conn.listeners, &conn.handlers),
+            charge: conn.account.charge(),
+            reassembly: Reassembly::new(max_message),
+            r,
+            quiet: 0,
+            partial_since: None,
+            adopted: Instant::now(),
+            heard: false,
+            kicked: false,
+            empty_kicks: 0,
+            mute: FIRST_MUTE,
+            muted_until: None,
+        }
+    }
+
+    /// The next whole request in its ring, into `body`: `Ok(None)` when
+    /// there is none yet (or a fragment was kept), `Err` with the reason to
+    /// disconnect it.
+    #[inline]
+    pub fn next(&mut self, body: &mut Vec<u8>) -> Result<Option<Fed>, String> {
+        let Some(h) = self.r.consumer.pop(body).map_err(ring_violation)? else {
+            return Ok(None);
+        };
+        self.heard = true;
+        if h.flags == 0 && !self.reassembly.in_progress() {
+            return Ok(Some(Fed::Whole(h)));
+        }
+        self.feed_fragment(h, body).map(Some)
+    }
+
+    #[cold]
+    fn feed_fragment(&mut self, h: RecordHeader, body: &mut Vec<u8>) -> Result<Fed, String> {
+        let mut refused = None;
+        let charge = &mut self.charge;
+        let mut allow = |bytes: usize| match charge.set(bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        };
+        let fed = self.reassembly.feed_within(h, body, &mut allow);
+        let fed = match (fed, refused) {
+            (Err(Violation::Refused), Some(over)) => return Err(over.to_string()),
+            (Err(Violation::Refused), None) => {
+                return Err("memory: the allocator refused a message's room".into());
+            }
+            (fed, _) => fed.map_err(ring_violation)?,
+        };
+        // What the message holds now (none once it is whole: the body then
+        // moves to the dispatcher, which handles it at once).
+        let _ = self.charge.set(self.reassembly.held());
+        self.partial_since = match (self.reassembly.in_progress(), self.partial_since) {
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
+        Ok(fed)
+    }
+
+    /// Its lifeline was readable at a `poll`.
+    pub fn note_kick(&mut self) {
+        self.heard = true;
+        self.kicked = true;
+        // A kick: its ring is worth a look on the very next round.
+        self.quiet = 0;
+    }
+
+    /// After its turn in a round: whether a kick since the last turn brought
+    /// work (`worked`: records handled or an outbox flushed), and if kicks
+    /// keep bringing none, mute them.
+    pub fn judge_kick(&mut self, worked: bool) {
+        if worked {
+            self.empty_kicks = 0;
+            self.mute = FIRST_MUTE;
+        }
+        if !std::mem::take(&mut self.kicked) || worked {
+            return;
+        }
+        self.empty_kicks += 1;
+        if self.empty_kicks >= EMPTY_KICKS {
+            self.empty_kicks = 0;
+            self.muted_until = Some(Instant::now() + self.mute);
+            self.mute = (self.mute * 2).min(MAX_MUTE);
+        }
+    }
+
+    /// Whether main should ignore its kicks at `now`.
+    pub fn muted(&mut self, now: Instant) -> bool {
+        match self.muted_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.muted_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The reason to cut it off at `now`, if a deadline passed: it never
+    /// connected, or left a message half sent.
+    pub fn overdue(&self, now: Instant, config: &Config) -> Option<String> {
+        if !self.heard && now.duration_since(self.adopted) > config.connect_timeout {
+            return Some(format!(
+                "renderer did not connect within {:?} of being spawned",
+                config.connect_timeout
+            ));
+        }
+        let since = self.partial_since?;
+        (now.duration_since(since) > config.partial_message_timeout).then(|| {
+            format!(
+                "a message left half sent for over {:?}",
+                config.partial_message_timeout
+            )
+        })
+    }
+
+    /// The soonest moment a deadline or a mute of this slot ends, for the
+    /// dispatcher's sleep.
+    pub fn next_event(&self, config: &Config) -> Option<Instant> {
+        let connect = (!self.heard)
+            .then(|| self.adopted.checked_add(config.connect_timeout))
+            .flatten();
+        let partial = self
+            .partial_since
+            .and_then(|t| t.checked_add(config.partial_message_timeout));
+        [connect, partial, self.muted_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+fn ring_violation(v: Violation) -> String {
+    format!("protocol violation on the request ring: {v}")
+}
