@@ -400,7 +400,7 @@ mod tests {
         }
         let mut body = Vec::new();
         let mut popped = 0u64;
-        while out.outbox.len() > 0 {
+        while !out.outbox.is_empty() {
             // The renderer empties the whole ring; one flush refills at most a batch.
             while let Some(h) = consumer.pop(&mut body).unwrap() {
                 assert_eq!(h.tag, popped, "nothing lost or reordered");
