@@ -78,38 +78,6 @@ impl Main {
     }
 }
 
-/// What main holds of the operating system's resources.
-#[derive(Debug, PartialEq)]
-struct Footprint {
-    fds: usize,
-    segments: usize,
-    threads: usize,
-    rss_kib: u64,
-}
-
-fn footprint() -> Footprint {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    Footprint {
-        fds: std::fs::read_dir("/proc/self/fd").unwrap().count(),
-        segments: std::fs::read_to_string("/proc/self/maps")
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("memfd:ringipc"))
-            .count(),
-        threads: field("Threads:") as usize,
-        rss_kib: field("VmRSS:"),
-    }
-}
-
 #[test]
 fn renderers_killed_at_random_points_a_hundred_times() {
     let _serial = serial();

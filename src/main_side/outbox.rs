@@ -396,7 +396,9 @@ mod tests {
         let (mut out, mut consumer) = outgoing();
         // Tiny records: the ring takes ~100 of them, the outbox the rest.
         for i in 0..1000u64 {
-            out.push(Kind::Reply, b"", &i.to_le_bytes(), i).ok().unwrap();
+            out.push(Kind::Reply, b"", &i.to_le_bytes(), i)
+                .ok()
+                .unwrap();
         }
         let mut body = Vec::new();
         let mut popped = 0u64;

@@ -111,12 +111,12 @@ impl Shared {
         out: &mut Vec<u8>,
         seen: &mut u64,
     ) -> Option<Result<bool>> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Some(Err(Error::Disconnected));
-        }
+        // A reply main sent before it went still counts: look for it first.
+        let closed = self.closed.load(Ordering::Relaxed);
+        let gone = || closed.then_some(Err(Error::Disconnected));
         let stashed = self.turn.stashed();
         if !self.reply_hint.ready() && stashed == *seen {
-            return None;
+            return gone();
         }
         *seen = stashed;
         let mut replies = self.lock_replies();
@@ -128,7 +128,7 @@ impl Shared {
         match drained {
             Ok(mut d) => {
                 self.after_drain(&mut d);
-                d.mine.map(Ok)
+                d.mine.map(Ok).or_else(gone)
             }
             Err(v) => Some(Err(protocol(v))),
         }

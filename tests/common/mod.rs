@@ -175,3 +175,35 @@ pub fn line_with(rx: &mpsc::Receiver<String>, limit: Duration, prefix: &str) -> 
         }
     }
 }
+
+/// What main holds of the operating system's resources.
+#[derive(Debug, PartialEq)]
+pub struct Footprint {
+    pub fds: usize,
+    pub segments: usize,
+    pub threads: usize,
+    pub rss_kib: u64,
+}
+
+pub fn footprint() -> Footprint {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    Footprint {
+        fds: std::fs::read_dir("/proc/self/fd").unwrap().count(),
+        segments: std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("memfd:ringipc"))
+            .count(),
+        threads: field("Threads:") as usize,
+        rss_kib: field("VmRSS:"),
+    }
+}
