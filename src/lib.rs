@@ -37,7 +37,9 @@ mod model_tests;
 
 pub use error::{Error, Result};
 pub use listeners::ListenerId;
-pub use main_side::{Config, IpcMain, IpcMainEvent, RendererStats, Responder, WebContents};
+pub use main_side::{
+    Config, IpcMain, IpcMainEvent, MainInvocation, RendererStats, Responder, WebContents,
+};
 pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;
 pub use wire::layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};

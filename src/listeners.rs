@@ -145,6 +145,12 @@ impl<F: ?Sized> Listeners<F> {
         Some(id)
     }
 
+    /// The first entry of `channel`, if any (a copy: for tables looked up
+    /// rarely, without a snapshot).
+    pub fn first(&self, channel: &str) -> Option<Entry<F>> {
+        self.current.read().get(channel).first().cloned()
+    }
+
     pub fn remove(&self, id: ListenerId) -> bool {
         let mut cur = self.current.write();
         let table = Arc::make_mut(&mut cur);

@@ -12,11 +12,14 @@ use super::event::ReturnValue;
 use super::handling::{Handling, Views};
 use super::shared::MainShared;
 use super::slot::{QUIET_AFTER, Slot};
-use crate::os::{lifeline, poll};
+use super::incoming::Incoming;
+use crate::os::epoll;
+use crate::os::lifeline;
+use crate::os::timer::Timer;
 use crate::panics;
 use crate::wire::fragment::Fed;
 use crate::wire::record::RecordHeader;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,7 +36,17 @@ const BODY_KEEP: usize = 1 << 20;
 /// makes it active again. Once [`BATCH`] records were handled since the last
 /// round that looked at everyone, the next one does.
 const QUIET_STRIDE: usize = 8;
-/// Longest sleep in `poll`; only bounds housekeeping, wake-ups come from kicks.
+/// The epoll tokens of the control socket and the deadline timer; a
+/// renderer's lifeline is `id << 1`, its pidfd `id << 1 | 1` (ids start at 1).
+const CONTROL: u64 = 0;
+const TIMER: u64 = 1;
+
+fn lifeline_token(r: &Incoming) -> u64 {
+    u64::from(r.web_contents.id()) << 1
+}
+
+/// Longest sleep in `epoll_wait`; only bounds housekeeping, wake-ups come
+/// from kicks and the deadline timer.
 const PARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// While busy, how often lifelines are checked for dead renderers.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(10);
@@ -52,19 +65,26 @@ pub(crate) struct Dispatcher {
     round_start: usize,
     /// Records handled since the last round that skipped no one.
     handled_since_full_round: usize,
-    pollfds: Vec<libc::pollfd>,
+    /// Renderers' flags are raised (see `arm`).
+    armed: bool,
+    /// Fires at the next renderer deadline or mute's end; in the epoll set.
+    timer: Timer,
+    events: Vec<epoll::Event>,
 }
 
 /// The dispatcher thread's body.
-pub(crate) fn run(shared: Arc<MainShared>) {
-    let mut d = Dispatcher::new(shared);
+pub(crate) fn run(mut d: Dispatcher) {
     d.run_until(None);
     d.shutdown();
 }
 
 impl Dispatcher {
-    pub fn new(shared: Arc<MainShared>) -> Dispatcher {
-        Dispatcher {
+    pub fn new(shared: Arc<MainShared>) -> std::io::Result<Dispatcher> {
+        let timer = Timer::new()?;
+        let epoll = &shared.epoll;
+        epoll.add(shared.control.read_end.as_raw_fd(), epoll::READABLE, CONTROL)?;
+        epoll.add(timer.as_fd().as_raw_fd(), epoll::READABLE, TIMER)?;
+        Ok(Dispatcher {
             views: Views::new(&shared.listeners, &shared.handlers),
             shared,
             slots: Vec::new(),
@@ -72,8 +92,10 @@ impl Dispatcher {
             ret: ReturnValue::default(),
             round_start: 0,
             handled_since_full_round: 0,
-            pollfds: Vec::new(),
-        }
+            armed: false,
+            timer,
+            events: vec![epoll::no_event(); 64],
+        })
     }
 
     /// Serves every renderer until main stops or `deadline` passes (checked
@@ -93,6 +115,8 @@ impl Dispatcher {
         // find nothing either (a kick without a record), park again at once
         // instead of spinning for it.
         let mut woke_idle = false;
+        // A host waited on the descriptor: renderers need not kick any more.
+        self.disarm();
         while !self.shared.is_stopping() {
             if self.shared.control.waker().take_poke() {
                 self.housekeeping();
@@ -103,7 +127,7 @@ impl Dispatcher {
             if until_clock == 0 {
                 until_clock = CLOCK_EVERY;
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
+                if deadline.is_some_and(|d| now >= d) && self.may_return(total) {
                     break;
                 }
                 if now - last_liveness > LIVENESS_PERIOD {
@@ -126,8 +150,8 @@ impl Dispatcher {
             }
             let now = Instant::now();
             let left = match deadline {
-                Some(d) if now >= d => break,
-                Some(d) => d - now,
+                Some(d) if now >= d && self.may_return(total) => break,
+                Some(d) => d.saturating_duration_since(now),
                 None => Duration::MAX,
             };
             match idle_since {
@@ -150,12 +174,35 @@ impl Dispatcher {
         lifeline::drain_kicks(&self.shared.control.read_end);
         let adopted = self.shared.control.take_pending();
         let max_message = self.shared.config.max_message_len as usize;
-        self.slots
-            .extend(adopted.into_iter().map(|r| Slot::new(r, max_message)));
+        for r in adopted {
+            let epoll = &self.shared.epoll;
+            let watched = epoll.add(r.lifeline.as_raw_fd(), epoll::READABLE, lifeline_token(&r));
+            if let (Ok(()), Some(pidfd)) = (&watched, &r.pidfd) {
+                let _ = epoll.add(pidfd.as_raw_fd(), epoll::READABLE, lifeline_token(&r) | 1);
+            }
+            if let Err(e) = watched {
+                r.web_contents.conn.disconnect(format!("main cannot watch its lifeline: {e}"));
+                continue;
+            }
+            if self.armed {
+                r.data_bell.set_waiting(true);
+            }
+            self.slots.push(Slot::new(r, max_message));
+        }
         if self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             // Dropping a slot closes our lifeline end (the renderer sees EOF) and
             // releases our reference to its mapping.
-            self.slots.retain(|s| s.r.web_contents.is_connected());
+            let epoll = &self.shared.epoll;
+            self.slots.retain(|s| {
+                let keep = s.r.web_contents.is_connected();
+                if !keep {
+                    epoll.remove(s.r.lifeline.as_raw_fd());
+                    if let Some(pidfd) = &s.r.pidfd {
+                        epoll.remove(pidfd.as_raw_fd());
+                    }
+                }
+                keep
+            });
             self.shared.renderers.lock().retain(|w| w.is_connected());
         }
     }
@@ -261,77 +308,108 @@ impl Dispatcher {
         }
     }
 
-    /// Sleeps until a renderer kicks, a lifeline closes, or the control socket
-    /// is poked.
+    /// Sleeps until a renderer kicks, a lifeline closes, a deadline passes,
+    /// or the control socket is poked.
     fn park(&mut self, at_most: Duration) {
-        for s in &self.slots {
-            s.r.data_bell.set_waiting(true);
+        if self.arm() {
+            self.watch(at_most.clamp(Duration::from_millis(1), PARK_TIMEOUT));
         }
-        // Re-check after raising the flags: a renderer that published before it
-        // could see them will not kick.
+        self.disarm();
+    }
+
+    /// Raises every renderer's "asleep, kick me" flag, then looks again: a
+    /// renderer that published before it could see its flag will not kick.
+    /// Returns `true` if all is quiet, the flags staying raised until
+    /// [`Self::disarm`]; `false` (flags lowered) if something is ready.
+    fn arm(&mut self) -> bool {
+        if !self.armed {
+            for s in &self.slots {
+                s.r.data_bell.set_waiting(true);
+            }
+            self.armed = true;
+        }
         let mut ready = self.shared.is_stopping() || self.shared.control.waker().is_poked();
         for s in &mut self.slots {
             ready |= s.r.consumer.has_next();
         }
-        if !ready {
-            let config = &self.shared.config;
-            let now = Instant::now();
-            let next = self.slots.iter().filter_map(|s| s.next_event(config)).min();
-            let until_next = next.map_or(PARK_TIMEOUT, |t| t.saturating_duration_since(now));
-            let timeout = at_most
-                .min(until_next)
-                .clamp(Duration::from_millis(1), PARK_TIMEOUT);
-            self.watch(timeout);
+        if ready {
+            self.disarm();
         }
-        for s in &self.slots {
-            s.r.data_bell.set_waiting(false);
+        !ready
+    }
+
+    /// Lowers the flags [`Self::arm`] raised: renderers stop kicking.
+    fn disarm(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            for s in &self.slots {
+                s.r.data_bell.set_waiting(false);
+            }
         }
     }
 
-    /// Polls the control socket, every lifeline and every renderer's pidfd
-    /// for up to `timeout`: takes kicks (a muted renderer's are left
-    /// unread), disconnects renderers that died, closed their lifeline, or
-    /// passed a deadline, and adopts or drops renderers as needed.
-    fn watch(&mut self, timeout: Duration) {
-        let now = Instant::now();
-        self.pollfds.clear();
-        let control = self.shared.control.read_end.as_raw_fd();
-        self.pollfds.push(poll::entry(control, libc::POLLIN));
-        for s in &mut self.slots {
-            // Muted, it is polled for a hang-up only (always reported).
-            let events = if s.muted(now) { 0 } else { libc::POLLIN };
-            self.pollfds
-                .push(poll::entry(s.r.lifeline.as_raw_fd(), events));
-            let pidfd = s.r.pidfd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-            self.pollfds.push(poll::entry(pidfd, libc::POLLIN));
+    /// Whether a hosted `dispatch` whose deadline passed may return: yes
+    /// after handling something (the host calls again); after handling
+    /// nothing, only once every kick is taken and the flags are armed, so
+    /// that the descriptor becomes readable when work arrives.
+    fn may_return(&mut self, handled: usize) -> bool {
+        if handled > 0 {
+            return true;
         }
-        if poll::poll(&mut self.pollfds, Some(timeout)) > 0 {
-            // `pollfds[1..]` matches `slots` only until housekeeping
-            // changes the slots: lifelines and pidfds first.
-            for (s, p) in self.slots.iter_mut().zip(self.pollfds[1..].chunks(2)) {
-                if p[1].revents != 0 {
+        self.watch(Duration::ZERO);
+        self.arm()
+    }
+
+    /// Waits on main's epoll set (the control socket, the deadline timer,
+    /// every lifeline and every renderer's pidfd) for up to `timeout`:
+    /// takes kicks (a muted renderer's are left unread), disconnects
+    /// renderers that died, closed their lifeline, or passed a deadline,
+    /// and adopts or drops renderers as needed.
+    fn watch(&mut self, timeout: Duration) {
+        let n = self.shared.epoll.wait(&mut self.events, Some(timeout));
+        let mut control = false;
+        for event in &self.events[..n] {
+            match event.u64 {
+                CONTROL => control = true,
+                TIMER => self.timer.clear(),
+                token => {
+                    let (id, pidfd) = ((token >> 1) as u32, token & 1 == 1);
+                    let Some(s) = self.slots.iter_mut().find(|s| s.r.web_contents.id() == id) else {
+                        continue;
+                    };
                     let conn = &s.r.web_contents.conn;
-                    conn.disconnect("renderer exited (its process ended)".into());
-                } else if p[0].revents != 0 {
-                    s.note_kick();
-                    if !lifeline::drain_kicks(&s.r.lifeline) {
-                        let conn = &s.r.web_contents.conn;
-                        conn.disconnect("renderer exited or closed its lifeline".into());
+                    if pidfd {
+                        conn.disconnect("renderer exited (its process ended)".into());
+                    } else {
+                        s.note_kick();
+                        if !lifeline::drain_kicks(&s.r.lifeline) {
+                            let conn = &s.r.web_contents.conn;
+                            conn.disconnect("renderer exited or closed its lifeline".into());
+                        }
                     }
                 }
             }
         }
         let now = Instant::now();
-        for s in &self.slots {
-            if let Some(reason) = s.overdue(now, &self.shared.config) {
+        let config = &self.shared.config;
+        for s in &mut self.slots {
+            if let Some(reason) = s.overdue(now, config) {
                 s.r.web_contents.conn.disconnect(reason);
             }
+            // A muted renderer is watched for a hang-up only.
+            let muted = s.muted(now);
+            if muted == s.kicks_watched {
+                s.kicks_watched = !muted;
+                let events = if muted { epoll::HANG_UP } else { epoll::READABLE };
+                let fd = s.r.lifeline.as_raw_fd();
+                let _ = self.shared.epoll.modify(fd, events, lifeline_token(&s.r));
+            }
         }
-        if self.pollfds[0].revents != 0
-            || self.slots.iter().any(|s| !s.r.web_contents.is_connected())
-        {
+        if control || self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             self.housekeeping();
         }
+        let config = &self.shared.config;
+        let next = self.slots.iter().filter_map(|s| s.next_event(config)).min();
+        self.timer.set(next);
     }
 
     pub fn shutdown(&mut self) {

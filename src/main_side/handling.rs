@@ -46,12 +46,20 @@ impl Handling<'_> {
     pub fn handle(self, header: RecordHeader, body: &[u8]) -> Result<(), Violation> {
         let request = Request::decode(&header, body)?;
         let conn = &self.sender.conn;
-        let call = matches!(request.asks, Asks::Sync | Asks::Invoke);
-        conn.counters.record(call, request.payload.len());
+        if !matches!(request.asks, Asks::Answer { .. }) {
+            let call = matches!(request.asks, Asks::Sync | Asks::Invoke);
+            conn.counters.record(call, request.payload.len());
+        }
         match request.asks {
             Asks::Invoke => self.invoke(request),
             Asks::SendTo(to) => self.forward(request, to),
             Asks::Message | Asks::Sync => self.run_listeners(request),
+            Asks::Answer { error } => {
+                let (payload, call) = (request.payload, request.call_id);
+                if let Err(reason) = conn.calls.answer(call, error, payload, &conn.account) {
+                    conn.disconnect(reason);
+                }
+            }
         }
         Ok(())
     }

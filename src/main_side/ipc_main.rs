@@ -8,10 +8,12 @@ use super::shared::MainShared;
 use super::{IpcMainEvent, WebContents, register_handler};
 use crate::error::{Error, Result, check_channel};
 use crate::listeners::ListenerId;
+use crate::os::epoll::Epoll;
 use crate::panics;
 use crate::wait;
 use crate::wire::layout::Layout;
 use parking_lot::Mutex;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -78,15 +80,15 @@ impl IpcMain {
                 "ring capacities must be powers of two from 4 KiB to 1 GiB",
             )));
         }
-        let shared = Arc::new(MainShared::new(config, Control::new()?));
+        let shared = Arc::new(MainShared::new(config, Control::new()?, Epoll::new()?));
+        let dispatcher = Dispatcher::new(shared.clone())?;
         let (thread, hosted) = if shared.config.dispatcher_thread {
-            let for_thread = shared.clone();
             let thread = std::thread::Builder::new()
                 .name("ringipc-dispatcher".into())
-                .spawn(move || dispatcher::run(for_thread))?;
+                .spawn(move || dispatcher::run(dispatcher))?;
             (Some(thread), None)
         } else {
-            (None, Some(Mutex::new(Dispatcher::new(shared.clone()))))
+            (None, Some(Mutex::new(dispatcher)))
         };
         Ok(IpcMain {
             owner: Arc::new(Owner {
@@ -317,5 +319,51 @@ impl Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The descriptor a host's event loop waits on for a main built with
+/// [`Config::dispatcher_thread`]`(false)`: readable whenever
+/// [`IpcMain::dispatch`]`(Duration::ZERO)` has something to do — a record
+/// from a renderer, a renderer spawned, dying or disconnecting, a deadline,
+/// or `shutdown` (`dispatch` then fails with [`Error::Disconnected`]).
+///
+/// The contract: when it is readable, call `dispatch(Duration::ZERO)` until
+/// it returns `Ok(0)`. A `0` means everything was handled *and* main asked
+/// every renderer to signal the descriptor for its next record; any other
+/// count means "call again". That is all that rearms it, so it suits
+/// level-triggered loops (`poll`, epoll without `EPOLLET`, glib, calloop's
+/// `Mode::Level`) and edge-triggered ones (tokio's `AsyncFd` — clear the
+/// readiness after a `0` —, epoll with `EPOLLET`, mio) alike, and a host that
+/// follows it neither misses work nor spins. While the host is busy in
+/// `dispatch`, renderers signal nothing: the hot path makes no syscall for
+/// the descriptor. It is an epoll set, so it nests in any other.
+///
+/// With the dispatcher thread (the default) the descriptor is that thread's
+/// own and of no use to a host.
+///
+/// ```no_run
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// # fn main() -> ringipc::Result<()> {
+/// let ipc = ringipc::IpcMain::with_config(ringipc::Config::default().dispatcher_thread(false))?;
+/// let mut fds = [libc::pollfd { fd: ipc.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+/// loop {
+///     while ipc.dispatch(Duration::ZERO)? > 0 {}
+///     // SAFETY: one valid pollfd.
+///     unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+/// #   break;
+/// }
+/// # Ok(()) }
+/// ```
+impl AsFd for IpcMain {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared().epoll.as_fd()
+    }
+}
+
+impl AsRawFd for IpcMain {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }

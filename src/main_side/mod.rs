@@ -6,6 +6,7 @@
 //! every file of the side shares.
 
 mod budget;
+mod calls;
 mod config;
 mod control;
 mod dispatcher;
@@ -25,6 +26,7 @@ mod spawn;
 mod stats;
 mod web_contents;
 
+pub use calls::MainInvocation;
 pub use config::Config;
 pub use event::IpcMainEvent;
 pub use ipc_main::IpcMain;

@@ -7,6 +7,7 @@ use super::control::Control;
 use super::lifecycle::Hooks;
 use super::{ForwardingPolicy, MainHandler, MainListener, WebContents};
 use crate::listeners::Listeners;
+use crate::os::epoll::Epoll;
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -22,6 +23,9 @@ pub(crate) struct MainShared {
     pub next_id: AtomicU32,
     pub renderers: Mutex<Vec<WebContents>>,
     pub hooks: Arc<Hooks>,
+    /// Everything the dispatcher waits on, in one descriptor a host can
+    /// wait on too.
+    pub epoll: Epoll,
     /// What main holds on renderers' behalf, all of them together.
     pub memory: Arc<MemoryBudget>,
     /// Which `send_to` messages to forward; none without a policy.
@@ -29,8 +33,9 @@ pub(crate) struct MainShared {
 }
 
 impl MainShared {
-    pub fn new(config: Config, control: Control) -> MainShared {
+    pub fn new(config: Config, control: Control, epoll: Epoll) -> MainShared {
         MainShared {
+            epoll,
             memory: MemoryBudget::new(config.memory_limit),
             config,
             listeners: Listeners::default(),

@@ -47,6 +47,8 @@ pub(super) struct Slot {
     empty_kicks: u32,
     mute: Duration,
     muted_until: Option<Instant>,
+    /// Main's epoll set reports its lifeline's kicks (not muted).
+    pub kicks_watched: bool,
 }
 
 impl Slot {
@@ -65,6 +67,7 @@ impl Slot {
             empty_kicks: 0,
             mute: FIRST_MUTE,
             muted_until: None,
+            kicks_watched: true,
         }
     }
 

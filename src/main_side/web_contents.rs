@@ -2,6 +2,7 @@
 //! per-renderer state every handle shares.
 
 use super::budget::Account;
+use super::calls::{Calls, MainInvocation};
 use super::dispatcher_waker::DispatcherWaker;
 use super::lifecycle::Hooks;
 use super::log_gate::LogGate;
@@ -45,6 +46,8 @@ pub(crate) struct Connection {
     pub account: Arc<Account>,
     /// How much it may make main log.
     pub log: LogGate,
+    /// Main's `invoke`s of it that await an answer.
+    pub calls: Arc<Calls>,
     /// Wakes the dispatcher (to reap this connection after a disconnect).
     pub dispatcher: DispatcherWaker,
     /// Listeners and handlers registered on this renderer's `WebContents`;
@@ -76,6 +79,7 @@ impl Connection {
             counters: Counters::default(),
             account,
             log: LogGate::default(),
+            calls: Arc::default(),
             listeners: Listeners::default(),
             handlers: Listeners::default(),
             dispatcher,
@@ -107,6 +111,7 @@ impl Connection {
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
             self.log.close(self.id);
+            self.calls.close();
             self.dispatcher.wake();
             if let Some(conn) = self.this.upgrade() {
                 self.hooks.disconnected(&WebContents { conn }, &reason);
@@ -235,6 +240,36 @@ impl WebContents {
         check_channel(channel)?;
         self.conn
             .push(Kind::Message, channel.as_bytes(), arg.as_ref(), 0)
+    }
+
+    /// Calls the handler the renderer registered for `channel` with
+    /// [`crate::IpcRenderer::handle`] (main → renderer `invoke`, which
+    /// Electron lacks), without waiting: the request is on its way (or in
+    /// the outbox, in order) when this returns, and the [`MainInvocation`]
+    /// gives the answer through [`MainInvocation::wait`],
+    /// [`MainInvocation::wait_timeout`], or `.await`. Never blocks main's
+    /// dispatcher, so a listener may call it (and must not wait for the
+    /// answer there: the dispatcher delivers it).
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// # let ipc = ringipc::IpcMain::new()?;
+    /// # let renderer = ipc.renderers().remove(0);
+    /// let pending = renderer.invoke("document-title", "")?;
+    /// match pending.wait_timeout(std::time::Duration::from_secs(1)) {
+    ///     Ok(title) => println!("{}", String::from_utf8_lossy(&title)),
+    ///     Err(ringipc::Error::Timeout) => println!("the renderer did not answer"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn invoke(&self, channel: &str, arg: impl AsRef<[u8]>) -> Result<MainInvocation> {
+        check_channel(channel)?;
+        let invocation = MainInvocation::begin(&self.conn.calls, channel)?;
+        // Dropping `invocation` on failure forgets the call.
+        self.conn
+            .push(Kind::Invoke, channel.as_bytes(), arg.as_ref(), invocation.id())?;
+        Ok(invocation)
     }
 
     /// Bytes of ring space that records accepted by [`send`](Self::send) (and

@@ -2,6 +2,7 @@
 //! socket, descriptor helpers, `poll`, and the invitation a spawned renderer
 //! inherits. Knows nothing of rings, records or either side.
 
+pub(crate) mod epoll;
 pub(crate) mod fd;
 pub(crate) mod inherit;
 pub(crate) mod invitation;
@@ -9,3 +10,4 @@ pub(crate) mod lifeline;
 pub(crate) mod pidfd;
 pub(crate) mod poll;
 pub(crate) mod segment;
+pub(crate) mod timer;

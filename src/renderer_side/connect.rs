@@ -7,12 +7,13 @@ use super::IpcRenderer;
 use super::drain_turn::DrainTurn;
 use super::receiver::start_receiver;
 use super::replies::Replies;
-use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Requests, Shared};
+use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Pumped, Requests, Shared};
 use crate::attach::{self, RendererEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
 use crate::os::invitation::{ENV_VAR, Invitation};
 use crate::os::segment::{self, Mapping};
+use crate::os::epoll::{self, Epoll};
 use crate::os::{inherit, lifeline};
 use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{WaitBackend, Wake};
@@ -119,7 +120,12 @@ fn connect(
     // Tells main we claimed the invitation (it cuts off a spawned process
     // that never does).
     lifeline::kick(lifeline.as_raw_fd());
-    let wakes = renderer_wakes(&mapping, &layout, backend, &lifeline)?;
+    let (local_sleep, local_wake) = lifeline::pair()?;
+    let local_sleep = Arc::new(local_sleep);
+    let epoll = Epoll::new()?;
+    epoll.add(lifeline.as_raw_fd(), epoll::READABLE, 0)?;
+    epoll.add(local_sleep.as_raw_fd(), epoll::READABLE, 1)?;
+    let wakes = renderer_wakes(&mapping, &layout, backend, &lifeline, (&local_sleep, local_wake))?;
     let RendererEnds {
         requests,
         replies,
@@ -150,7 +156,10 @@ fn connect(
         stopping: AtomicBool::new(false),
         next_call: AtomicU64::new(1),
         listeners: Listeners::default(),
-        pumped: Mutex::new((Vec::new(), 0)),
+        handlers: Listeners::default(),
+        pumped: Mutex::new(Pumped::default()),
+        epoll,
+        local_sleep,
         unhandled: AtomicU64::new(0),
         lifeline,
     })
@@ -165,15 +174,15 @@ fn renderer_wakes(
     layout: &Layout,
     backend: WaitBackend,
     lifeline: &Arc<OwnedFd>,
+    (local_sleep, local_wake): (&Arc<OwnedFd>, OwnedFd),
 ) -> Result<Wakes> {
     let sleeper = |slot| attach::sleeper_wake(mapping, layout, slot, backend, false);
-    let (local_sleep, local_wake) = lifeline::pair()?;
     Ok(Wakes {
         request_data: Wake::Kick(lifeline.clone()),
         request_space: sleeper(BellSlot::RequestSpace)?,
         reply_data: Wake::PollSockets {
             kick: Arc::new(local_wake),
-            sleep_on: [lifeline.clone(), Arc::new(local_sleep)],
+            sleep_on: [lifeline.clone(), local_sleep.clone()],
         },
         reply_calls: sleeper(BellSlot::ReplyCalls)?,
         reply_space: Wake::Kick(lifeline.clone()),

@@ -11,6 +11,7 @@ use crate::listeners::ListenerId;
 use crate::panics;
 use crate::wait;
 use crate::wire::record::Kind;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -326,6 +327,67 @@ impl IpcRenderer {
         Ok(self.shared.listeners.add(channel, Arc::new(listener), true))
     }
 
+    /// Registers the handler of `channel` for main's
+    /// [`crate::WebContents::invoke`] (main → renderer calls, which Electron
+    /// lacks). It returns the answer, or an error whose `Display` text
+    /// reaches main intact as [`Error::HandlerFailed`]. One handler per
+    /// channel: a second fails with [`Error::HandlerExists`]; main's calls on
+    /// a channel without one fail with [`Error::NoHandler`]. Runs on the
+    /// receiver thread, or in a pumping host's [`recv`](Self::recv) and
+    /// [`try_recv`](Self::try_recv).
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// let ipc = ringipc::IpcRenderer::from_env()?;
+    /// ipc.handle("document-title", |_event, _arg| -> Result<_, String> { Ok("Untitled") })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn handle<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&IpcRendererEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.register_handler(channel, handler, false)
+    }
+
+    /// [`handle`](Self::handle) for main's next call on `channel` only.
+    pub fn handle_once<F, R, E>(&self, channel: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&IpcRendererEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        self.register_handler(channel, handler, true)
+    }
+
+    /// Removes the handler of `channel`; returns whether there was one.
+    pub fn remove_handler(&self, channel: &str) -> bool {
+        self.shared.handlers.remove_all(Some(channel)) > 0
+    }
+
+    fn register_handler<F, R, E>(&self, channel: &str, handler: F, once: bool) -> Result<()>
+    where
+        F: Fn(&IpcRendererEvent<'_>, &[u8]) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        check_channel(channel)?;
+        let erased = move |event: &IpcRendererEvent<'_>, arg: &[u8], out: &mut Vec<u8>| {
+            match handler(event, arg) {
+                Ok(value) => {
+                    out.extend_from_slice(value.as_ref());
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let added = self.shared.handlers.add_if_absent(channel, Arc::new(erased), once);
+        added.map(|_| ()).ok_or_else(|| Error::HandlerExists {
+            channel: channel.to_owned(),
+        })
+    }
+
     /// Removes a listener by the id [`Self::on`] or [`Self::once`] returned.
     /// Returns whether it was still registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
@@ -365,5 +427,35 @@ impl Drop for IpcRenderer {
             panics::join_unless_current(t);
         }
         // Dropping the last `Arc<Shared>` closes the lifeline: main sees EOF.
+    }
+}
+
+/// The descriptor a host's event loop waits on for a renderer connected with
+/// [`IpcRenderer::from_env_without_receiver`]: readable whenever
+/// [`IpcRenderer::try_recv`] has something to report — a message from main,
+/// an answer to a pending [`Invocation`] to route, or main's disconnect
+/// (`try_recv` then fails with [`Error::Disconnected`]; stop waiting then,
+/// as the descriptor stays readable).
+///
+/// The contract: when it is readable, call `try_recv` until it returns
+/// `Ok(None)`. `None` means nothing is left *and* main was asked to signal
+/// the descriptor for its next message; that is all that rearms it, so it
+/// suits level-triggered loops (`poll`, epoll, glib, calloop's
+/// `Mode::Level`) and edge-triggered ones (tokio's `AsyncFd` — clear the
+/// readiness after a `None` —, epoll with `EPOLLET`, mio) alike. While the
+/// host is busy taking messages, main signals nothing: the hot path makes no
+/// syscall for the descriptor. It is an epoll set, so it nests in any other.
+///
+/// With a receiver thread ([`IpcRenderer::from_env`]) the descriptor is that
+/// thread's business and of no use to a host.
+impl AsFd for IpcRenderer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.epoll.as_fd()
+    }
+}
+
+impl AsRawFd for IpcRenderer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }

@@ -1,6 +1,7 @@
 //! The renderer process: [`IpcRenderer`], connecting from the inherited
 //! invitation, sending and calls, and receiving messages from main.
 
+mod answer;
 mod call;
 mod connect;
 pub(crate) mod drain_turn;

@@ -3,9 +3,10 @@
 //! running the renderer's listeners.
 
 use super::event::{IpcRendererEvent, Message, RendererListener};
-use super::inbox;
+use super::inbox::{self, What};
 use super::replies::Drained;
-use super::shared::Shared;
+use super::shared::{Pumped, Shared};
+use crate::os::lifeline;
 use crate::error::{Error, Result};
 use crate::listeners::Snapshot;
 use crate::panics;
@@ -25,20 +26,58 @@ impl Shared {
             None => self.pumped.lock(),
             Some(d) => self.pumped.try_lock_until(d).ok_or(Error::Timeout)?,
         };
+        let Pumped { batch, at, armed } = &mut *pumped;
+        // The host is here: main and our threads need not kick any more.
+        if std::mem::take(armed) {
+            self.reply_data.set_waiting(false);
+        }
         loop {
-            let (batch, at) = &mut *pumped;
             if let Some(m) = inbox::entries(&batch[*at..]).next() {
                 *at += m.len();
-                return Ok(Message {
-                    channel: String::from_utf8_lossy(m.channel).into_owned(),
-                    payload: m.payload.to_vec(),
-                    sender_id: (m.from != 0).then_some(m.from),
-                });
+                let channel = String::from_utf8_lossy(m.channel);
+                match m.what {
+                    What::Message { from } => {
+                        return Ok(Message {
+                            channel: channel.into_owned(),
+                            payload: m.payload.to_vec(),
+                            sender_id: (from != 0).then_some(from),
+                        });
+                    }
+                    // Main's invoke: the host's thread answers it here.
+                    What::Invoke { call_id } => self.answer_invoke(&channel, m.payload, call_id)?,
+                }
+                continue;
             }
             batch.clear();
             *at = 0;
-            self.next_batch(batch, deadline)?;
+            match self.next_batch(batch, deadline) {
+                Err(Error::Timeout) if self.arm()? => {
+                    *armed = true;
+                    return Err(Error::Timeout);
+                }
+                Err(Error::Timeout) => {}
+                other => other?,
+            }
         }
+    }
+
+    /// Before a pumping host goes to wait on the descriptor: takes the kicks
+    /// that made it readable, raises the reply.data flag (so that main and
+    /// our own threads kick it for what comes next), then looks again.
+    /// `Ok(true)` if all is quiet (the flag stays raised until the host is
+    /// back); `Ok(false)`, flag lowered, if something came meanwhile.
+    fn arm(&self) -> Result<bool> {
+        lifeline::drain_kicks(&self.local_sleep);
+        if !lifeline::drain_kicks(&self.lifeline) {
+            self.close();
+            return Err(Error::Disconnected);
+        }
+        self.reply_data.set_waiting(true);
+        if self.receiver_has_work() {
+            self.reply_data.set_waiting(false);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// What the receiver waits for: its turn to drain with a record waiting,
@@ -119,12 +158,20 @@ impl Shared {
         for inbox::Entry {
             channel,
             payload,
-            from,
+            what,
         } in inbox::entries(batch)
         {
             let Ok(channel) = std::str::from_utf8(channel) else {
                 log::error!("main sent a message on a channel that is not UTF-8");
                 continue;
+            };
+            let from = match what {
+                What::Message { from } => from,
+                What::Invoke { call_id } => {
+                    // Main gone: the receive loop ends at its next batch.
+                    let _ = self.answer_invoke(channel, payload, call_id);
+                    continue;
+                }
             };
             let list = listeners.refresh(&self.listeners).get(channel);
             if list.is_empty() {

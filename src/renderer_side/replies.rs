@@ -201,7 +201,7 @@ impl Replies {
         while let Some(h) = self.next(out)? {
             done.consumed = true;
             match Kind::from_u8(h.kind) {
-                Some(Kind::Message) => {
+                Some(Kind::Message | Kind::Invoke) => {
                     inbox::push(&mut self.inbox, &h, out);
                     done.to_inbox = true;
                 }
@@ -247,7 +247,7 @@ impl Replies {
                 }
             };
             match Kind::from_u8(h.kind) {
-                Some(Kind::Message) => inbox::write_prefix(&mut self.inbox, at, &h),
+                Some(Kind::Message | Kind::Invoke) => inbox::write_prefix(&mut self.inbox, at, &h),
                 Some(kind @ (Kind::Reply | Kind::ErrorReply)) => {
                     let mut body = std::mem::take(&mut self.fragment);
                     body.clear();

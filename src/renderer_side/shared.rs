@@ -3,10 +3,12 @@
 //! goes away.
 
 use super::drain_turn::DrainTurn;
+use super::answer::RendererHandler;
 use super::event::RendererListener;
 use super::replies::{Drained, Replies};
 use crate::error::Error;
 use crate::listeners::Listeners;
+use crate::os::epoll::Epoll;
 use crate::os::lifeline;
 use crate::ring::{Producer, ReadyHint};
 use crate::wait::spin::AdaptiveSpin;
@@ -38,6 +40,15 @@ pub(super) struct Requests {
 /// thread: one `poll` in this many sends, so that `send` fails soon after
 /// main died even while the ring has room.
 pub(super) const SENDS_PER_CHECK: u32 = 64;
+
+/// Pumped mode's state: the batch `recv` hands out and how far, and whether
+/// the reply.data flag is raised for a host waiting on the descriptor.
+#[derive(Default)]
+pub(super) struct Pumped {
+    pub batch: Vec<u8>,
+    pub at: usize,
+    pub armed: bool,
+}
 
 /// The renderer's side of its connection; one per process.
 pub(crate) struct Shared {
@@ -75,8 +86,15 @@ pub(crate) struct Shared {
     pub(super) stopping: AtomicBool,
     pub(super) next_call: AtomicU64,
     pub(super) listeners: Listeners<RendererListener>,
+    /// Handlers of main's `invoke`s, one per channel.
+    pub(super) handlers: Listeners<RendererHandler>,
     /// Pumped mode: the batch being handed out by `recv`, and how far.
-    pub(super) pumped: Mutex<(Vec<u8>, usize)>,
+    pub(super) pumped: Mutex<Pumped>,
+    /// The lifeline and the local wake socket in one descriptor, for a
+    /// host that pumps (see `IpcRenderer::as_fd`).
+    pub(super) epoll: Epoll,
+    /// The local socket the receiver's doorbell is kicked through.
+    pub(super) local_sleep: Arc<OwnedFd>,
     pub(super) unhandled: AtomicU64,
     pub(super) lifeline: Arc<OwnedFd>,
 }

@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;

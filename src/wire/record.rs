@@ -61,11 +61,13 @@ pub(crate) enum Kind {
     Message = 1,
     /// Renderer → main; main answers with `Reply` or `ErrorReply` of the same call id.
     SyncRequest = 2,
-    /// Main → renderer: the return value of a sync request.
+    /// The return value of a call (main → renderer for its `send_sync` and
+    /// `invoke`; renderer → main for main's `invoke`).
     Reply = 3,
-    /// Main → renderer: a sync request failed; payload is an encoded `RemoteFailure`.
+    /// A call failed; the payload is an encoded `RemoteFailure`. Either way, as `Reply`.
     ErrorReply = 4,
-    /// Renderer → main: a call to a handler (`invoke`); answered like `SyncRequest`.
+    /// A call to a handler (`invoke`), answered like `SyncRequest`; either
+    /// way: a renderer invokes main's handlers, main a renderer's.
     Invoke = 5,
     /// Renderer → main: a message for another renderer (`send_to`); the call
     /// id field holds the target's id.

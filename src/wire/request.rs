@@ -14,6 +14,9 @@ pub(crate) enum Asks {
     Invoke,
     /// `send_to`: forward to the renderer with this id, if policy allows.
     SendTo(u64),
+    /// The answer to main's `invoke` with this call id: a value, or (`error`)
+    /// an encoded failure.
+    Answer { error: bool },
 }
 
 /// A record from a renderer, decoded into what main's dispatcher acts on.
@@ -34,6 +37,8 @@ impl<'a> Request<'a> {
             Some(Kind::SyncRequest) => Asks::Sync,
             Some(Kind::Invoke) => Asks::Invoke,
             Some(Kind::SendTo) => Asks::SendTo(header.tag),
+            Some(Kind::Reply) => Asks::Answer { error: false },
+            Some(Kind::ErrorReply) => Asks::Answer { error: true },
             _ => return Err(Violation::UnexpectedKind(header.kind)),
         };
         let (channel, payload) =
