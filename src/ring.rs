@@ -353,10 +353,16 @@ impl ReadyHint {
 #[cfg(not(loom))]
 pub(crate) struct HeapRing {
     ctrl: Box<RingControl>,
-    /// `u64`s so the data area is 8-aligned, as a page-aligned mapping is.
-    words: Box<[u64]>,
+    /// `u64`s so the data area is 8-aligned, as a page-aligned mapping is;
+    /// in cells, because the halves write them through a shared reference.
+    words: Box<[std::cell::UnsafeCell<u64>]>,
     halves_taken: std::sync::atomic::AtomicBool,
 }
+
+// SAFETY: the cells are only accessed through `SharedBytes` by the ring's
+// one producer and one consumer, under the ring protocol, as shared memory is.
+#[cfg(not(loom))]
+unsafe impl Sync for HeapRing {}
 
 #[cfg(not(loom))]
 impl HeapRing {
@@ -364,11 +370,11 @@ impl HeapRing {
     /// area starts as `data`, zero-padded or cut to the capacity.
     pub fn new(capacity: usize, data: &[u8]) -> Arc<HeapRing> {
         assert!(capacity.is_power_of_two() && capacity >= 64);
-        let mut words = vec![0u64; capacity / 8].into_boxed_slice();
+        let mut words: Box<[_]> = (0..capacity / 8).map(|_| Default::default()).collect();
         for (word, chunk) in words.iter_mut().zip(data.chunks(8)) {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            *word = u64::from_ne_bytes(w);
+            *std::cell::UnsafeCell::get_mut(word) = u64::from_ne_bytes(w);
         }
         Arc::new(HeapRing {
             ctrl: Box::default(),
@@ -384,7 +390,8 @@ impl HeapRing {
     }
 
     fn bytes(&self) -> SharedBytes {
-        let ptr = self.words.as_ptr().cast_mut().cast::<u8>();
+        // Writable through the cells; covers the whole slice.
+        let ptr = std::cell::UnsafeCell::raw_get(self.words.as_ptr()).cast::<u8>();
         // SAFETY: the words live as long as `self`; every half holds an `Arc`.
         unsafe { SharedBytes::new(ptr, self.words.len() * 8) }
     }

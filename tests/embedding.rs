@@ -62,10 +62,14 @@ fn role_answers(pumped: bool) {
         Ok([b"Untitled ", arg].concat())
     })
     .unwrap();
-    ipc.handle("fails", |_, _| -> Result<Vec<u8>, String> { Err("no title here".into()) })
-        .unwrap();
-    ipc.handle("panics", |_, _| -> Result<Vec<u8>, String> { panic!("handler bug") })
-        .unwrap();
+    ipc.handle("fails", |_, _| -> Result<Vec<u8>, String> {
+        Err("no title here".into())
+    })
+    .unwrap();
+    ipc.handle("panics", |_, _| -> Result<Vec<u8>, String> {
+        panic!("handler bug")
+    })
+    .unwrap();
     ipc.handle_once("once", |_, _| -> Result<&[u8], String> { Ok(b"1") })
         .unwrap();
     ipc.handle("slow", |_, _| -> Result<&[u8], String> {
@@ -111,18 +115,27 @@ fn main_with_ready() -> (IpcMain, Arc<AtomicU64>) {
 }
 
 fn invoke_every_way(wc: &WebContents) {
-    assert_eq!(wc.invoke("title", "A").unwrap().wait().unwrap(), b"Untitled A");
+    assert_eq!(
+        wc.invoke("title", "A").unwrap().wait().unwrap(),
+        b"Untitled A"
+    );
     assert_eq!(
         block_on(wc.invoke("title", "B").unwrap()).unwrap(),
         b"Untitled B"
     );
     assert_eq!(
-        wc.invoke("title", "C").unwrap().wait_timeout(Duration::MAX).unwrap(),
+        wc.invoke("title", "C")
+            .unwrap()
+            .wait_timeout(Duration::MAX)
+            .unwrap(),
         b"Untitled C"
     );
     match wc.invoke("fails", "").unwrap().wait() {
         Err(Error::HandlerFailed { channel, message }) => {
-            assert_eq!((channel.as_str(), message.as_str()), ("fails", "no title here"))
+            assert_eq!(
+                (channel.as_str(), message.as_str()),
+                ("fails", "no title here")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -235,7 +248,10 @@ fn host_loop(
         u64: 0,
     };
     // SAFETY: registers a live descriptor with a live event.
-    assert_eq!(unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) }, 0);
+    assert_eq!(
+        unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) },
+        0
+    );
     let (mut wakes, mut empty) = (0, 0);
     // Drain once before the first wait, as the contract asks.
     while step() > 0 {}
@@ -316,12 +332,19 @@ fn hosted_main(host: Host) {
     };
     while ipc.dispatch(Duration::ZERO).unwrap() > 0 {}
     // SAFETY: one live pollfd.
-    assert_eq!(unsafe { libc::poll(&mut p, 1, 200) }, 0, "readable while idle");
+    assert_eq!(
+        unsafe { libc::poll(&mut p, 1, 200) },
+        0,
+        "readable while idle"
+    );
     // Shutdown makes it readable, and dispatch then says so.
     ipc.shutdown();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::poll(&mut p, 1, 1000) }, 1);
-    assert!(matches!(ipc.dispatch(Duration::ZERO), Err(Error::Disconnected)));
+    assert!(matches!(
+        ipc.dispatch(Duration::ZERO),
+        Err(Error::Disconnected)
+    ));
 }
 
 #[test]
@@ -372,7 +395,11 @@ fn role_fd_pumper(how: &str) {
         revents: 0,
     };
     // SAFETY: one live pollfd.
-    assert_eq!(unsafe { libc::poll(&mut p, 1, 200) }, 0, "readable while idle");
+    assert_eq!(
+        unsafe { libc::poll(&mut p, 1, 200) },
+        0,
+        "readable while idle"
+    );
     ipc.send_sync("done", b"").unwrap();
     // Main goes: the descriptor says so, and try_recv reports it.
     // SAFETY: as above.
@@ -403,8 +430,13 @@ fn pumped_renderer(how: &str) {
         }
     }
     let wakes = line_with(&out, LIMIT, "WAKES ");
-    eprintln!("{how}: wake-ups, empty ones: {wakes} ({:?})", start.elapsed());
-    eventually(LIMIT, "the renderer to be done", || done.load(Ordering::Relaxed) == 1);
+    eprintln!(
+        "{how}: wake-ups, empty ones: {wakes} ({:?})",
+        start.elapsed()
+    );
+    eventually(LIMIT, "the renderer to be done", || {
+        done.load(Ordering::Relaxed) == 1
+    });
     drop(ipc);
     child.assert_success(LIMIT);
 }

@@ -55,18 +55,21 @@ impl MemoryBudget {
     }
 }
 
-/// One renderer's share of the budget.
+/// One renderer's share of the budget, itself capped so that no single
+/// renderer can take the whole budget from the others.
 #[derive(Debug)]
 pub(crate) struct Account {
     budget: Arc<MemoryBudget>,
     held: AtomicUsize,
+    cap: usize,
 }
 
 impl Account {
-    pub fn new(budget: Arc<MemoryBudget>) -> Arc<Account> {
+    pub fn new(budget: Arc<MemoryBudget>, cap: usize) -> Arc<Account> {
         Arc::new(Account {
             budget,
             held: AtomicUsize::new(0),
+            cap,
         })
     }
 
@@ -89,17 +92,39 @@ impl Account {
 pub(crate) struct OverBudget {
     pub wanted: usize,
     pub held: usize,
+    /// The limit it would pass: this renderer's share, or main's budget.
     pub limit: usize,
+    pub of: Limit,
+}
+
+/// Which limit a charge would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    Renderer,
+    Main,
+    /// The allocator itself refused.
+    Allocator,
 }
 
 impl fmt::Display for OverBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "memory: {} more bytes would pass main's memory budget of {} bytes \
-             ({} held for this renderer)",
-            self.wanted, self.limit, self.held
-        )
+        let (wanted, held, limit) = (self.wanted, self.held, self.limit);
+        match self.of {
+            Limit::Renderer => write!(
+                f,
+                "memory: {wanted} more bytes would pass this renderer's share of \
+                 {limit} bytes ({held} held for it)"
+            ),
+            Limit::Main => write!(
+                f,
+                "memory: {wanted} more bytes would pass main's memory budget of \
+                 {limit} bytes ({held} held for this renderer)"
+            ),
+            Limit::Allocator => write!(
+                f,
+                "memory: the allocator refused {wanted} bytes ({held} held for this renderer)"
+            ),
+        }
     }
 }
 
@@ -114,12 +139,19 @@ impl Charge {
     /// Reserves `more` bytes, or fails without reserving any.
     pub fn grow(&mut self, more: usize) -> Result<(), OverBudget> {
         let account = &self.account;
+        let over = |limit, of| OverBudget {
+            wanted: more,
+            held: account.held(),
+            limit,
+            of,
+        };
+        // Checked, then added: two charges of one renderer racing past its
+        // cap by a little is harmless; main's budget below is exact.
+        if account.held().saturating_add(more) > account.cap {
+            return Err(over(account.cap, Limit::Renderer));
+        }
         if !account.budget.take(more) {
-            return Err(OverBudget {
-                wanted: more,
-                held: account.held(),
-                limit: account.budget.limit,
-            });
+            return Err(over(account.budget.limit, Limit::Main));
         }
         account.held.fetch_add(more, Ordering::Relaxed);
         self.bytes += more;
@@ -145,6 +177,18 @@ impl Charge {
         }
     }
 
+    /// The error for an allocation the allocator refused after `more` bytes
+    /// were charged: gives them back.
+    pub fn refused(&mut self, more: usize) -> OverBudget {
+        self.shrink(more);
+        OverBudget {
+            wanted: more,
+            held: self.account.held(),
+            limit: 0,
+            of: Limit::Allocator,
+        }
+    }
+
     /// Bytes this charge holds.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
@@ -165,12 +209,18 @@ mod tests {
     #[test]
     fn charges_stay_within_the_budget_and_come_back_on_drop() {
         let budget = MemoryBudget::new(100);
-        let (a, b) = (Account::new(budget.clone()), Account::new(budget.clone()));
+        let (a, b) = (
+            Account::new(budget.clone(), 80),
+            Account::new(budget.clone(), 80),
+        );
         let mut ca = a.charge();
         ca.grow(60).unwrap();
         let mut cb = b.charge();
         let refused = cb.grow(50).unwrap_err();
         assert_eq!((refused.wanted, refused.held, refused.limit), (50, 0, 100));
+        assert_eq!(refused.of, Limit::Main);
+        let capped = ca.grow(30).unwrap_err();
+        assert_eq!((capped.limit, capped.of), (80, Limit::Renderer));
         assert_eq!(cb.bytes(), 0, "a refused charge takes nothing");
         cb.grow(40).unwrap();
         assert_eq!(budget.used(), 100);

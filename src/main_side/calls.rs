@@ -119,7 +119,9 @@ impl Calls {
             }
         };
         let mut charge = account.charge();
-        charge.grow(payload.len()).map_err(|over| over.to_string())?;
+        charge
+            .grow(payload.len())
+            .map_err(|over| over.to_string())?;
         let answer = if error {
             // The channel is not known here; the caller fills it in.
             Err(RemoteFailure::decode(payload, "").unwrap_or_else(|| {

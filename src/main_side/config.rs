@@ -22,6 +22,7 @@ pub struct Config {
     pub(crate) dispatcher_spin: Duration,
     pub(crate) dispatcher_thread: bool,
     pub(crate) memory_limit: usize,
+    pub(crate) renderer_memory_limit: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) partial_message_timeout: Duration,
 }
@@ -37,6 +38,7 @@ impl Default for Config {
             dispatcher_spin: Duration::from_micros(50),
             dispatcher_thread: true,
             memory_limit: 1 << 30,
+            renderer_memory_limit: 512 << 20,
             connect_timeout: Duration::from_secs(10),
             partial_message_timeout: Duration::from_secs(30),
         }
@@ -114,6 +116,16 @@ impl Config {
         self
     }
 
+    /// The most of [`memory_limit`](Self::memory_limit) one renderer may
+    /// hold; passing it disconnects that renderer, so one renderer cannot
+    /// take the whole budget from the others. Default 512 MiB: a message of
+    /// the default [`max_message_len`](Self::max_message_len) being
+    /// reassembled, with room for its outbox.
+    pub fn renderer_memory_limit(mut self, bytes: usize) -> Self {
+        self.renderer_memory_limit = bytes;
+        self
+    }
+
     /// How long a spawned process may take to connect
     /// ([`crate::IpcRenderer::from_env`]) before main disconnects it.
     /// Default 10 s.
@@ -123,7 +135,8 @@ impl Config {
     }
 
     /// How long a renderer may leave a message half sent (some fragments
-    /// in, the rest not) before main disconnects it. Default 30 s.
+    /// in, and no more for this long while main waits for them) before main
+    /// disconnects it. Default 30 s.
     pub fn partial_message_timeout(mut self, timeout: Duration) -> Self {
         self.partial_message_timeout = timeout;
         self

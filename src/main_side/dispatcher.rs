@@ -10,9 +10,9 @@
 
 use super::event::ReturnValue;
 use super::handling::{Handling, Views};
+use super::incoming::Incoming;
 use super::shared::MainShared;
 use super::slot::{QUIET_AFTER, Slot};
-use super::incoming::Incoming;
 use crate::os::epoll;
 use crate::os::lifeline;
 use crate::os::timer::Timer;
@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// Records taken from one renderer before moving to the next.
 const BATCH: usize = 64;
+/// Times a renderer's ring may look ready to `arm` without a record being
+/// handled before the look no longer keeps main awake.
+const FALSE_ALARMS: u32 = 8;
 /// Rounds of draining at shutdown, at most.
 const SHUTDOWN_ROUNDS: usize = 1024;
 /// Capacity of the record buffer kept between messages.
@@ -82,7 +85,11 @@ impl Dispatcher {
     pub fn new(shared: Arc<MainShared>) -> std::io::Result<Dispatcher> {
         let timer = Timer::new()?;
         let epoll = &shared.epoll;
-        epoll.add(shared.control.read_end.as_raw_fd(), epoll::READABLE, CONTROL)?;
+        epoll.add(
+            shared.control.read_end.as_raw_fd(),
+            epoll::READABLE,
+            CONTROL,
+        )?;
         epoll.add(timer.as_fd().as_raw_fd(), epoll::READABLE, TIMER)?;
         Ok(Dispatcher {
             views: Views::new(&shared.listeners, &shared.handlers),
@@ -181,7 +188,9 @@ impl Dispatcher {
                 let _ = epoll.add(pidfd.as_raw_fd(), epoll::READABLE, lifeline_token(&r) | 1);
             }
             if let Err(e) = watched {
-                r.web_contents.conn.disconnect(format!("main cannot watch its lifeline: {e}"));
+                r.web_contents
+                    .conn
+                    .disconnect(format!("main cannot watch its lifeline: {e}"));
                 continue;
             }
             if self.armed {
@@ -226,9 +235,8 @@ impl Dispatcher {
             {
                 continue;
             }
-            if backlog {
-                conn.flush();
-            }
+            // Only a flush that moved something counts as work for a kick.
+            let flushed = backlog && conn.flush();
             let h = self.drain(i);
             let slot = &mut self.slots[i];
             slot.quiet = if h > 0 {
@@ -236,7 +244,10 @@ impl Dispatcher {
             } else {
                 (slot.quiet + 1).min(QUIET_AFTER)
             };
-            slot.judge_kick(h > 0 || backlog);
+            slot.judge_kick(h > 0 || flushed);
+            if h > 0 {
+                slot.false_alarms = 0;
+            }
             handled += h;
         }
         self.round_start = round.wrapping_add(1);
@@ -330,7 +341,13 @@ impl Dispatcher {
         }
         let mut ready = self.shared.is_stopping() || self.shared.control.waker().is_poked();
         for s in &mut self.slots {
-            ready |= s.r.consumer.has_next();
+            // A commit word that keeps appearing and vanishing (a renderer
+            // retracting it) must not keep main awake: after a few such
+            // false alarms, only its records count, found on later rounds.
+            if s.false_alarms < FALSE_ALARMS && s.r.consumer.has_next() {
+                s.false_alarms += 1;
+                ready = true;
+            }
         }
         if ready {
             self.disarm();
@@ -373,7 +390,8 @@ impl Dispatcher {
                 TIMER => self.timer.clear(),
                 token => {
                     let (id, pidfd) = ((token >> 1) as u32, token & 1 == 1);
-                    let Some(s) = self.slots.iter_mut().find(|s| s.r.web_contents.id() == id) else {
+                    let Some(s) = self.slots.iter_mut().find(|s| s.r.web_contents.id() == id)
+                    else {
                         continue;
                     };
                     let conn = &s.r.web_contents.conn;
@@ -399,7 +417,11 @@ impl Dispatcher {
             let muted = s.muted(now);
             if muted == s.kicks_watched {
                 s.kicks_watched = !muted;
-                let events = if muted { epoll::HANG_UP } else { epoll::READABLE };
+                let events = if muted {
+                    epoll::HANG_UP
+                } else {
+                    epoll::READABLE
+                };
                 let fd = s.r.lifeline.as_raw_fd();
                 let _ = self.shared.epoll.modify(fd, events, lifeline_token(&s.r));
             }

@@ -157,7 +157,7 @@ impl Handling<'_> {
             }
             if let Err(message) = panics::guarded(|| (entry.f)(&mut event, payload)) {
                 if conn.log.admit(conn.id) {
-                    log::error!("listener for {channel:?} panicked: {message}");
+                    log::error!("listener for {channel:?} panicked: {message:?}");
                 }
                 panicked = Some(message);
                 break;
@@ -208,7 +208,7 @@ impl Handling<'_> {
             Ok(Err(message)) => conn.fail(call_id, RemoteFailure::HandlerFailed, &message),
             Err(message) => {
                 if conn.log.admit(conn.id) {
-                    log::error!("handler for {channel:?} panicked: {message}");
+                    log::error!("handler for {channel:?} panicked: {message:?}");
                 }
                 conn.fail(call_id, RemoteFailure::HandlerPanicked, &message);
             }

@@ -10,7 +10,7 @@ use super::budget::{Account, Charge, OverBudget};
 use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
 use crate::wire::fragment::pieces;
-use crate::wire::record::{Kind, Violation, ring_bytes};
+use crate::wire::record::{ABORT, CONTINUES, Kind, Violation, ring_bytes};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -143,16 +143,27 @@ impl Outgoing {
                 }
             }
             let mut charge = sender.charge();
-            let pending = self
-                .pending(
-                    Kind::Message,
-                    channel,
-                    payload,
-                    from.into(),
-                    flags,
-                    Some(&mut charge),
-                )
-                .map_err(ForwardFailed::Sender)?;
+            let pending = self.pending(
+                Kind::Message,
+                channel,
+                payload,
+                tag,
+                flags,
+                Some(&mut charge),
+            );
+            let pending = match pending {
+                Ok(pending) => pending,
+                Err(over) => {
+                    if !piece.is_first() {
+                        // Part of it is on its way: end it, so the target
+                        // drops what came and stays in step.
+                        let abort = CONTINUES | ABORT;
+                        self.push_record(Kind::Message, &[], &[], tag, abort)
+                            .map_err(ForwardFailed::Target)?;
+                    }
+                    return Err(ForwardFailed::Sender(over));
+                }
+            };
             self.forwarded_bytes += pending.ring_bytes();
             self.queue(Pending {
                 forwarded: Some(charge),
@@ -225,11 +236,7 @@ impl Outgoing {
         charge.grow(size_of::<Pending>() + len)?;
         let mut bytes = Vec::new();
         if bytes.try_reserve_exact(len).is_err() {
-            return Err(OverBudget {
-                wanted: len,
-                held: 0,
-                limit: 0,
-            });
+            return Err(charge.refused(size_of::<Pending>() + len));
         }
         bytes.extend_from_slice(channel);
         bytes.extend_from_slice(payload);
@@ -356,7 +363,7 @@ mod tests {
         let main: MainEnds = attach::attach(&mapping, &layout, futexes());
         let renderer: RendererEnds = attach::attach(&mapping, &layout, futexes());
         let b = main.bells;
-        let account = Account::new(MemoryBudget::new(limit));
+        let account = Account::new(MemoryBudget::new(limit), limit);
         let out = Outgoing::new(
             account.charge(),
             main.replies,
@@ -389,6 +396,38 @@ mod tests {
         }
         assert!(out.outbox.is_empty());
         assert_eq!(account.held(), 0);
+    }
+
+    #[test]
+    fn a_forward_the_sender_cannot_pay_for_ends_with_an_abort() {
+        use crate::wire::fragment::{Fed, Reassembly};
+        let (mut out, mut consumer) = outgoing();
+        // The sender may hold 10 KiB: the first fragments of a 64 KiB
+        // message reach the ring, the rest cannot be queued on its account.
+        let sender = Account::new(MemoryBudget::new(1 << 30), 10 << 10);
+        let big = vec![9u8; 64 << 10];
+        let failed = out.forward(b"c", &big, 7, &sender);
+        assert!(matches!(failed, Err(ForwardFailed::Sender(_))));
+        assert!(sender.held() > 0, "its queued fragments are charged to it");
+        out.push(Kind::Message, b"next", b"fine", 0).ok().unwrap();
+        // The target sees the message abandoned, then the next one whole.
+        let mut reassembly = Reassembly::new(1 << 20);
+        let mut body = Vec::new();
+        let mut fed = Vec::new();
+        while !out.outbox.is_empty() || consumer.has_next() {
+            while let Some(h) = consumer.pop(&mut body).unwrap() {
+                match reassembly.feed(h, &mut body).unwrap() {
+                    Fed::Whole(h) => {
+                        fed.push(format!("whole {}", body.len() - h.channel_len as usize))
+                    }
+                    Fed::Aborted => fed.push("aborted".into()),
+                    Fed::Partial => {}
+                }
+            }
+            out.flush().ok().unwrap();
+        }
+        assert_eq!(fed, ["aborted", "whole 4"]);
+        assert_eq!(sender.held(), 0, "given back as they left");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::budget::Charge;
 use super::config::Config;
 use super::handling::Views;
 use super::incoming::Incoming;
+use crate::os::lifeline;
 use crate::wire::fragment::{Fed, Reassembly};
 use crate::wire::record::{RecordHeader, Violation};
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ pub(super) struct Slot {
     reassembly: Reassembly,
     /// What that message holds of main's memory budget.
     charge: Charge,
-    /// When the message in progress began.
+    /// When the message in progress last grew.
     partial_since: Option<Instant>,
     /// When the dispatcher adopted it, and whether it has been heard from
     /// since (a kick or a record): a spawned process that never connects is
@@ -49,6 +50,9 @@ pub(super) struct Slot {
     muted_until: Option<Instant>,
     /// Main's epoll set reports its lifeline's kicks (not muted).
     pub kicks_watched: bool,
+    /// Times its ring looked ready when main was about to sleep, since a
+    /// record of it was last handled.
+    pub false_alarms: u32,
 }
 
 impl Slot {
@@ -68,6 +72,7 @@ impl Slot {
             mute: FIRST_MUTE,
             muted_until: None,
             kicks_watched: true,
+            false_alarms: 0,
         }
     }
 
@@ -108,11 +113,8 @@ impl Slot {
         // What the message holds now (none once it is whole: the body then
         // moves to the dispatcher, which handles it at once).
         let _ = self.charge.set(self.reassembly.held());
-        self.partial_since = match (self.reassembly.in_progress(), self.partial_since) {
-            (true, None) => Some(Instant::now()),
-            (true, since) => since,
-            (false, _) => None,
-        };
+        // A deadline on progress: every fragment restarts it.
+        self.partial_since = self.reassembly.in_progress().then(Instant::now);
         Ok(fed)
     }
 
@@ -158,16 +160,23 @@ impl Slot {
     /// The reason to cut it off at `now`, if a deadline passed: it never
     /// connected, or left a message half sent.
     pub fn overdue(&self, now: Instant, config: &Config) -> Option<String> {
-        if !self.heard && now.duration_since(self.adopted) > config.connect_timeout {
+        if !self.heard
+            && now.duration_since(self.adopted) > config.connect_timeout
+            && !lifeline::has_kicks(&self.r.lifeline)
+        {
             return Some(format!(
                 "renderer did not connect within {:?} of being spawned",
                 config.connect_timeout
             ));
         }
         let since = self.partial_since?;
-        (now.duration_since(since) > config.partial_message_timeout).then(|| {
+        // Its next fragment may be waiting for main itself (a slow listener,
+        // a host that did not dispatch): that is no fault of the renderer.
+        let stalled = now.duration_since(since) > config.partial_message_timeout
+            && !self.r.consumer.has_next();
+        stalled.then(|| {
             format!(
-                "a message left half sent for over {:?}",
+                "a message left half sent, no progress for over {:?}",
                 config.partial_message_timeout
             )
         })

@@ -65,7 +65,7 @@ impl IpcMain {
         let child = start(command, &memfd, &child_end, layout.segment_len)?;
         drop((child_end, memfd));
 
-        let account = Account::new(shared.memory.clone());
+        let account = Account::new(shared.memory.clone(), cfg.renderer_memory_limit);
         let limits = (cfg.outbox_limit, cfg.max_message_len as usize);
         let out = Outgoing::new(
             account.charge(),

@@ -207,15 +207,21 @@ impl Connection {
     }
 
     /// Called by the dispatcher after the renderer freed room.
-    pub fn flush(&self) {
+    /// Returns whether anything moved into the ring.
+    pub fn flush(&self) -> bool {
         let mut guard = self.out.lock();
-        let Some(out) = guard.as_mut() else { return };
+        let Some(out) = guard.as_mut() else {
+            return false;
+        };
+        let before = out.outbox_bytes;
         let result = out.flush();
+        let moved = out.outbox_bytes != before;
         self.queued.store(out.outbox_bytes, Ordering::Relaxed);
         drop(guard);
         if let Err(Broken(reason)) = result {
             self.disconnect(reason);
         }
+        moved
     }
 }
 
@@ -267,14 +273,19 @@ impl WebContents {
         check_channel(channel)?;
         let invocation = MainInvocation::begin(&self.conn.calls, channel)?;
         // Dropping `invocation` on failure forgets the call.
-        self.conn
-            .push(Kind::Invoke, channel.as_bytes(), arg.as_ref(), invocation.id())?;
+        self.conn.push(
+            Kind::Invoke,
+            channel.as_bytes(),
+            arg.as_ref(),
+            invocation.id(),
+        )?;
         Ok(invocation)
     }
 
     /// Bytes of ring space that records accepted by [`send`](Self::send) (and
-    /// replies) still need while they wait in main's outbox for the renderer
-    /// to make room: 0 once they all reached the ring, or after a disconnect.
+    /// replies, main's `invoke`s, messages other renderers forwarded) still
+    /// need while they wait in main's outbox for the renderer to make room:
+    /// 0 once they all reached the ring, or after a disconnect.
     /// A sender that produces faster than the renderer reads can pace itself
     /// on this.
     pub fn queued_bytes(&self) -> usize {

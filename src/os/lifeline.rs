@@ -91,6 +91,12 @@ pub(crate) fn peer_alive(fd: &OwnedFd) -> bool {
         || p[0].revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) == 0
 }
 
+/// Whether kicks wait unread in `fd` (or its peer hung up), without reading.
+pub(crate) fn has_kicks(fd: &OwnedFd) -> bool {
+    let mut p = [poll::entry(fd.as_raw_fd(), libc::POLLIN)];
+    poll::poll(&mut p, Some(Duration::ZERO)) > 0
+}
+
 /// Sleeps in `poll` until one of `fds` is kicked, or `timeout` passes, and
 /// drains the kicks. Returns `true` if kicked, `false` on timeout or once a
 /// peer closed its end (the caller then checks who is alive).

@@ -34,7 +34,8 @@ impl Timer {
         self.set_for = deadline;
         let after = deadline.map_or(Duration::ZERO, |d| {
             // Zero disarms: a deadline already past fires in a nanosecond.
-            d.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1))
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_nanos(1))
         });
         let spec = libc::itimerspec {
             it_interval: libc::timespec {

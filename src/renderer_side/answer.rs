@@ -26,10 +26,7 @@ impl Shared {
         let Some(entry) = entry else {
             return self.fail_invoke(call_id, RemoteFailure::NoHandler, "");
         };
-        let event = super::event::IpcRendererEvent {
-            channel,
-            from: 0,
-        };
+        let event = super::event::IpcRendererEvent { channel, from: 0 };
         let mut value = Vec::new();
         match panics::guarded(|| (entry.f)(&event, arg, &mut value)) {
             Ok(Ok(())) if value.len() > self.max_message => {
@@ -46,7 +43,11 @@ impl Shared {
     }
 
     fn fail_invoke(&self, call_id: u64, failure: RemoteFailure, detail: &str) -> Result<()> {
-        self.reply(Kind::ErrorReply, &failure.encode(detail.as_bytes()), call_id)
+        self.reply(
+            Kind::ErrorReply,
+            &failure.encode(detail.as_bytes()),
+            call_id,
+        )
     }
 
     fn reply(&self, kind: Kind, payload: &[u8], call_id: u64) -> Result<()> {

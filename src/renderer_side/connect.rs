@@ -11,9 +11,9 @@ use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Pumped, Requests
 use crate::attach::{self, RendererEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
+use crate::os::epoll::{self, Epoll};
 use crate::os::invitation::{ENV_VAR, Invitation};
 use crate::os::segment::{self, Mapping};
-use crate::os::epoll::{self, Epoll};
 use crate::os::{inherit, lifeline};
 use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{WaitBackend, Wake};
@@ -125,7 +125,13 @@ fn connect(
     let epoll = Epoll::new()?;
     epoll.add(lifeline.as_raw_fd(), epoll::READABLE, 0)?;
     epoll.add(local_sleep.as_raw_fd(), epoll::READABLE, 1)?;
-    let wakes = renderer_wakes(&mapping, &layout, backend, &lifeline, (&local_sleep, local_wake))?;
+    let wakes = renderer_wakes(
+        &mapping,
+        &layout,
+        backend,
+        &lifeline,
+        (&local_sleep, local_wake),
+    )?;
     let RendererEnds {
         requests,
         replies,

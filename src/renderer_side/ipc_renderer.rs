@@ -373,16 +373,20 @@ impl IpcRenderer {
         E: std::fmt::Display,
     {
         check_channel(channel)?;
-        let erased = move |event: &IpcRendererEvent<'_>, arg: &[u8], out: &mut Vec<u8>| {
-            match handler(event, arg) {
+        let erased =
+            move |event: &IpcRendererEvent<'_>, arg: &[u8], out: &mut Vec<u8>| match handler(
+                event, arg,
+            ) {
                 Ok(value) => {
                     out.extend_from_slice(value.as_ref());
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),
-            }
-        };
-        let added = self.shared.handlers.add_if_absent(channel, Arc::new(erased), once);
+            };
+        let added = self
+            .shared
+            .handlers
+            .add_if_absent(channel, Arc::new(erased), once);
         added.map(|_| ()).ok_or_else(|| Error::HandlerExists {
             channel: channel.to_owned(),
         })

@@ -10,7 +10,7 @@
 //! fence                    (SeqCst)       fence                 (SeqCst)
 //! key = seq                (Acquire)      if sleepers != 0:
 //! if condition: cancel, return              seq += 1            (Release)
-//! sleep while seq == key                    wake all sleepers on seq
+//! sleep while seq == key                    wake sleepers on seq (see `Wake`)
 //! sleepers -= 1
 //! ```
 //!
@@ -20,9 +20,9 @@
 //! read `key` before, the futex compare fails or the wake finds it asleep.
 //!
 //! Main never sleeps on a futex: its dispatcher multiplexes every renderer, so it
-//! parks in `poll` on the renderers' lifeline sockets, and renderers "ring" it by
-//! writing a byte there ([`Wake::Kick`]). A renderer's receiver thread parks the
-//! same way on its lifeline ([`Wake::Poll`]). The waiter-flag half of the
+//! parks in an epoll set of the renderers' lifeline sockets, and renderers wake
+//! it by writing a byte there ([`Wake::Kick`]). A renderer's receiver thread
+//! parks the same way on its lifeline ([`Wake::PollSockets`]). The waiter-flag half of the
 //! protocol is the same; the `seq`/`key` half is not needed there, because a
 //! kick stays readable in the socket until the sleeper drains it, so a kick
 //! that lands before the sleeper reaches `poll` still ends its sleep.
