@@ -13,6 +13,8 @@
     missing_debug_implementations
 )]
 
+#[cfg(feature = "tokio")]
+pub mod async_io;
 mod attach;
 mod error;
 mod listeners;

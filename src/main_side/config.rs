@@ -3,7 +3,7 @@
 use crate::wait::WaitBackend;
 use std::time::Duration;
 
-/// Settings for an [`IpcMain`] and the renderers it spawns.
+/// Settings for an [`IpcMain`](crate::IpcMain) and the renderers it spawns.
 ///
 /// ```
 /// use ringipc::{Config, WaitBackend};
@@ -68,7 +68,7 @@ impl Config {
     }
 
     /// Bytes of records main queues for one renderer whose ring is full
-    /// (messages from [`WebContents::send`] and replies) before it
+    /// (messages from [`WebContents::send`](crate::WebContents::send) and replies) before it
     /// disconnects that renderer as not reading. Default 512 MiB, twice the
     /// default [`max_message_len`](Self::max_message_len): keep it well above
     /// that (queued fragments also count their headers), or one large message
@@ -96,7 +96,7 @@ impl Config {
     }
 
     /// Whether main runs its dispatch on a thread of its own (the default),
-    /// or the host drives it by calling [`IpcMain::dispatch`] from a thread
+    /// or the host drives it by calling [`IpcMain::dispatch`](crate::IpcMain::dispatch) from a thread
     /// it owns, e.g. its event loop.
     pub fn dispatcher_thread(mut self, own_thread: bool) -> Self {
         self.dispatcher_thread = own_thread;

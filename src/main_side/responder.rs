@@ -5,10 +5,10 @@ use crate::error::Result;
 use crate::wire::failure::RemoteFailure;
 
 /// The right to answer one sync message later, from any thread: what
-/// [`IpcMainEvent::take_responder`] hands out.
+/// [`IpcMainEvent::take_responder`](crate::IpcMainEvent::take_responder) hands out.
 ///
 /// Answering consumes it, so the first answer is the only one. Dropping it
-/// unanswered answers the caller with [`Error::NoReturnValue`] rather than
+/// unanswered answers the caller with [`Error::NoReturnValue`](crate::Error::NoReturnValue) rather than
 /// leaving it blocked.
 ///
 /// ```no_run
@@ -31,8 +31,8 @@ pub struct Responder {
 }
 
 impl Responder {
-    /// Answers the call with `value`. Fails with [`Error::Disconnected`] if
-    /// the renderer is gone, and with [`Error::MessageTooLarge`] (after
+    /// Answers the call with `value`. Fails with [`Error::Disconnected`](crate::Error::Disconnected) if
+    /// the renderer is gone, and with [`Error::MessageTooLarge`](crate::Error::MessageTooLarge) (after
     /// answering the caller with that error) if the value is too long.
     pub fn respond(mut self, value: impl AsRef<[u8]>) -> Result<()> {
         self.answered = true;

@@ -33,7 +33,7 @@ impl Counters {
     }
 }
 
-/// A snapshot of one renderer's traffic, from [`WebContents::stats`].
+/// A snapshot of one renderer's traffic, from [`WebContents::stats`](crate::WebContents::stats).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RendererStats {

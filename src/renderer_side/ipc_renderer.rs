@@ -414,6 +414,12 @@ impl IpcRenderer {
         self.shared.unhandled.load(Ordering::Relaxed)
     }
 
+    /// Whether this renderer has no receiver thread: the host takes
+    /// messages ([`from_env_without_receiver`](Self::from_env_without_receiver)).
+    pub fn is_pumped(&self) -> bool {
+        self.receiver.is_none()
+    }
+
     /// Whether main is still there.
     pub fn is_connected(&self) -> bool {
         !self.shared.closed.load(Ordering::Relaxed)
