@@ -18,6 +18,7 @@
 //! removed at the end, so nothing is left in `/dev/shm` or the temp directory.
 
 mod common;
+mod hosted;
 #[cfg(feature = "peers")]
 mod peers;
 
@@ -45,14 +46,23 @@ const MESSAGES: u64 = 2_000_000;
 const MESSAGE_LEN: usize = 64;
 
 fn main() -> ExitCode {
-    common::main_then_renderer(
+    if let Ok(role) = std::env::var(hosted::ROLE) {
+        hosted::renderer(&role);
+        return ExitCode::SUCCESS;
+    }
+    let code = common::main_then_renderer(
         ROLE,
         |ipc| {
             common::serve_counting(ipc);
             common::serve_blasts(ipc);
         },
         renderer,
-    )
+    );
+    if std::env::var_os(ROLE).is_none() {
+        // Main's side, once the renderer's table is out.
+        hosted::run_all();
+    }
+    code
 }
 
 impl RoundTrip for SpinPingPong {
