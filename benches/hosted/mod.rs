@@ -48,9 +48,9 @@ impl Driver {
     }
 
     fn all() -> Vec<Driver> {
-        let mut all = vec![Driver::Thread, Driver::DispatchLoop, Driver::Epoll];
+        let all = vec![Driver::Thread, Driver::DispatchLoop, Driver::Epoll];
         #[cfg(feature = "tokio")]
-        all.push(Driver::Tokio);
+        let all = [all, vec![Driver::Tokio]].concat();
         all
     }
 }
