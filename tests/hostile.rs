@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use ringipc::{Config, IpcMain, IpcRenderer, WebContents};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ fn renderer_entry() {
         return;
     };
     match role.as_str() {
-        "bystander" => role_bystander(),
+        "bystander" => role_bystander(Duration::ZERO),
         "attacker" => role_attacker(&std::env::var(ARG).unwrap()),
         other => panic!("unknown role {other}"),
     }
@@ -50,25 +50,6 @@ fn renderer_entry() {
 }
 
 // ------------------------------------------------------------ the bystander
-
-/// Makes checked round trips until main says stop; any error fails it.
-fn role_bystander() {
-    let ipc = IpcRenderer::from_env().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ipc.on("stop", move |_, _| s.store(true, Ordering::Release))
-        .unwrap();
-    let mut seq = 0u64;
-    while !stop.load(Ordering::Acquire) {
-        let request = pattern(seq, 16 + (seq % 200) as usize);
-        let reply = ipc.send_sync("echo", &request).unwrap();
-        assert_eq!(reply, request, "call {seq} came back wrong");
-        seq += 1;
-        if seq % 64 == 0 {
-            std::thread::yield_now();
-        }
-    }
-}
 
 // ------------------------------------------------------------ the attackers
 

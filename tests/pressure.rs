@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use ringipc::{Config, IpcMain, IpcRenderer, WebContents};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ fn renderer_entry() {
     };
     let arg = std::env::var(ARG).unwrap_or_default();
     match role.as_str() {
-        "bystander" => role_bystander(),
+        "bystander" => role_bystander(Duration::from_micros(200)),
         "timed_bystander" => role_timed_bystander(arg.parse().unwrap()),
         "big_sender" => role_big_sender(arg.parse().unwrap()),
         "parker" => role_parker(arg.parse().unwrap()),
@@ -36,24 +36,6 @@ fn renderer_entry() {
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
-}
-
-/// Checked round trips until main says stop; any error fails it.
-fn role_bystander() {
-    let ipc = IpcRenderer::from_env().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ipc.on("stop", move |_, _| s.store(true, Ordering::Relaxed))
-        .unwrap();
-    let mut seq = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let request = pattern(seq, 16 + (seq % 200) as usize);
-        assert_eq!(ipc.send_sync("echo", &request).unwrap(), request);
-        seq += 1;
-        if seq % 64 == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
 }
 
 fn echo(ipc: &IpcMain) {

@@ -207,3 +207,30 @@ pub fn footprint() -> Footprint {
         rss_kib: field("VmRSS:"),
     }
 }
+
+/// A renderer role: checked round trips on "echo" until main sends "stop",
+/// pausing `pause` every 64 calls (yielding if zero), like a real app; any
+/// error fails it.
+pub fn role_bystander(pause: Duration) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ipc = ringipc::IpcRenderer::from_env().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ipc.on("stop", move |_, _| s.store(true, Ordering::Relaxed))
+        .unwrap();
+    let mut seq = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let request = pattern(seq, 16 + (seq % 200) as usize);
+        let reply = ipc.send_sync("echo", &request).unwrap();
+        assert_eq!(reply, request, "call {seq} came back wrong");
+        seq += 1;
+        if seq % 64 == 0 {
+            if pause.is_zero() {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
