@@ -209,6 +209,12 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// Percentiles from 1 ns to a minute: `saturating_record` never resizes, so
+/// the bounds must be set up front.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")
+}
+
 /// A variant's renderer: `measure` prints `HOSTED p50 p99 cold-p50 cold-p99`
 /// (nanoseconds); `idle` connects, then waits for main's "stop".
 pub fn renderer(role: &str) {
@@ -228,7 +234,7 @@ pub fn renderer(role: &str) {
         ipc.send_sync_into("echo", [0x5Au8; 16], &mut reply, None)
             .expect("send_sync")
     };
-    let mut hot = Histogram::<u64>::new(3).expect("histogram");
+    let mut hot = histogram();
     for _ in 0..HOT / 10 {
         call();
     }
@@ -237,7 +243,7 @@ pub fn renderer(role: &str) {
         call();
         hot.saturating_record(t.elapsed().as_nanos() as u64);
     }
-    let mut cold = Histogram::<u64>::new(3).expect("histogram");
+    let mut cold = histogram();
     for _ in 0..COLD {
         std::thread::sleep(COLD_GAP);
         let t = Instant::now();
