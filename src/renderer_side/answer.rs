@@ -9,12 +9,6 @@ use crate::panics;
 use crate::wire::failure::RemoteFailure;
 use crate::wire::record::Kind;
 
-/// A renderer-side handler, its value written into the buffer it is given
-/// and its error turned into text.
-pub(crate) type RendererHandler = dyn Fn(&super::event::IpcRendererEvent<'_>, &[u8], &mut Vec<u8>) -> std::result::Result<(), String>
-    + Send
-    + Sync;
-
 impl Shared {
     /// Runs the handler of `channel` for main's call `call_id` and sends
     /// main the answer. Fails only if the answer cannot be sent (main gone).

@@ -42,3 +42,9 @@ impl IpcRendererEvent<'_> {
 }
 
 pub(crate) type RendererListener = dyn Fn(&IpcRendererEvent<'_>, &[u8]) + Send + Sync;
+
+/// A renderer-side handler of main's `invoke`, its value written into the
+/// buffer it is given and its error turned into text.
+pub(crate) type RendererHandler = dyn Fn(&IpcRendererEvent<'_>, &[u8], &mut Vec<u8>) -> std::result::Result<(), String>
+    + Send
+    + Sync;

@@ -2,9 +2,8 @@
 //! callers and its receiver share, and what each of them does when main
 //! goes away.
 
-use super::answer::RendererHandler;
 use super::drain_turn::DrainTurn;
-use super::event::RendererListener;
+use super::event::{RendererHandler, RendererListener};
 use super::replies::{Drained, Replies};
 use crate::error::Error;
 use crate::listeners::Listeners;
