@@ -9,6 +9,7 @@
 use ringipc::{Config, IpcMain, IpcRenderer};
 use std::os::fd::AsRawFd;
 use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn main() -> ExitCode {
@@ -38,13 +39,20 @@ fn host() -> Result<(), Box<dyn std::error::Error>> {
             String::from_utf8_lossy(arg)
         );
     })?;
+    // Once a renderer has its handler up, ask it for its name (main →
+    // renderer invoke; never blocks the dispatch, so a listener may do it).
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let asked = names.clone();
+    ipc.on("ready", move |event, _| {
+        if let Ok(call) = event.sender().invoke("name", "") {
+            asked.lock().unwrap().push(call);
+        }
+        event.set_return_value("");
+    })?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
-    let mut names = Vec::new();
     for _ in 0..2 {
-        let (renderer, child) = ipc.spawn(Command::new(&exe).arg("--renderer"))?;
-        names.push(renderer.invoke("name", "")?);
-        children.push(child);
+        children.push(ipc.spawn(Command::new(&exe).arg("--renderer"))?.1);
     }
 
     // The host's loop: main's descriptor beside the host's own (stdin here).
@@ -81,7 +89,7 @@ fn host() -> Result<(), Box<dyn std::error::Error>> {
             fds[1].fd = -1;
         }
     }
-    for name in names {
+    for name in std::mem::take(&mut *names.lock().unwrap()) {
         println!(
             "a renderer called itself {}",
             String::from_utf8_lossy(&name.wait()?)
@@ -100,6 +108,7 @@ fn renderer() -> Result<(), Box<dyn std::error::Error>> {
     ipc.handle("name", move |_, _| -> Result<Vec<u8>, String> {
         Ok(me.clone().into_bytes())
     })?;
+    ipc.send_sync("ready", "")?;
     for i in 0..100u8 {
         let sum = ipc.send_sync("add", [i, 1, 2])?;
         assert_eq!(
