@@ -56,9 +56,10 @@ pub struct AsyncMain {
 }
 
 impl AsyncMain {
-    /// Registers `ipc`'s descriptor with the current tokio runtime. Fails
-    /// with [`Error::WrongMode`] for a main with its own dispatcher thread,
-    /// and with [`Error::Io`] outside a runtime.
+    /// Registers `ipc`'s descriptor with the current tokio runtime, which
+    /// must have IO enabled (`enable_io` or `enable_all`: tokio panics
+    /// otherwise). Fails with [`Error::WrongMode`] for a main with its own
+    /// dispatcher thread, and with [`Error::Io`] outside a runtime.
     pub fn new(ipc: IpcMain) -> Result<AsyncMain> {
         if ipc
             .dispatch(Duration::ZERO)
@@ -78,26 +79,18 @@ impl AsyncMain {
         &self.fd.get_ref().0
     }
 
-    /// Waits until there is something to dispatch, handles everything there
-    /// is, and returns how many records were handled (at least one, unless
-    /// only renderers came or went). Fails with [`Error::Disconnected`] once
-    /// main shut down.
+    /// Waits until there is something to dispatch, handles a round of it,
+    /// and returns how many records were handled (at least one). Returning
+    /// after each round lets other tasks of the runtime run under steady
+    /// traffic. Fails with [`Error::Disconnected`] once main shut down.
     pub async fn dispatch(&self) -> Result<usize> {
         loop {
-            // Take what there is first: only a call that reports nothing
-            // asks renderers to signal the descriptor.
-            let mut handled = 0;
-            loop {
-                match self.ipc().dispatch(Duration::ZERO)? {
-                    0 => break,
-                    n => handled += n,
-                }
+            // Look first: only a call that reports nothing asks renderers to
+            // signal the descriptor.
+            match self.ipc().dispatch(Duration::ZERO)? {
+                0 => self.fd.readable().await?.clear_ready(),
+                handled => return Ok(handled),
             }
-            if handled > 0 {
-                return Ok(handled);
-            }
-            // Quiet and armed: wait for the signal, then look again.
-            self.fd.readable().await?.clear_ready();
         }
     }
 
@@ -105,7 +98,8 @@ impl AsyncMain {
     pub async fn serve(&self) -> Result<()> {
         loop {
             match self.dispatch().await {
-                Ok(_) => {}
+                // Give the runtime's other tasks their turn between rounds.
+                Ok(_) => tokio::task::yield_now().await,
                 Err(Error::Disconnected) => return Ok(()),
                 Err(e) => return Err(e),
             }
@@ -131,9 +125,10 @@ pub struct AsyncRenderer {
 }
 
 impl AsyncRenderer {
-    /// Registers `ipc`'s descriptor with the current tokio runtime. Fails
-    /// with [`Error::WrongMode`] for a renderer with a receiver thread, and
-    /// with [`Error::Io`] outside a runtime.
+    /// Registers `ipc`'s descriptor with the current tokio runtime, which
+    /// must have IO enabled (`enable_io` or `enable_all`: tokio panics
+    /// otherwise). Fails with [`Error::WrongMode`] for a renderer with a
+    /// receiver thread, and with [`Error::Io`] outside a runtime.
     pub fn new(ipc: IpcRenderer) -> Result<AsyncRenderer> {
         if !ipc.is_pumped() {
             return Err(Error::WrongMode(

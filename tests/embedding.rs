@@ -26,6 +26,7 @@ fn renderer_entry() {
         "pumped_answers" => role_answers(true),
         "caller" => role_caller(arg.parse().unwrap()),
         "fd_pumper" => role_fd_pumper(&arg),
+        "big_answer" => role_big_answer(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -205,6 +206,42 @@ fn main_invokes_a_renderer_with_a_receiver_thread() {
 #[test]
 fn main_invokes_a_pumped_renderer() {
     main_invokes("pumped_answers");
+}
+
+fn role_big_answer() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    // One record (no reassembly), past the 64 KiB share when main keeps it.
+    ipc.handle("big", |_, _| -> Result<Vec<u8>, String> {
+        Ok(vec![1u8; 100 << 10])
+    })
+    .unwrap();
+    ipc.send_sync("ready", b"").unwrap();
+    std::thread::sleep(LIMIT);
+}
+
+#[test]
+fn an_answer_past_the_renderer_s_memory_share_fails_the_call_not_hangs_it() {
+    let _serial = serial();
+    let ipc = IpcMain::with_config(Config::default().renderer_memory_limit(64 << 10)).unwrap();
+    let ready = Arc::new(AtomicU64::new(0));
+    let r = ready.clone();
+    ipc.on("ready", move |event, _| {
+        r.fetch_add(1, Ordering::Relaxed);
+        event.set_return_value(b"");
+    })
+    .unwrap();
+    let (wc, _child) = spawn(&ipc, ENTRY, "big_answer", "");
+    eventually(LIMIT, "the renderer to be ready", || {
+        ready.load(Ordering::Relaxed) == 1
+    });
+    let call = wc.invoke("big", "").unwrap();
+    assert!(matches!(
+        call.wait_timeout(Duration::from_secs(10)),
+        Err(Error::Disconnected)
+    ));
+    assert!(wc.disconnect_reason().unwrap().starts_with("memory:"));
+    // The dispatcher drops the renderer's slot, and its charge, right after.
+    eventually(LIMIT, "the memory to come back", || ipc.memory_held() == 0);
 }
 
 // ------------------------------------------- a hosted main on its descriptor

@@ -118,25 +118,17 @@ impl Calls {
                 None => return Ok(()),
             }
         };
-        let mut charge = account.charge();
-        charge
-            .grow(payload.len())
-            .map_err(|over| over.to_string())?;
-        let answer = if error {
-            // The channel is not known here; the caller fills it in.
-            Err(RemoteFailure::decode(payload, "").unwrap_or_else(|| {
-                Error::Protocol("the renderer sent a malformed error answer".into())
-            }))
-        } else {
-            let mut value = Vec::new();
-            value
-                .try_reserve_exact(payload.len())
-                .map_err(|_| "memory: the allocator refused an answer's room".to_string())?;
-            value.extend_from_slice(payload);
-            Ok(value)
-        };
-        slot.settle(answer, Some(charge));
-        Ok(())
+        // Whatever happens next, the caller hears of it.
+        match take_answer(error, payload, account) {
+            Ok((answer, charge)) => {
+                slot.settle(answer, Some(charge));
+                Ok(())
+            }
+            Err(reason) => {
+                slot.settle(Err(Error::Disconnected), None);
+                Err(reason)
+            }
+        }
     }
 
     /// The renderer is gone: every pending call fails, and no new one starts.
@@ -150,6 +142,41 @@ impl Calls {
             slot.settle(Err(Error::Disconnected), None);
         }
     }
+}
+
+/// Most bytes of an error answer's text main keeps: the text is decoded
+/// (lossily, which can triple its size), so a renderer must not choose it.
+const ERROR_TEXT_KEEP: usize = 64 << 10;
+
+/// A renderer's answer copied out and charged to `account`: the value, or
+/// the error it encodes (its text cut to [`ERROR_TEXT_KEEP`] bytes). `Err`
+/// with the reason to disconnect the renderer if the memory is refused.
+fn take_answer(
+    error: bool,
+    payload: &[u8],
+    account: &Arc<Account>,
+) -> std::result::Result<(Result<Vec<u8>>, Charge), String> {
+    let mut charge = account.charge();
+    if error {
+        let kept = &payload[..payload.len().min(1 + ERROR_TEXT_KEEP)];
+        charge
+            .grow(3 * kept.len())
+            .map_err(|over| over.to_string())?;
+        // The channel is not known here; the caller fills it in.
+        let failure = RemoteFailure::decode(kept, "").unwrap_or_else(|| {
+            Error::Protocol("the renderer sent a malformed error answer".into())
+        });
+        return Ok((Err(failure), charge));
+    }
+    charge
+        .grow(payload.len())
+        .map_err(|over| over.to_string())?;
+    let mut value = Vec::new();
+    if value.try_reserve_exact(payload.len()).is_err() {
+        return Err(charge.refused(payload.len()).to_string());
+    }
+    value.extend_from_slice(payload);
+    Ok((Ok(value), charge))
 }
 
 /// A call made with [`crate::WebContents::invoke`] whose answer has not

@@ -1,6 +1,7 @@
-//! The dispatcher thread: drains every renderer's request ring in turn, runs the
-//! listeners, writes replies, and sleeps in `poll` on the renderers' lifelines
-//! when there is nothing to do.
+//! The dispatcher: drains every renderer's request ring in turn, runs the
+//! listeners, writes replies, and sleeps in `epoll_wait` on main's epoll set
+//! (the renderers' lifelines and pidfds, the control socket, a deadline
+//! timer) when there is nothing to do — on its own thread, or a host's.
 //!
 //! Fairness: each renderer gets at most [`BATCH`] records per round, and the
 //! round starts one renderer later each time, so a renderer that floods its ring

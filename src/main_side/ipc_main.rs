@@ -126,10 +126,13 @@ impl IpcMain {
             ));
         };
         let shared = self.shared();
+        let mut d = hosted.lock();
         if shared.is_stopping() {
+            // `shutdown` may have found this dispatcher busy on another
+            // thread; shutting down again is a no-op once done.
+            d.shutdown();
             return Err(Error::Disconnected);
         }
-        let mut d = hosted.lock();
         let handled = d.run_until(wait::deadline_in(timeout));
         if shared.is_stopping() {
             // Stopped from a listener, while this thread held the dispatcher.
@@ -338,6 +341,12 @@ impl Drop for Owner {
 /// follows it neither misses work nor spins. While the host is busy in
 /// `dispatch`, renderers signal nothing: the hot path makes no syscall for
 /// the descriptor. It is an epoll set, so it nests in any other.
+///
+/// After `dispatch` failed with [`Error::Disconnected`] the descriptor stays
+/// readable: stop waiting on it. A renderer that kept kicking main without
+/// sending anything has its kicks ignored for up to 100 ms at a time; its
+/// records then wait for main's next call (or that timer) rather than wake
+/// the descriptor themselves.
 ///
 /// With the dispatcher thread (the default) the descriptor is that thread's
 /// own and of no use to a host.

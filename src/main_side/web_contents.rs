@@ -189,12 +189,11 @@ impl Connection {
     /// [`Error`]. A failure to send is a disconnect, recorded here.
     pub fn fail(&self, call_id: u64, failure: RemoteFailure, detail: &str) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        let _ = self.push(
-            Kind::ErrorReply,
-            &[],
-            &failure.encode(detail.as_bytes()),
-            call_id,
-        );
+        let Some(max) = self.out.lock().as_ref().map(|out| out.max_message) else {
+            return;
+        };
+        let payload = failure.encode_text(detail, max);
+        let _ = self.push(Kind::ErrorReply, &[], &payload, call_id);
     }
 
     /// Wakes the renderer's receiver thread if it sleeps: the one that drains
@@ -255,7 +254,10 @@ impl WebContents {
     /// gives the answer through [`MainInvocation::wait`],
     /// [`MainInvocation::wait_timeout`], or `.await`. Never blocks main's
     /// dispatcher, so a listener may call it (and must not wait for the
-    /// answer there: the dispatcher delivers it).
+    /// answer there: the dispatcher delivers it). Likewise, with
+    /// [`crate::Config::dispatcher_thread`]`(false)` do not block on the
+    /// answer on the thread that calls [`crate::IpcMain::dispatch`]: await it,
+    /// or wait elsewhere.
     ///
     /// ```no_run
     /// # fn main() -> ringipc::Result<()> {

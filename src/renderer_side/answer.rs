@@ -37,11 +37,8 @@ impl Shared {
     }
 
     fn fail_invoke(&self, call_id: u64, failure: RemoteFailure, detail: &str) -> Result<()> {
-        self.reply(
-            Kind::ErrorReply,
-            &failure.encode(detail.as_bytes()),
-            call_id,
-        )
+        let payload = failure.encode_text(detail, self.max_message);
+        self.reply(Kind::ErrorReply, &payload, call_id)
     }
 
     fn reply(&self, kind: Kind, payload: &[u8], call_id: u64) -> Result<()> {

@@ -28,6 +28,18 @@ impl RemoteFailure {
         payload
     }
 
+    /// [`Self::encode`] of a text detail cut (at a character boundary) so
+    /// that the payload fits `max` bytes, and 64 KiB at most: a longer
+    /// explanation helps nobody, and an answer too long to send would leave
+    /// its caller without any.
+    pub fn encode_text(self, detail: &str, max: usize) -> Vec<u8> {
+        let mut end = detail.len().min(max.saturating_sub(1)).min(64 << 10);
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.encode(&detail.as_bytes()[..end])
+    }
+
     /// The payload of a `ReturnValueTooLarge` error reply.
     pub fn too_large(len: usize, max: usize) -> Vec<u8> {
         let mut words = [0u8; 16];
@@ -95,6 +107,8 @@ mod tests {
             large,
             Some(Error::MessageTooLarge { len: 10, max: 4 })
         ));
+        let cut = RemoteFailure::HandlerFailed.encode_text("héllo", 3);
+        assert_eq!(cut, [6, b'h']);
         assert!(RemoteFailure::decode(&[], ch).is_none());
         assert!(RemoteFailure::decode(&[99], ch).is_none());
         assert!(
