@@ -184,8 +184,9 @@ fn main_invokes(role: &str) {
     })
     .unwrap();
     let (wc, mut child) = spawn(&ipc, ENTRY, role, "");
-    eventually(LIMIT, "the renderer to be ready", || {
-        ready.load(Ordering::Relaxed) == 1
+    // The counting listener runs first, the invoking one right after it.
+    eventually(LIMIT, "the renderer to be ready and invoked", || {
+        ready.load(Ordering::Relaxed) == 1 && from_listener.lock().unwrap().is_some()
     });
     let early = from_listener.lock().unwrap().take().unwrap();
     assert_eq!(early.wait().unwrap(), b"Untitled L");
@@ -195,7 +196,7 @@ fn main_invokes(role: &str) {
     child.kill();
     assert!(matches!(pending.wait(), Err(Error::Disconnected)));
     assert!(matches!(wc.invoke("title", ""), Err(Error::Disconnected)));
-    assert_eq!(ipc.memory_held(), 0);
+    eventually(LIMIT, "the memory to come back", || ipc.memory_held() == 0);
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn renderers_that_half_send_large_messages_cannot_take_main_s_memory() {
         BUDGET >> 20
     );
     assert!(growth_mib <= (BUDGET >> 20) as u64 + 32, "{growth_mib} MiB");
-    assert_eq!(ipc.memory_held(), 0, "everything given back");
+    eventually(LIMIT, "everything given back", || ipc.memory_held() == 0);
     assert!(bystander.is_connected());
     assert!(bystander.stats().sync_calls > served_before + 100);
     bystander.send("stop", b"").unwrap();
@@ -245,8 +245,10 @@ fn thousands_of_parked_attacker_threads_do_not_slow_a_bystander() {
         "bystander p99: {none} ns beside the attacker with no thread parked, \
          {many} ns with 2000 parked ({wakes} of them woken meanwhile)"
     );
-    // 20 µs of slack: one scheduler hiccup on this noisy 2-vCPU machine.
-    assert!(many <= 2 * none + 20_000, "{many} ns vs {none} ns");
+    // 50 µs of slack: a scheduler hiccup on this noisy 2-vCPU machine (runs
+    // here: 47-91 µs beside none parked, 48-91 µs beside 2000). Waking them
+    // all costs main milliseconds whenever the herd is parked.
+    assert!(many <= 2 * none + 50_000, "{many} ns vs {none} ns");
 }
 
 // ------------------------------------------------------------------ chaos

@@ -95,22 +95,26 @@ impl Calls {
     }
 
     /// Delivers the renderer's answer to call `id`, copied out of `payload`
-    /// and charged to `account`. `Err` with the reason to disconnect the
-    /// renderer: an answer to a call never made, or memory refused.
+    /// and charged to `account`. [`Refused`] when the renderer must be
+    /// disconnected: an answer to a call never made, or memory refused.
     pub fn answer(
         &self,
         id: u64,
         error: bool,
         payload: &[u8],
         account: &Arc<Account>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Refused> {
         let slot = {
             let mut t = self.inner.lock();
             if id == 0 || id >= t.next {
-                return Err(format!(
-                    "protocol violation: an answer (record of kind {}) to call {id}, which main never made",
-                    if error { 4 } else { 3 }
-                ));
+                let kind = if error { 4 } else { 3 };
+                return Err(Refused {
+                    reason: format!(
+                        "protocol violation: an answer (record of kind {kind}) to call {id}, \
+                         which main never made"
+                    ),
+                    call: None,
+                });
             }
             match t.pending.remove(&id) {
                 Some(slot) => slot,
@@ -124,10 +128,10 @@ impl Calls {
                 slot.settle(answer, Some(charge));
                 Ok(())
             }
-            Err(reason) => {
-                slot.settle(Err(Error::Disconnected), None);
-                Err(reason)
-            }
+            Err(reason) => Err(Refused {
+                reason,
+                call: Some(slot),
+            }),
         }
     }
 
@@ -139,6 +143,24 @@ impl Calls {
             std::mem::take(&mut t.pending)
         };
         for slot in pending.into_values() {
+            slot.settle(Err(Error::Disconnected), None);
+        }
+    }
+}
+
+/// An answer main would not take: the renderer is to be disconnected with
+/// `reason`, and then the call it answered failed (in that order, so that
+/// its caller finds the reason set).
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub reason: String,
+    call: Option<Arc<Slot>>,
+}
+
+impl Refused {
+    /// Fails the call the refused answer was for (after the disconnect).
+    pub fn fail_call(self) {
+        if let Some(slot) = self.call {
             slot.settle(Err(Error::Disconnected), None);
         }
     }

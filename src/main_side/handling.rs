@@ -56,8 +56,9 @@ impl Handling<'_> {
             Asks::Message | Asks::Sync => self.run_listeners(request),
             Asks::Answer { error } => {
                 let (payload, call) = (request.payload, request.call_id);
-                if let Err(reason) = conn.calls.answer(call, error, payload, &conn.account) {
-                    conn.disconnect(reason);
+                if let Err(refused) = conn.calls.answer(call, error, payload, &conn.account) {
+                    conn.disconnect(refused.reason.clone());
+                    refused.fail_call();
                 }
             }
         }
