@@ -63,17 +63,7 @@ fn tokio_main(kind: &str) {
     let rt = runtime(kind);
     rt.block_on(async {
         let ipc = IpcMain::with_config(Config::default().dispatcher_thread(false)).unwrap();
-        ipc.on("echo", |event, arg| {
-            event.set_return_value(arg);
-        })
-        .unwrap();
-        let notes = Arc::new(AtomicU64::new(0));
-        let n = notes.clone();
-        ipc.on("note", move |_, arg| {
-            check_pattern(arg).unwrap();
-            n.fetch_add(1, Ordering::Relaxed);
-        })
-        .unwrap();
+        let notes = echo_and_notes(&ipc);
         ipc.handle("double", |_, arg| -> Result<Vec<u8>, String> {
             Ok([arg, arg].concat())
         })

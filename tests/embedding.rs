@@ -105,13 +105,7 @@ fn role_answers(pumped: bool) {
 
 fn main_with_ready() -> (IpcMain, Arc<AtomicU64>) {
     let ipc = IpcMain::new().unwrap();
-    let ready = Arc::new(AtomicU64::new(0));
-    let r = ready.clone();
-    ipc.on("ready", move |event, _| {
-        r.fetch_add(1, Ordering::Relaxed);
-        event.set_return_value(b"");
-    })
-    .unwrap();
+    let ready = counted_calls(&ipc, "ready");
     (ipc, ready)
 }
 
@@ -224,13 +218,7 @@ fn role_big_answer() {
 fn an_answer_past_the_renderer_s_memory_share_fails_the_call_not_hangs_it() {
     let _serial = serial();
     let ipc = IpcMain::with_config(Config::default().renderer_memory_limit(64 << 10)).unwrap();
-    let ready = Arc::new(AtomicU64::new(0));
-    let r = ready.clone();
-    ipc.on("ready", move |event, _| {
-        r.fetch_add(1, Ordering::Relaxed);
-        event.set_return_value(b"");
-    })
-    .unwrap();
+    let ready = counted_calls(&ipc, "ready");
     let (wc, _child) = spawn(&ipc, ENTRY, "big_answer", "");
     eventually(LIMIT, "the renderer to be ready", || {
         ready.load(Ordering::Relaxed) == 1
@@ -334,17 +322,7 @@ fn host_loop(
 fn hosted_main(host: Host) {
     let _serial = serial();
     let ipc = IpcMain::with_config(Config::default().dispatcher_thread(false)).unwrap();
-    ipc.on("echo", |event, arg| {
-        event.set_return_value(arg);
-    })
-    .unwrap();
-    let notes = Arc::new(AtomicU64::new(0));
-    let n = notes.clone();
-    ipc.on("note", move |_, arg| {
-        check_pattern(arg).unwrap();
-        n.fetch_add(1, Ordering::Relaxed);
-    })
-    .unwrap();
+    let notes = echo_and_notes(&ipc);
     const CALLS: u64 = 2000;
     let mut children: Vec<_> = (0..2)
         .map(|_| spawn(&ipc, ENTRY, "caller", &CALLS.to_string()))
@@ -448,13 +426,7 @@ fn role_fd_pumper(how: &str) {
 fn pumped_renderer(how: &str) {
     let _serial = serial();
     let ipc = IpcMain::new().unwrap();
-    let done = Arc::new(AtomicU64::new(0));
-    let d = done.clone();
-    ipc.on("done", move |event, _| {
-        d.fetch_add(1, Ordering::Relaxed);
-        event.set_return_value(b"");
-    })
-    .unwrap();
+    let done = counted_calls(&ipc, "done");
     let mut cmd = role_command(ENTRY, "fd_pumper", how);
     cmd.stdout(std::process::Stdio::piped());
     let (wc, child) = ipc.spawn(&mut cmd).unwrap();

@@ -234,3 +234,38 @@ pub fn role_bystander(pause: Duration) {
         }
     }
 }
+
+/// Main's side: a listener on `channel` that answers every call with an
+/// empty value and counts them; returns the count.
+pub fn counted_calls(
+    ipc: &ringipc::IpcMain,
+    channel: &str,
+) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    ipc.on(channel, move |event, _| {
+        c.fetch_add(1, Ordering::Relaxed);
+        event.set_return_value(b"");
+    })
+    .unwrap();
+    count
+}
+
+/// Main's side: an `echo` listener, and a `note` listener that checks each
+/// [`pattern`] payload and counts them; returns the count.
+pub fn echo_and_notes(ipc: &ringipc::IpcMain) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    ipc.on("echo", |event, arg| {
+        event.set_return_value(arg);
+    })
+    .unwrap();
+    let notes = std::sync::Arc::new(AtomicU64::new(0));
+    let n = notes.clone();
+    ipc.on("note", move |_, arg| {
+        check_pattern(arg).unwrap();
+        n.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    notes
+}
