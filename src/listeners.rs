@@ -16,6 +16,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(u64);
 
+impl ListenerId {
+    /// The id as a number, for bindings that hand it to another language.
+    pub fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    /// An id from [`to_raw`](Self::to_raw). A number that no registration
+    /// returned names no listener: removing it removes nothing.
+    pub fn from_raw(raw: u64) -> ListenerId {
+        ListenerId(raw)
+    }
+}
+
 /// A multiply-rotate hash (the Fx hash) for channel names, several times
 /// cheaper than the default SipHash on the dispatcher's per-message lookup.
 /// It is not keyed, and need not be: the table's keys come from the trusted

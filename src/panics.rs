@@ -26,7 +26,7 @@ fn message(p: &(dyn Any + Send)) -> String {
 /// main or a renderer may be dropped by a callback running on the worker
 /// itself, which then stops once the callback returns.
 pub(crate) fn join_unless_current(worker: JoinHandle<()>) {
-    if worker.thread().id() != std::thread::current().id() {
+    if !crate::os::thread::is_current(&worker) {
         let _ = worker.join();
     }
 }

@@ -10,4 +10,5 @@ pub(crate) mod lifeline;
 pub(crate) mod pidfd;
 pub(crate) mod poll;
 pub(crate) mod segment;
+pub(crate) mod thread;
 pub(crate) mod timer;
