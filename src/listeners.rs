@@ -165,20 +165,35 @@ impl<F: ?Sized> Listeners<F> {
     }
 
     pub fn remove(&self, id: ListenerId) -> bool {
-        let mut cur = self.current.write();
-        let table = Arc::make_mut(&mut cur);
         let mut found = false;
-        table.by_channel.retain(|_, list| {
-            let before = list.len();
-            list.retain(|e| e.id != id);
-            found |= list.len() != before;
-            !list.is_empty()
+        self.change(|table| {
+            table.by_channel.retain(|_, list| {
+                let before = list.len();
+                list.retain(|e| e.id != id);
+                found |= list.len() != before;
+                !list.is_empty()
+            });
+            found
         });
-        if found {
-            // SYNC(version): Release → Acquire in `Snapshot::refresh`.
-            self.version.fetch_add(1, Ordering::Release);
-        }
         found
+    }
+
+    /// Applies `edit` to a copy of the table and publishes it if `edit`
+    /// says it changed something. The table it replaces, which may hold the
+    /// last reference to a removed listener, is dropped after the lock is
+    /// released: what the listener captured may call back into ringipc as
+    /// it is freed (a C binding's `free_user_data` may).
+    fn change(&self, edit: impl FnOnce(&mut Table<F>) -> bool) {
+        let mut cur = self.current.write();
+        let mut table = Table::clone(&cur);
+        if !edit(&mut table) {
+            return;
+        }
+        let old = std::mem::replace(&mut *cur, Arc::new(table));
+        // SYNC(version): Release → Acquire in `Snapshot::refresh`.
+        self.version.fetch_add(1, Ordering::Release);
+        drop(cur);
+        drop(old);
     }
 }
 
@@ -186,16 +201,14 @@ impl<F: ?Sized> Listeners<F> {
     /// Removes every listener of `channel`, or of every channel; returns how
     /// many were removed.
     pub fn remove_all(&self, channel: Option<&str>) -> usize {
-        let mut cur = self.current.write();
-        let table = Arc::make_mut(&mut cur);
-        let removed = match channel {
-            Some(c) => table.by_channel.remove(c).map_or(0, |l| l.len()),
-            None => table.by_channel.drain().map(|(_, l)| l.len()).sum(),
-        };
-        if removed > 0 {
-            // SYNC(version): Release → Acquire in `Snapshot::refresh`.
-            self.version.fetch_add(1, Ordering::Release);
-        }
+        let mut removed = 0;
+        self.change(|table| {
+            removed = match channel {
+                Some(c) => table.by_channel.remove(c).map_or(0, |l| l.len()),
+                None => table.by_channel.drain().map(|(_, l)| l.len()).sum(),
+            };
+            removed > 0
+        });
         removed
     }
 
@@ -229,7 +242,10 @@ impl<F: ?Sized> Snapshot<F> {
         // SYNC(version): Acquire ← Release in `Listeners::add`/`remove`.
         let v = of.version.load(Ordering::Acquire);
         if v != self.version {
-            self.table = of.current.read().clone();
+            let fresh = of.current.read().clone();
+            // The old table is dropped here, after the read lock: it may
+            // hold a removed listener's last reference (see `change`).
+            drop(std::mem::replace(&mut self.table, fresh));
             self.version = v;
         }
         &self.table

@@ -124,6 +124,15 @@ fn c_run(program: &std::path::Path) -> Figures {
     Figures::parse(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The C program's directory, removed on the way out, panics included.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
@@ -140,15 +149,16 @@ fn main() -> ExitCode {
         println!("c_roundtrip: run with `cargo bench -p ringipc-ffi`");
         return ExitCode::SUCCESS;
     }
-    let out_dir = std::env::temp_dir().join(format!("ringipc-c-bench-{}", std::process::id()));
-    let program = cc::compile("benches/roundtrip.c", &out_dir);
+    let out_dir =
+        Scratch(std::env::temp_dir().join(format!("ringipc-c-bench-{}", std::process::id())));
+    let program = cc::compile("benches/roundtrip.c", &out_dir.0);
     let mut c = Vec::new();
     let mut rust = Vec::new();
     for _ in 0..RUNS {
         c.push(c_run(&program));
         rust.push(rust_run());
     }
-    let _ = std::fs::remove_dir_all(&out_dir);
+    drop(out_dir);
 
     println!(
         "16-byte send_sync round trip; {RUNS} alternating runs of each, \

@@ -7,10 +7,12 @@
  *
  * Started by seed_main through ringipc_main_spawn.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_cond_timedwait */
 #include "ringipc.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t replied_cond = PTHREAD_COND_INITIALIZER;
@@ -50,10 +52,20 @@ int main(void) {
     if (ringipc_renderer_send(ipc, "asynchronous-message", (const uint8_t *)"ping", 4) != RINGIPC_STATUS_OK)
         return fail("ringipc_renderer_send");
 
+    /* A real renderer has an event loop; this one waits up to 30 s. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    int waited = 0;
     pthread_mutex_lock(&lock);
-    while (!replied)
-        pthread_cond_wait(&replied_cond, &lock);
+    while (!replied && waited == 0)
+        waited = pthread_cond_timedwait(&replied_cond, &lock, &deadline);
+    int got_reply = replied;
     pthread_mutex_unlock(&lock);
     ringipc_renderer_free(ipc);
+    if (!got_reply) {
+        fprintf(stderr, "seed_renderer: no asynchronous reply within 30 s\n");
+        return 1;
+    }
     return 0;
 }

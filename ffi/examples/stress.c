@@ -1,19 +1,22 @@
 /*
  * A stress test of the C API, meant to run under valgrind memcheck or
  * AddressSanitizer: several rounds, each with a new main (alternately with
- * its own dispatcher thread and dispatched from this loop), three spawned
+ * its own dispatcher thread and dispatched from this loop), four spawned
  * renderers (two that make every kind of call and then leave, one that
- * calls until main kills it), callbacks with user data that must be freed,
- * and the error paths (NULL arguments, a missing program, a small buffer,
- * a failing handler, a channel nobody listens on).
+ * calls until main kills it, one without a receiver thread that takes
+ * main's messages from its own poll loop), callbacks with user data that
+ * must be freed, once-listeners and once-handlers, and the error paths
+ * (NULL arguments, a missing program, a small buffer, a failing handler, a
+ * channel nobody listens on, calls in the wrong mode).
  *
- * Usage: stress [ROUNDS [CALLS]]              the main process
- *        stress --renderer calls|spin CALLS   what main spawns
+ * Usage: stress [ROUNDS [CALLS]]                   the main process
+ *        stress --renderer calls|spin|pump CALLS   what main spawns
  * Exits 0 when every check held.
  */
 #define _GNU_SOURCE
 #include "ringipc.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -100,6 +103,19 @@ static int on_double(ringipc_main_event *event, const uint8_t *arg, size_t len, 
     return 0;
 }
 
+static atomic_int firsts;
+
+static void on_first(ringipc_main_event *event, const uint8_t *arg, size_t len, void *user_data) {
+    (void)event; (void)arg; (void)len; (void)user_data;
+    atomic_fetch_add(&firsts, 1);
+}
+
+static int on_once_handler(ringipc_main_event *event, const uint8_t *arg, size_t len, void *user_data) {
+    (void)arg; (void)len; (void)user_data;
+    ringipc_main_event_set_return_value(event, (const uint8_t *)"once", 4);
+    return 0;
+}
+
 static atomic_int disconnected;
 
 static void on_disconnected(const ringipc_web_contents *contents, const char *reason, void *user_data) {
@@ -159,25 +175,39 @@ static int run_round(const char *self, int round, int calls) {
     CHECK(ringipc_main_handle(ipc, "double", on_double, new_counter(), free_counter) == RINGIPC_STATUS_OK, "handle");
     CHECK(ringipc_main_on_connected(ipc, on_connected, new_counter(), free_counter) == RINGIPC_STATUS_OK, "on_connected");
     CHECK(ringipc_main_on_disconnected(ipc, on_disconnected, new_counter(), free_counter) == RINGIPC_STATUS_OK, "on_disconnected");
+    CHECK(ringipc_main_once(ipc, "first", on_first, new_counter(), free_counter, NULL) == RINGIPC_STATUS_OK, "once");
+    CHECK(ringipc_main_handle_once(ipc, "once-handler", on_once_handler, new_counter(), free_counter) == RINGIPC_STATUS_OK, "handle_once");
+    atomic_store(&firsts, 0);
     check_bad_arguments(ipc);
 
     char calls_text[16];
     snprintf(calls_text, sizeof calls_text, "%d", calls);
-    const char *modes[3] = { "calls", "calls", "spin" };
-    ringipc_web_contents *renderers[3];
-    int32_t pids[3];
+    const char *modes[4] = { "calls", "calls", "spin", "pump" };
+    ringipc_web_contents *renderers[4];
+    int32_t pids[4];
     atomic_store(&disconnected, 0);
     atomic_store(&connected, 0);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const char *argv[] = { "--renderer", modes[i], calls_text };
         CHECK(ringipc_main_spawn(ipc, self, argv, 3, &renderers[i], &pids[i]) == RINGIPC_STATUS_OK, "spawn");
         CHECK(ringipc_web_contents_pid(renderers[i]) == (uint32_t)pids[i], "pid");
     }
-    CHECK(atomic_load(&connected) == 3, "three connected");
+    CHECK(atomic_load(&connected) == 4, "four connected");
     CHECK(ringipc_web_contents_send(renderers[0], "welcome", (const uint8_t *)"hi", 2) == RINGIPC_STATUS_OK, "send");
+    /* The pump renderer gets its messages through a second handle. */
+    ringipc_web_contents *pump = ringipc_web_contents_clone(renderers[3]);
+    CHECK(pump != NULL && ringipc_web_contents_id(pump) == ringipc_web_contents_id(renderers[3]), "clone");
+    for (int i = 0; i < calls; i++) {
+        char tick[32];
+        int n = snprintf(tick, sizeof tick, "tick %d", i);
+        CHECK(ringipc_web_contents_send(pump, "tick", (const uint8_t *)tick, (size_t)n) == RINGIPC_STATUS_OK, "tick");
+    }
+    CHECK(ringipc_web_contents_send(pump, "bye", NULL, 0) == RINGIPC_STATUS_OK, "bye");
+    ringipc_web_contents_free(pump);
 
-    /* Wait for the two callers to finish; keep dispatching if hosted. */
-    int left = 2;
+    /* Wait for the three that leave on their own; keep dispatching if hosted. */
+    int finishing[3] = { 0, 1, 3 };
+    int left = 3;
     double deadline = now_s() + 300;
     while (left > 0) {
         CHECK(now_s() < deadline, "renderers did not finish");
@@ -185,8 +215,8 @@ static int run_round(const char *self, int round, int calls) {
             CHECK(ringipc_main_dispatch(ipc, 5, NULL) == RINGIPC_STATUS_OK, "dispatch");
         else
             usleep(2000);
-        for (int i = 0; i < 2; i++) {
-            int status;
+        for (int k = 0; k < 3; k++) {
+            int i = finishing[k], status;
             if (pids[i] != 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
                 CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "renderer %d failed", i);
                 pids[i] = 0;
@@ -198,7 +228,7 @@ static int run_round(const char *self, int round, int calls) {
     kill(pids[2], SIGKILL);
     int status;
     CHECK(waitpid(pids[2], &status, 0) == pids[2], "waitpid");
-    while (atomic_load(&disconnected) < 3) {
+    while (atomic_load(&disconnected) < 4) {
         CHECK(now_s() < deadline, "disconnects not seen: %d", atomic_load(&disconnected));
         if (hosted)
             CHECK(ringipc_main_dispatch(ipc, 5, NULL) == RINGIPC_STATUS_OK, "dispatch");
@@ -209,9 +239,18 @@ static int run_round(const char *self, int round, int calls) {
     CHECK(atomic_load(&echoes->calls) >= 2 * 2 * calls, "echo calls: %ld", atomic_load(&echoes->calls));
     CHECK(atomic_load(&notes->calls) == 2 * calls, "notes: %ld", atomic_load(&notes->calls));
 
-    for (int i = 0; i < 3; i++) ringipc_web_contents_free(renderers[i]);
+    CHECK(atomic_load(&firsts) == 1, "a once-listener ran %d times", atomic_load(&firsts));
+    CHECK(ringipc_main_remove_handler(ipc, "double"), "remove_handler");
+    CHECK(!ringipc_main_remove_handler(ipc, "double"), "removed already");
+    CHECK(ringipc_main_remove_all_listeners(ipc, "echo") == 1, "remove_all_listeners(echo)");
+    CHECK(ringipc_main_listener_count(ipc, "echo") == 0, "echo gone");
+    CHECK(ringipc_main_remove_all_listeners(ipc, NULL) == 2, "remove_all_listeners(NULL)");
+
+    for (int i = 0; i < 4; i++) ringipc_web_contents_free(renderers[i]);
     ringipc_main_shutdown(ipc);
-    CHECK(ringipc_main_dispatch(ipc, 0, NULL) != RINGIPC_STATUS_OK, "no dispatch after shutdown");
+    ringipc_status after = ringipc_main_dispatch(ipc, 0, NULL);
+    CHECK(after == (hosted ? RINGIPC_STATUS_DISCONNECTED : RINGIPC_STATUS_WRONG_MODE), "dispatch after shutdown: %s", ringipc_status_name(after));
+    CHECK(strcmp(ringipc_status_name(9999), "RINGIPC_STATUS_UNKNOWN") == 0, "unknown status");
     ringipc_main_free(ipc);
     CHECK(atomic_load(&counters_alive) == 0, "user data not freed: %d left", atomic_load(&counters_alive));
     return 0;
@@ -228,8 +267,31 @@ static void on_note_back(ringipc_renderer_event *event, const uint8_t *arg, size
     atomic_fetch_add(&notes_back, 1);
 }
 
+/* Both "calls" renderers do this once: "first" reaches main's
+ * once-listener once in all, and the once-handler answers one invoke. */
+static void first_and_once(ringipc_renderer *ipc) {
+    ringipc_bytes reply = {0};
+    CHECK(ringipc_renderer_send(ipc, "first", NULL, 0) == RINGIPC_STATUS_OK, "first");
+    ringipc_invocation *pending = NULL;
+    CHECK(ringipc_renderer_invoke(ipc, "once-handler", NULL, 0, &pending) == RINGIPC_STATUS_OK, "invoke");
+    ringipc_status s = ringipc_invocation_wait(pending, -1, &reply);
+    CHECK(s == RINGIPC_STATUS_OK || s == RINGIPC_STATUS_NO_HANDLER, "once-handler: %s", ringipc_status_name(s));
+    CHECK(s != RINGIPC_STATUS_OK || (reply.len == 4 && memcmp(reply.data, "once", 4) == 0), "once answer");
+    ringipc_bytes_free(&reply);
+}
+
+static atomic_int renderer_user_data_alive;
+
+static void free_renderer_user_data(void *user_data) {
+    CHECK(user_data == &notes_back, "the user data given");
+    atomic_fetch_sub(&renderer_user_data_alive, 1);
+}
+
 static void renderer_calls(ringipc_renderer *ipc, int calls) {
-    CHECK(ringipc_renderer_on(ipc, "note-back", on_note_back, NULL, NULL, NULL) == RINGIPC_STATUS_OK, "on");
+    atomic_store(&renderer_user_data_alive, 1);
+    CHECK(ringipc_renderer_on(ipc, "note-back", on_note_back, &notes_back, free_renderer_user_data, NULL) == RINGIPC_STATUS_OK, "on");
+    ringipc_message wrong = {0};
+    CHECK(ringipc_renderer_recv(ipc, 0, &wrong) == RINGIPC_STATUS_WRONG_MODE, "recv with a receiver thread");
     char msg[64];
     uint8_t buffer[64];
     for (int i = 0; i < calls; i++) {
@@ -256,6 +318,9 @@ static void renderer_calls(ringipc_renderer *ipc, int calls) {
         }
 
         ringipc_invocation *pending = NULL;
+        if (i == 0) {
+            first_and_once(ipc);
+        }
         CHECK(ringipc_renderer_invoke(ipc, "double", (const uint8_t *)"ab", 2, &pending) == RINGIPC_STATUS_OK, "invoke");
         CHECK(ringipc_invocation_wait(pending, -1, &reply) == RINGIPC_STATUS_OK, "invoke answer");
         CHECK(reply.len == 4 && memcmp(reply.data, "abab", 4) == 0, "doubled");
@@ -279,8 +344,48 @@ static void renderer_calls(ringipc_renderer *ipc, int calls) {
     ringipc_invocation_free(abandoned);
 }
 
+/* No receiver thread: waits on the descriptor and takes main's messages
+ * with recv until "bye". */
+static void renderer_pump(ringipc_renderer *ipc, int calls) {
+    int fd = ringipc_renderer_fd(ipc);
+    CHECK(fd >= 0, "a descriptor");
+    int ticks = 0;
+    double deadline = now_s() + 120;
+    for (;;) {
+        CHECK(now_s() < deadline, "ticks: %d of %d", ticks, calls);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        poll(&p, 1, 100);
+        ringipc_message m = {0};
+        ringipc_status s;
+        while ((s = ringipc_renderer_recv(ipc, 0, &m)) == RINGIPC_STATUS_OK) {
+            CHECK(m.sender_id == 0, "from main");
+            CHECK(m.channel.data[m.channel.len] == 0, "NUL-terminated channel");
+            if (strcmp((const char *)m.channel.data, "bye") == 0) {
+                CHECK(ticks == calls, "ticks before bye: %d of %d", ticks, calls);
+                CHECK(m.payload.data == NULL && m.payload.len == 0, "empty payload");
+                ringipc_message_free(&m);
+                return;
+            }
+            char expected[32];
+            int n = snprintf(expected, sizeof expected, "tick %d", ticks);
+            CHECK(strcmp((const char *)m.channel.data, "tick") == 0, "channel %s", (const char *)m.channel.data);
+            CHECK(m.payload.len == (size_t)n && memcmp(m.payload.data, expected, (size_t)n) == 0, "tick %d in order", ticks);
+            ticks++;
+            ringipc_message_free(&m);
+            ringipc_message_free(&m); /* harmless twice */
+        }
+        CHECK(s == RINGIPC_STATUS_TIMEOUT, "recv: %s", ringipc_status_name(s));
+    }
+}
+
 static int renderer(const char *mode, int calls) {
     ringipc_renderer *ipc = NULL;
+    if (strcmp(mode, "pump") == 0) {
+        CHECK(ringipc_renderer_connect(false, &ipc) == RINGIPC_STATUS_OK, "connect");
+        renderer_pump(ipc, calls);
+        ringipc_renderer_free(ipc);
+        return 0;
+    }
     CHECK(ringipc_renderer_connect(true, &ipc) == RINGIPC_STATUS_OK, "connect");
     ringipc_renderer *again = NULL;
     CHECK(ringipc_renderer_connect(true, &again) == RINGIPC_STATUS_NOT_A_RENDERER, "connect twice");
@@ -295,6 +400,7 @@ static int renderer(const char *mode, int calls) {
     }
     renderer_calls(ipc, calls);
     ringipc_renderer_free(ipc);
+    CHECK(atomic_load(&renderer_user_data_alive) == 0, "a listener's user data outlived its renderer");
     return 0;
 }
 
@@ -309,6 +415,6 @@ int main(int argc, char **argv) {
     for (int round = 0; round < rounds; round++)
         run_round(self, round, calls);
     free(self);
-    printf("stress: %d rounds of 3 renderers, %d calls each: ok\n", rounds, calls);
+    printf("stress: %d rounds of 4 renderers, %d calls each: ok\n", rounds, calls);
     return 0;
 }

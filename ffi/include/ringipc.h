@@ -18,9 +18,10 @@
  * ringipc_renderer, ringipc_invocation) are owned by the caller and freed
  * with the matching _free; freeing NULL does nothing. Bytes ringipc returns
  * (ringipc_bytes, ringipc_message) are the caller's, freed with
- * ringipc_bytes_free / ringipc_message_free. Everything the caller passes
- * in (channel names, payloads, arguments) is copied before the call
- * returns, or used only during it. Events (ringipc_main_event,
+ * ringipc_bytes_free / ringipc_message_free. Everything else the caller
+ * passes in (channel names, payloads, arguments) is copied before the call
+ * returns, or used only during it; only user_data and callback pointers are
+ * kept, as registered. Events (ringipc_main_event,
  * ringipc_renderer_event), and ringipc_web_contents pointers passed to
  * callbacks, are borrowed: valid only during that callback, on its thread.
  *
@@ -34,9 +35,14 @@
  * run on its receiver thread. Callbacks must return normally (no longjmp,
  * no C++ exception), and should not block: others wait while they run.
  * user_data is handed back unchanged to those threads; free_user_data,
- * when given, is called exactly once, when the registration goes away
- * (removed, or its main/renderer freed, or the registering call failed),
- * on whichever thread that happens.
+ * when given, is called exactly once, on whichever thread lets go of the
+ * registration last: after it was removed and no dispatch still holds it,
+ * when its main shuts down or is freed, when its renderer and that
+ * renderer's last invocation are freed, or at once if registering failed.
+ * It may call ringipc (no lock is held), but not free the handle it was
+ * registered on. A callback may still run once after its removal returns
+ * (it was already being dispatched): free its state in free_user_data.
+ * While a handle is being freed, callbacks still running must not use it.
  *
  * Processes. A renderer must be a child spawned by ringipc_main_spawn; the
  * caller reaps it (waitpid).
@@ -236,11 +242,14 @@ typedef void (*ringipc_disconnected_fn)(const ringipc_web_contents *contents,
 
 /**
  * Bytes that ringipc allocated and the caller owns: free them with
- * `ringipc_bytes_free`. `capacity` is ringipc's and must not be changed.
+ * `ringipc_bytes_free`. `data` is NULL when nothing was allocated (an empty
+ * value may still have a buffer). `data` and `capacity` are ringipc's and
+ * must not be changed.
  */
 typedef struct ringipc_bytes {
   /**
-   * The first byte; NULL after `ringipc_bytes_free`.
+   * The first byte; NULL if nothing was allocated, and after
+   * `ringipc_bytes_free`.
    */
   uint8_t *data;
   /**
@@ -363,9 +372,9 @@ enum ringipc_status ringipc_main_new(const struct ringipc_config *config,
                                      struct ringipc_main **out);
 
 /**
- * Frees main. If no other handle shares it, this shuts it down first
- * (`ringipc_main_shutdown`) and waits for its dispatcher thread. Must not be
- * called from one of its own callbacks. NULL is ignored.
+ * Shuts main down (`ringipc_main_shutdown`), waits for its dispatcher
+ * thread, and frees it. Must not be called from one of its own callbacks.
+ * NULL is ignored.
  *
  * # Safety
  * `ipc` is NULL or from `ringipc_main_new`, and not used afterwards.
@@ -374,8 +383,13 @@ void ringipc_main_free(struct ringipc_main *ipc);
 
 /**
  * Disconnects every renderer (their blocked calls fail), stops the
- * dispatcher, and makes later spawns fail; listeners never run again.
- * From a callback, the dispatcher stops after that callback returns.
+ * dispatcher, and makes later spawns fail; once it returns, listeners and
+ * handlers never run again. Messages renderers sent before are handled
+ * first: on the dispatcher thread, or, for a main without one, inside this
+ * call on the calling thread (so a listener must not call
+ * `ringipc_main_dispatch` then). From a callback, the dispatcher stops after
+ * that callback returns. `on_connected` and `on_disconnected` user data is
+ * freed at the end.
  *
  * # Safety
  * `ipc` is a live main.
@@ -385,10 +399,13 @@ enum ringipc_status ringipc_main_shutdown(const struct ringipc_main *ipc);
 /**
  * Registers `listener` for `channel` (Electron's `ipcMain.on`); listeners
  * of a channel run in registration order. `user_data` is passed to every
- * call, and `free_user_data` (if not NULL) is called with it once the
- * listener is removed or main is freed, on any thread, also when this
- * call fails. The listener's id (never 0) goes to `*id_out` unless it is
- * NULL.
+ * call, and `free_user_data` (if not NULL) is called with it exactly once,
+ * on any thread, when nothing can call the listener any more: after it is
+ * removed and the dispatcher has let go of it (a message already being
+ * dispatched may still run it once after `ringipc_main_remove_listener`
+ * returns, so free its state in `free_user_data`, not after removing), when
+ * main is freed, or at once when this call fails. The listener's id (never
+ * 0) goes to `*id_out` unless it is NULL.
  *
  * # Safety
  * `ipc` is a live main; `channel` a NUL-terminated UTF-8 string;
@@ -478,7 +495,7 @@ bool ringipc_main_remove_handler(const struct ringipc_main *ipc, const char *cha
 
 /**
  * Calls `callback` for each renderer that connects. `user_data` is freed
- * with `free_user_data` when main is freed.
+ * with `free_user_data` when main shuts down or is freed.
  *
  * # Safety
  * `ipc` is a live main.
@@ -490,7 +507,8 @@ enum ringipc_status ringipc_main_on_connected(const struct ringipc_main *ipc,
 
 /**
  * Calls `callback` once for each renderer that is disconnected, with the
- * reason. `user_data` is freed with `free_user_data` when main is freed.
+ * reason. `user_data` is freed with `free_user_data` when main shuts down
+ * or is freed, after the last renderer was reported.
  *
  * # Safety
  * `ipc` is a live main.
@@ -532,7 +550,7 @@ int ringipc_main_fd(const struct ringipc_main *ipc);
 
 /**
  * Runs dispatch on the calling thread for up to `timeout_ms` milliseconds
- * (0: what is ready now; negative: until there is work), for a main made
+ * (0: what is ready now; negative: until main shuts down), for a main made
  * with `ringipc_config_set_dispatcher_thread(config, false)`; listeners and
  * handlers run on this thread, inside this call. The number of records
  * handled goes to `*handled` unless it is NULL.
@@ -634,7 +652,10 @@ enum ringipc_status ringipc_renderer_connect(bool receiver_thread, struct ringip
 
 /**
  * Disconnects from main and frees the handle; waits for the receiver
- * thread, so it must not be called from a listener. NULL is ignored.
+ * thread, so it must not be called from a listener, and a listener running
+ * meanwhile must not use the handle. Invocations not yet waited for or
+ * freed keep the connection (and the listeners' user data) until they are.
+ * NULL is ignored.
  *
  * # Safety
  * `ipc` is NULL or from `ringipc_renderer_connect`, not used afterwards.
@@ -841,14 +862,17 @@ int ringipc_renderer_fd(const struct ringipc_renderer *ipc);
 const char *ringipc_last_error(void);
 
 /**
- * A status's name, such as `"RINGIPC_STATUS_TIMEOUT"`: a static string.
+ * A status's name, such as `"RINGIPC_STATUS_TIMEOUT"`: a static string;
+ * `"RINGIPC_STATUS_UNKNOWN"` for a value this library does not define.
  */
-const char *ringipc_status_name(enum ringipc_status status);
+const char *ringipc_status_name(int status);
 
 /**
  * Sends `len` bytes on `channel` to this renderer (Electron's
  * `webContents.send`); they are copied. Never blocks: what the renderer's
- * ring cannot take now waits in main's outbox.
+ * ring cannot take now waits in main's outbox. A renderer whose outbox
+ * passes its limit is disconnected, and `on_disconnected` runs inside this
+ * call on the calling thread.
  *
  * # Safety
  * `contents` is a live or borrowed handle; `channel` a NUL-terminated

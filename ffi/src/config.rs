@@ -1,7 +1,7 @@
 //! `ringipc_config`: main's settings, built before `ringipc_main_new`.
 
 use crate::raw::{self, into_handle, object_mut};
-use crate::status::{guard, ringipc_status};
+use crate::status::{guard, guard_value, ringipc_status};
 use ringipc::Config;
 use std::time::Duration;
 
@@ -13,7 +13,9 @@ pub struct ringipc_config(pub(crate) Config);
 /// A configuration with ringipc's defaults. Never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ringipc_config_new() -> *mut ringipc_config {
-    into_handle(ringipc_config::default())
+    guard_value(std::ptr::null_mut(), || {
+        Ok(into_handle(ringipc_config::default()))
+    })
 }
 
 /// Frees a configuration. NULL is ignored.

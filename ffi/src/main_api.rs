@@ -85,21 +85,30 @@ pub unsafe extern "C" fn ringipc_main_new(
     })
 }
 
-/// Frees main. If no other handle shares it, this shuts it down first
-/// (`ringipc_main_shutdown`) and waits for its dispatcher thread. Must not be
-/// called from one of its own callbacks. NULL is ignored.
+/// Shuts main down (`ringipc_main_shutdown`), waits for its dispatcher
+/// thread, and frees it. Must not be called from one of its own callbacks.
+/// NULL is ignored.
 ///
 /// # Safety
 /// `ipc` is NULL or from `ringipc_main_new`, and not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringipc_main_free(ipc: *mut ringipc_main) {
+    // Stopped through a shared reference first: callbacks still running
+    // during the shutdown may use the handle until it is freed.
+    // SAFETY: the caller's contract, passed on.
+    let _ = unsafe { ringipc_main_shutdown(ipc) };
     // SAFETY: the caller gives back a handle it owns, once.
     unsafe { raw::free_handle(ipc) };
 }
 
 /// Disconnects every renderer (their blocked calls fail), stops the
-/// dispatcher, and makes later spawns fail; listeners never run again.
-/// From a callback, the dispatcher stops after that callback returns.
+/// dispatcher, and makes later spawns fail; once it returns, listeners and
+/// handlers never run again. Messages renderers sent before are handled
+/// first: on the dispatcher thread, or, for a main without one, inside this
+/// call on the calling thread (so a listener must not call
+/// `ringipc_main_dispatch` then). From a callback, the dispatcher stops after
+/// that callback returns. `on_connected` and `on_disconnected` user data is
+/// freed at the end.
 ///
 /// # Safety
 /// `ipc` is a live main.
@@ -156,10 +165,13 @@ unsafe fn add_listener(
 
 /// Registers `listener` for `channel` (Electron's `ipcMain.on`); listeners
 /// of a channel run in registration order. `user_data` is passed to every
-/// call, and `free_user_data` (if not NULL) is called with it once the
-/// listener is removed or main is freed, on any thread, also when this
-/// call fails. The listener's id (never 0) goes to `*id_out` unless it is
-/// NULL.
+/// call, and `free_user_data` (if not NULL) is called with it exactly once,
+/// on any thread, when nothing can call the listener any more: after it is
+/// removed and the dispatcher has let go of it (a message already being
+/// dispatched may still run it once after `ringipc_main_remove_listener`
+/// returns, so free its state in `free_user_data`, not after removing), when
+/// main is freed, or at once when this call fails. The listener's id (never
+/// 0) goes to `*id_out` unless it is NULL.
 ///
 /// # Safety
 /// `ipc` is a live main; `channel` a NUL-terminated UTF-8 string;
@@ -356,7 +368,7 @@ pub unsafe extern "C" fn ringipc_main_remove_handler(
 }
 
 /// Calls `callback` for each renderer that connects. `user_data` is freed
-/// with `free_user_data` when main is freed.
+/// with `free_user_data` when main shuts down or is freed.
 ///
 /// # Safety
 /// `ipc` is a live main.
@@ -380,7 +392,8 @@ pub unsafe extern "C" fn ringipc_main_on_connected(
 }
 
 /// Calls `callback` once for each renderer that is disconnected, with the
-/// reason. `user_data` is freed with `free_user_data` when main is freed.
+/// reason. `user_data` is freed with `free_user_data` when main shuts down
+/// or is freed, after the last renderer was reported.
 ///
 /// # Safety
 /// `ipc` is a live main.
@@ -463,7 +476,7 @@ pub unsafe extern "C" fn ringipc_main_fd(ipc: *const ringipc_main) -> c_int {
 }
 
 /// Runs dispatch on the calling thread for up to `timeout_ms` milliseconds
-/// (0: what is ready now; negative: until there is work), for a main made
+/// (0: what is ready now; negative: until main shuts down), for a main made
 /// with `ringipc_config_set_dispatcher_thread(config, false)`; listeners and
 /// handlers run on this thread, inside this call. The number of records
 /// handled goes to `*handled` unless it is NULL.

@@ -13,11 +13,14 @@ use std::mem::ManuallyDrop;
 pub type ringipc_free_fn = Option<extern "C" fn(user_data: *mut c_void)>;
 
 /// Bytes that ringipc allocated and the caller owns: free them with
-/// `ringipc_bytes_free`. `capacity` is ringipc's and must not be changed.
+/// `ringipc_bytes_free`. `data` is NULL when nothing was allocated (an empty
+/// value may still have a buffer). `data` and `capacity` are ringipc's and
+/// must not be changed.
 #[repr(C)]
 #[derive(Debug)]
 pub struct ringipc_bytes {
-    /// The first byte; NULL after `ringipc_bytes_free`.
+    /// The first byte; NULL if nothing was allocated, and after
+    /// `ringipc_bytes_free`.
     pub data: *mut u8,
     /// How many bytes there are.
     pub len: usize,
@@ -33,7 +36,12 @@ impl ringipc_bytes {
     };
 
     /// Hands `bytes` to C, which gives them back to `ringipc_bytes_free`.
+    /// Nothing allocated is NULL, not a dangling pointer, so that C may
+    /// test `data` and pass it to `memcpy`.
     pub(crate) fn from_vec(bytes: Vec<u8>) -> ringipc_bytes {
+        if bytes.capacity() == 0 {
+            return ringipc_bytes::EMPTY;
+        }
         let mut bytes = ManuallyDrop::new(bytes);
         ringipc_bytes {
             data: bytes.as_mut_ptr(),

@@ -9,7 +9,7 @@ use crate::status::{Failure, guard, guard_value, ringipc_status};
 use crate::timeout;
 use ringipc::{Invocation, IpcRenderer, IpcRendererEvent, ListenerId};
 use std::cell::RefCell;
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::{AsFd, AsRawFd};
 
 /// This process's connection to main (Electron's `ipcRenderer`). Free it
@@ -92,7 +92,10 @@ pub unsafe extern "C" fn ringipc_renderer_connect(
 }
 
 /// Disconnects from main and frees the handle; waits for the receiver
-/// thread, so it must not be called from a listener. NULL is ignored.
+/// thread, so it must not be called from a listener, and a listener running
+/// meanwhile must not use the handle. Invocations not yet waited for or
+/// freed keep the connection (and the listeners' user data) until they are.
+/// NULL is ignored.
 ///
 /// # Safety
 /// `ipc` is NULL or from `ringipc_renderer_connect`, not used afterwards.
@@ -221,31 +224,44 @@ pub unsafe extern "C" fn ringipc_renderer_send_sync_into(
         let channel = unsafe { str_arg(channel, "channel") }?;
         // SAFETY: the caller's contract, passed on.
         let value = unsafe { bytes_arg(data, len) }?;
+        // Checked before the call: a reply with nowhere to go would be lost.
+        if buffer.is_null() && capacity > 0 {
+            return Err(Failure::invalid(format!(
+                "buffer is NULL but capacity is {capacity}"
+            )));
+        }
         REPLY.with(|reply| {
             let mut reply = reply.borrow_mut();
             reply.clear();
-            ipc.0
-                .send_sync_into(channel, value, &mut reply, timeout(timeout_ms))?;
-            reply_len.put(reply.len());
-            if reply.len() > capacity {
-                return Err(Failure::new(
-                    ringipc_status::BufferTooSmall,
-                    format!(
-                        "the reply has {} bytes; the buffer holds {capacity}",
-                        reply.len()
-                    ),
-                ));
-            }
-            // SAFETY: the caller's contract: buffer has capacity bytes.
-            unsafe { copy_into(buffer, capacity, &reply) }?;
-            // Do not let one large reply pin its memory in every thread.
-            if reply.capacity() > 1 << 20 {
+            let called = ipc
+                .0
+                .send_sync_into(channel, value, &mut reply, timeout(timeout_ms));
+            let copied = called.map_err(Failure::from).and_then(|()| {
+                reply_len.put(reply.len());
+                if reply.len() > capacity {
+                    return Err(Failure::new(
+                        ringipc_status::BufferTooSmall,
+                        format!(
+                            "the reply has {} bytes; the buffer holds {capacity}",
+                            reply.len()
+                        ),
+                    ));
+                }
+                // SAFETY: the caller's contract: buffer has capacity bytes.
+                unsafe { copy_into(buffer, capacity, &reply) }
+            });
+            // Whatever happened, one large reply must not pin its memory in
+            // this thread.
+            if reply.capacity() > KEPT_REPLY_CAPACITY {
                 *reply = Vec::new();
             }
-            Ok(())
+            copied
         })
     })
 }
+
+/// The largest reply buffer a thread keeps for its next `send_sync_into`.
+const KEPT_REPLY_CAPACITY: usize = 1 << 20;
 
 /// Calls main's handler for `channel` (Electron's `ipcRenderer.invoke`)
 /// without waiting: the request is on its way when this returns, and
@@ -492,12 +508,13 @@ pub unsafe extern "C" fn ringipc_renderer_recv(
         let Some(received) = received else {
             return Err(Failure::new(ringipc_status::Timeout, "no message in time"));
         };
-        // Channel names are UTF-8 without NUL (ringipc checks), so this
-        // cannot fail; the NUL is for C and not counted.
-        let channel = CString::new(received.channel)
-            .map_err(|_| Failure::new(ringipc_status::Protocol, "a NUL in a channel name"))?;
-        let mut channel = ringipc_bytes::from_vec(channel.into_bytes_with_nul());
-        channel.len -= 1;
+        // A NUL is added for C, not counted in `len`. (A channel name may
+        // itself hold a NUL if a Rust main sent it; `len` still counts it.)
+        let mut channel = received.channel.into_bytes();
+        let name_len = channel.len();
+        channel.push(0);
+        let mut channel = ringipc_bytes::from_vec(channel);
+        channel.len = name_len;
         out.put(ringipc_message {
             channel,
             payload: ringipc_bytes::from_vec(received.payload),
@@ -519,10 +536,6 @@ pub unsafe extern "C" fn ringipc_message_free(message: *mut ringipc_message) {
         let Some(message) = (unsafe { message.as_mut() }) else {
             return Ok(());
         };
-        // The NUL after the channel belongs to its allocation too.
-        if !message.channel.data.is_null() {
-            message.channel.len += 1;
-        }
         // SAFETY: both were filled in by ringipc_renderer_recv.
         unsafe { raw::ringipc_bytes_free(&mut message.channel) };
         // SAFETY: as above.

@@ -2,7 +2,7 @@
 //! panics from crossing into C.
 
 use std::cell::RefCell;
-use std::ffi::{CString, c_char};
+use std::ffi::{CString, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What a call returned. `RINGIPC_STATUS_OK` (0) is success; for every other
@@ -97,6 +97,8 @@ impl From<ringipc::Error> for Failure {
             E::NotARenderer(_) => S::NotARenderer,
             E::Protocol(_) => S::Protocol,
             E::WrongMode(_) => S::WrongMode,
+            // Main's own checks of its configuration, for instance.
+            E::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput => S::InvalidArgument,
             E::Io(_) => S::Io,
             _ => S::Other,
         };
@@ -112,7 +114,8 @@ fn remember(message: &str) {
     // A NUL inside a message (a handler's error text may hold one) would
     // end the C string early; it becomes a visible escape instead.
     let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = text);
+    // `try_with`: during thread-local teardown there is nowhere to keep it.
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = text);
 }
 
 /// Runs one exported function's body: its failure, or a panic, becomes a
@@ -159,13 +162,45 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 /// until the next failing call on this thread. Empty if none failed yet.
 #[unsafe(no_mangle)]
 pub extern "C" fn ringipc_last_error() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|last| last.try_borrow().map(|text| text.as_ptr()).ok())
+        .ok()
+        .flatten()
+        .unwrap_or(c"".as_ptr())
 }
 
-/// A status's name, such as `"RINGIPC_STATUS_TIMEOUT"`: a static string.
+/// A status's name, such as `"RINGIPC_STATUS_TIMEOUT"`: a static string;
+/// `"RINGIPC_STATUS_UNKNOWN"` for a value this library does not define.
 #[unsafe(no_mangle)]
-pub extern "C" fn ringipc_status_name(status: ringipc_status) -> *const c_char {
+pub extern "C" fn ringipc_status_name(status: c_int) -> *const c_char {
+    // An int, not the enum: C may pass any value, and an out-of-range enum
+    // would be undefined behaviour in Rust.
     use ringipc_status as S;
+    const ALL: [ringipc_status; 20] = [
+        S::Ok,
+        S::NoListener,
+        S::NoReturnValue,
+        S::HandlerPanicked,
+        S::NoHandler,
+        S::HandlerFailed,
+        S::HandlerExists,
+        S::Disconnected,
+        S::Timeout,
+        S::Full,
+        S::MessageTooLarge,
+        S::InvalidChannel,
+        S::NotARenderer,
+        S::Protocol,
+        S::WrongMode,
+        S::Io,
+        S::InvalidArgument,
+        S::BufferTooSmall,
+        S::Panic,
+        S::Other,
+    ];
+    let Some(&status) = ALL.iter().find(|s| **s as c_int == status) else {
+        return c"RINGIPC_STATUS_UNKNOWN".as_ptr();
+    };
     let name: &'static std::ffi::CStr = match status {
         S::Ok => c"RINGIPC_STATUS_OK",
         S::NoListener => c"RINGIPC_STATUS_NO_LISTENER",

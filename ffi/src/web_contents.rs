@@ -22,7 +22,9 @@ pub(crate) fn borrowed(contents: &WebContents) -> *const ringipc_web_contents {
 
 /// Sends `len` bytes on `channel` to this renderer (Electron's
 /// `webContents.send`); they are copied. Never blocks: what the renderer's
-/// ring cannot take now waits in main's outbox.
+/// ring cannot take now waits in main's outbox. A renderer whose outbox
+/// passes its limit is disconnected, and `on_disconnected` runs inside this
+/// call on the calling thread.
 ///
 /// # Safety
 /// `contents` is a live or borrowed handle; `channel` a NUL-terminated

@@ -448,6 +448,8 @@ impl Dispatcher {
             s.r.web_contents.conn.disconnect("main shut down".into());
         }
         self.shared.renderers.lock().clear();
+        // Every renderer has been told; nothing will call these again.
+        self.shared.hooks.clear();
         // Leaves the descriptor readable for good: a host waiting on it
         // calls `dispatch` and learns that main shut down.
         self.shared.control.waker().wake();

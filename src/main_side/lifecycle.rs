@@ -25,6 +25,16 @@ impl Hooks {
         self.disconnected.write().push(f);
     }
 
+    /// Lets go of every callback, once main has shut down and no renderer
+    /// is left to report: what they capture is freed now, not when the last
+    /// `WebContents` handle goes. Dropped outside the locks, so a callback's
+    /// captures may call back into ringipc as they are freed.
+    pub fn clear(&self) {
+        let connected = std::mem::take(&mut *self.connected.write());
+        let disconnected = std::mem::take(&mut *self.disconnected.write());
+        drop((connected, disconnected));
+    }
+
     pub fn connected(&self, renderer: &WebContents) {
         // Cloned out so a callback may register more without deadlocking.
         let hooks = self.connected.read().clone();

@@ -80,8 +80,8 @@ impl IpcRenderer {
 
     fn pump(&self, deadline: Option<Instant>) -> Result<Message> {
         if self.receiver.is_some() {
-            return Err(Error::Protocol(
-                "recv needs a renderer connected with from_env_without_receiver".into(),
+            return Err(Error::WrongMode(
+                "recv needs a renderer connected with from_env_without_receiver",
             ));
         }
         self.shared.pump(deadline)
