@@ -93,6 +93,9 @@ pub unsafe extern "C" fn ringipc_main_new(
 /// `ipc` is NULL or from `ringipc_main_new`, and not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringipc_main_free(ipc: *mut ringipc_main) {
+    if ipc.is_null() {
+        return;
+    }
     // Stopped through a shared reference first: callbacks still running
     // during the shutdown may use the handle until it is freed.
     // SAFETY: the caller's contract, passed on.
