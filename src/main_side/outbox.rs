@@ -274,7 +274,9 @@ impl Outgoing {
     /// our outbox behind messages waits until the caller's park slice ends.
     fn notify_for(&self, kind: Kind) {
         match kind {
-            Kind::Reply | Kind::ErrorReply => self.calls_bell.notify(),
+            Kind::Reply | Kind::ErrorReply => {
+                self.calls_bell.notify();
+            }
             _ => {
                 self.data_bell.notify();
                 self.calls_bell.notify();

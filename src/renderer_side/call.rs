@@ -41,8 +41,18 @@ impl Shared {
         let call = self.begin_call();
         self.lock_replies().expect(call.call_id, true);
         let kind = Kind::SyncRequest;
-        let pushed = self.push(kind, channel, arg, call.call_id, Patience::Wait(deadline));
-        self.await_reply(call, channel, pushed, out, deadline)
+        let pushed = self.push_telling(kind, channel, arg, call.call_id, Patience::Wait(deadline));
+        // Main was asleep: its answer comes through a scheduler's wake-up,
+        // which spinning here would only delay.
+        let main_was_asleep = matches!(pushed, Ok(true));
+        self.await_reply(
+            call,
+            channel,
+            pushed.map(drop),
+            out,
+            deadline,
+            main_was_asleep,
+        )
     }
 
     /// Waits, blocked, for the reply to `call` (whose request `pushed`
@@ -56,17 +66,17 @@ impl Shared {
         pushed: Result<()>,
         out: &mut Vec<u8>,
         deadline: Option<Instant>,
+        no_spin: bool,
     ) -> Result<()> {
         let Pending { call_id, mut seen } = call;
         let got = pushed.and_then(|()| {
-            wait::wait_for(
-                &self.reply_calls,
-                &self.call_spin,
-                deadline,
-                || self.try_take_reply(call_id, out, &mut seen),
-                || self.alive(),
-            )
-            .unwrap_or_else(|unmet| Err(self.unmet(unmet)))
+            let ready = || self.try_take_reply(call_id, out, &mut seen);
+            let alive = || self.alive();
+            let waited = match no_spin {
+                false => wait::wait_for(&self.reply_calls, &self.call_spin, deadline, ready, alive),
+                true => wait::wait_without_spin(&self.reply_calls, deadline, ready, alive),
+            };
+            waited.unwrap_or_else(|unmet| Err(self.unmet(unmet)))
         });
         let got = got.or_else(|e| {
             // A reply stashed meanwhile still wins over a timeout or a death.

@@ -54,7 +54,7 @@ impl Invocation {
             call_id: self.call_id,
             seen: self.seen,
         };
-        shared.await_reply(call, &self.channel, Ok(()), &mut out, deadline)?;
+        shared.await_reply(call, &self.channel, Ok(()), &mut out, deadline, false)?;
         Ok(out)
     }
 }

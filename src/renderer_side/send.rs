@@ -36,6 +36,20 @@ impl Shared {
         tag: u64,
         patience: Patience,
     ) -> Result<()> {
+        self.push_telling(kind, channel, payload, tag, patience)
+            .map(drop)
+    }
+
+    /// [`Self::push`], also telling whether main's dispatcher was asleep and
+    /// had to be woken for a single-record message (`false` for fragments).
+    pub(super) fn push_telling(
+        &self,
+        kind: Kind,
+        channel: &str,
+        payload: &[u8],
+        tag: u64,
+        patience: Patience,
+    ) -> Result<bool> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Disconnected);
         }
@@ -60,8 +74,7 @@ impl Shared {
             };
             self.push_piece(producer, kind, tag, whole, patience, 0)?;
             drop(requests);
-            self.request_data.notify();
-            return Ok(());
+            return Ok(self.request_data.notify());
         }
         let deadline = match patience {
             Patience::Wait(d) => d,
@@ -79,7 +92,9 @@ impl Shared {
             let keep_abort = deadline.is_some() && piece.flags & MORE != 0;
             let reserve = if keep_abort { ABORT_RECORD } else { 0 };
             match self.push_piece(producer, kind, tag, piece, patience, reserve) {
-                Ok(()) => self.request_data.notify(),
+                Ok(()) => {
+                    self.request_data.notify();
+                }
                 Err(Error::Timeout) if !piece.is_first() => {
                     let abort = Piece {
                         channel: &[],
@@ -94,7 +109,7 @@ impl Shared {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The request ring's producer. Another thread may hold it while it

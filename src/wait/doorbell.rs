@@ -141,13 +141,17 @@ impl Doorbell {
 
     /// Called after publishing: wakes the other side if it announced sleep.
     /// Costs one fence and one load when nobody sleeps.
+    /// Returns whether the other side was asleep (or asked to be told), and
+    /// was woken.
     #[inline]
-    pub fn notify(&self) {
+    pub fn notify(&self) -> bool {
         // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
         fence(Ordering::SeqCst);
         if self.word().sleepers.load(Ordering::Relaxed) != 0 {
             self.wake();
+            return true;
         }
+        false
     }
 
     /// How long one sleep lasts before the sleeper looks at its peer's
