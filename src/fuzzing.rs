@@ -35,11 +35,21 @@ pub fn request_ring(data: &[u8]) -> usize {
     let mut reassembly = Reassembly::new(FUZZ_MAX_MESSAGE);
     let mut body = Vec::new();
     let mut decoded = 0;
-    while let Ok(Some(header)) = consumer.pop(&mut body) {
-        let header = match reassembly.feed(header, &mut body) {
-            Ok(Fed::Whole(h)) => h,
-            Ok(Fed::Partial | Fed::Aborted) => continue,
-            Err(_) => break,
+    loop {
+        // As `Slot::next`: a continuation goes straight into its message.
+        let fed = if reassembly.in_progress() {
+            consumer.pop_continuation(&mut reassembly, &mut body, &mut |_| true)
+        } else {
+            match consumer.pop(&mut body) {
+                Ok(Some(header)) => reassembly.feed(header, &mut body).map(Some),
+                Ok(None) => Ok(None),
+                Err(v) => Err(v),
+            }
+        };
+        let header = match fed {
+            Ok(Some(Fed::Whole(h))) => h,
+            Ok(Some(Fed::Partial | Fed::Aborted)) => continue,
+            Ok(None) | Err(_) => break,
         };
         match Request::decode(&header, &body) {
             Ok(request) => {

@@ -19,6 +19,7 @@
 //!   producer loads `head` with Acquire before overwriting the freed bytes.
 
 use crate::sync::{Backing, Ordering, SharedBytes};
+use crate::wire::fragment::{Fed, Reassembly};
 use crate::wire::layout::RingControl;
 use crate::wire::record::{
     COMMIT_LEN, HEADER_LEN, Kind, RECORD_ALIGN, RecordHeader, Violation, record_len,
@@ -274,7 +275,35 @@ impl Consumer {
     }
 
     /// [`Self::pop`] appending the channel and payload to what `buf` holds.
+    #[inline]
     pub fn pop_append(&mut self, buf: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
+        self.pop_append_to(|_| Ok(buf))
+    }
+
+    /// The next record of the message `reassembly` has in progress, copied
+    /// straight into that message (once, not into a buffer and then again),
+    /// after its header was checked and room made as `allow` permits. A
+    /// record that does not continue the message is left in the ring, and
+    /// reported as the violation it is.
+    pub fn pop_continuation(
+        &mut self,
+        reassembly: &mut Reassembly,
+        body: &mut Vec<u8>,
+        allow: &mut impl FnMut(usize) -> bool,
+    ) -> Result<Option<Fed>, Violation> {
+        let popped =
+            self.pop_append_to(|h| reassembly.admit_continuation(h, h.body_len(), &mut *allow))?;
+        Ok(popped.map(|h| reassembly.finish_continuation(h, body)))
+    }
+
+    /// [`Self::pop_append`] to the buffer `admit` picks, with room made, once
+    /// it has seen the record's (validated) header; a header it refuses
+    /// leaves the record in the ring.
+    #[inline]
+    fn pop_append_to<'b>(
+        &mut self,
+        admit: impl FnOnce(&RecordHeader) -> Result<&'b mut Vec<u8>, Violation>,
+    ) -> Result<Option<RecordHeader>, Violation> {
         let at = self.data.offset_of(self.head);
         // SYNC(commit): Acquire ← Release in `Producer::try_push`.
         // SAFETY: `head` is 8-aligned (record lengths are) and so is the word.
@@ -295,6 +324,7 @@ impl Consumer {
         let header: RecordHeader = bytemuck::pod_read_unaligned(&bytes);
         let (_, len) = header.validate(self.capacity - COMMIT_LEN as u64)?;
         let body_len = header.body_len();
+        let buf = admit(&header)?;
         let start = buf.len();
         buf.reserve(body_len);
         // SAFETY: `validate` checked HEADER_LEN + body_len <= capacity.
@@ -501,6 +531,83 @@ pub(crate) mod tests {
         assert!(r.consumer.pop_append(&mut buf).unwrap().is_some());
         assert_eq!(r.consumer.pop_append(&mut buf), Ok(None));
         assert_eq!(buf, b"xya12b345");
+    }
+
+    #[test]
+    fn continuations_go_straight_into_their_message() {
+        use crate::wire::record::{CONTINUES, MORE};
+        let mut r = ring(4096);
+        let mut reassembly = Reassembly::new(1 << 20);
+        let mut body = Vec::new();
+        let mut asked = Vec::new();
+        let mut allow = |bytes: usize| {
+            asked.push(bytes);
+            true
+        };
+        let p = &mut r.producer;
+        p.try_push_flagged(Kind::SyncRequest, b"ch", b"abc", 9, MORE)
+            .unwrap();
+        p.try_push_flagged(Kind::SyncRequest, b"", b"defg", 9, CONTINUES | MORE)
+            .unwrap();
+        p.try_push_flagged(Kind::SyncRequest, b"", b"h", 9, CONTINUES)
+            .unwrap();
+        let h = r.consumer.pop(&mut body).unwrap().unwrap();
+        assert_eq!(
+            reassembly.feed_within(h, &mut body, &mut allow),
+            Ok(Fed::Partial)
+        );
+        let fed = r
+            .consumer
+            .pop_continuation(&mut reassembly, &mut body, &mut allow);
+        assert_eq!(fed, Ok(Some(Fed::Partial)));
+        let fed = r
+            .consumer
+            .pop_continuation(&mut reassembly, &mut body, &mut allow);
+        let Ok(Some(Fed::Whole(whole))) = fed else {
+            panic!("{fed:?}")
+        };
+        assert_eq!((whole.channel_len, whole.payload_len, whole.tag), (2, 8, 9));
+        assert_eq!(body, b"chabcdefgh");
+        r.producer
+            .try_push_flagged(Kind::SyncRequest, b"", b"i", 9, CONTINUES)
+            .unwrap();
+        assert_eq!(
+            r.consumer
+                .pop_continuation(&mut reassembly, &mut body, &mut allow),
+            Err(Violation::Fragment("a continuation without a start"))
+        );
+        // Every growth was asked for first.
+        assert!(!asked.is_empty() && asked.iter().all(|&b| b >= 5));
+    }
+
+    #[test]
+    fn a_record_that_does_not_continue_the_message_stays_in_the_ring() {
+        use crate::wire::record::MORE;
+        let mut r = ring(4096);
+        let mut reassembly = Reassembly::new(1 << 20);
+        let mut body = Vec::new();
+        r.producer
+            .try_push_flagged(Kind::Message, b"ch", b"abc", 0, MORE)
+            .unwrap();
+        r.producer
+            .try_push(Kind::Message, b"other", b"x", 0)
+            .unwrap();
+        let h = r.consumer.pop(&mut body).unwrap().unwrap();
+        assert_eq!(reassembly.feed(h, &mut body), Ok(Fed::Partial));
+        let fed = r
+            .consumer
+            .pop_continuation(&mut reassembly, &mut body, &mut |_| true);
+        assert_eq!(
+            fed,
+            Err(Violation::Fragment("a new message inside a fragmented one"))
+        );
+        assert!(reassembly.in_progress());
+        let h = r
+            .consumer
+            .pop(&mut body)
+            .unwrap()
+            .expect("left in the ring");
+        assert_eq!((h.channel_len, &body[..]), (5, &b"otherx"[..]));
     }
 
     #[test]

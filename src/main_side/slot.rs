@@ -14,8 +14,9 @@ use super::config::Config;
 use super::handling::Views;
 use super::incoming::Incoming;
 use crate::os::lifeline;
+use crate::ring::Consumer;
 use crate::wire::fragment::{Fed, Reassembly};
-use crate::wire::record::{RecordHeader, Violation};
+use crate::wire::record::Violation;
 use std::time::{Duration, Instant};
 
 /// Rounds without a record after which a renderer counts as quiet.
@@ -81,18 +82,44 @@ impl Slot {
     /// disconnect it.
     #[inline]
     pub fn next(&mut self, body: &mut Vec<u8>) -> Result<Option<Fed>, String> {
+        if self.reassembly.in_progress() {
+            return self.next_continuation(body);
+        }
         let Some(h) = self.r.consumer.pop(body).map_err(ring_violation)? else {
             return Ok(None);
         };
         self.heard = true;
-        if h.flags == 0 && !self.reassembly.in_progress() {
+        if h.flags == 0 {
             return Ok(Some(Fed::Whole(h)));
         }
-        self.feed_fragment(h, body).map(Some)
+        self.under_charge(|reassembly, _, mut allow| {
+            reassembly.feed_within(h, body, &mut allow).map(Some)
+        })
     }
 
+    /// The next record of a message in progress, copied straight into it.
     #[cold]
-    fn feed_fragment(&mut self, h: RecordHeader, body: &mut Vec<u8>) -> Result<Fed, String> {
+    fn next_continuation(&mut self, body: &mut Vec<u8>) -> Result<Option<Fed>, String> {
+        let fed = self.under_charge(|reassembly, consumer, mut allow| {
+            consumer.pop_continuation(reassembly, body, &mut allow)
+        })?;
+        self.heard |= fed.is_some();
+        Ok(fed)
+    }
+
+    /// Runs one reassembly step with this renderer's charge deciding how
+    /// much the message may hold; turns a refusal into the reason to
+    /// disconnect, and keeps the charge and the no-progress deadline up to
+    /// date.
+    #[cold]
+    fn under_charge(
+        &mut self,
+        step: impl FnOnce(
+            &mut Reassembly,
+            &mut Consumer,
+            &mut dyn FnMut(usize) -> bool,
+        ) -> Result<Option<Fed>, Violation>,
+    ) -> Result<Option<Fed>, String> {
         let mut refused = None;
         let charge = &mut self.charge;
         let mut allow = |bytes: usize| match charge.set(bytes) {
@@ -102,7 +129,7 @@ impl Slot {
                 false
             }
         };
-        let fed = self.reassembly.feed_within(h, body, &mut allow);
+        let fed = step(&mut self.reassembly, &mut self.r.consumer, &mut allow);
         let fed = match (fed, refused) {
             (Err(Violation::Refused), Some(over)) => return Err(over.to_string()),
             (Err(Violation::Refused), None) => {
@@ -110,6 +137,10 @@ impl Slot {
             }
             (fed, _) => fed.map_err(ring_violation)?,
         };
+        if fed.is_none() {
+            // Nothing arrived: no progress, so the deadline keeps running.
+            return Ok(None);
+        }
         // What the message holds now (none once it is whole: the body then
         // moves to the dispatcher, which handles it at once).
         let _ = self.charge.set(self.reassembly.held());

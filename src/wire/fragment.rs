@@ -148,9 +148,8 @@ impl Reassembly {
         body: &mut Vec<u8>,
         allow: &mut impl FnMut(usize) -> bool,
     ) -> Result<Fed, Violation> {
-        let continues = header.flags & CONTINUES != 0;
-        let Some(partial) = &mut self.partial else {
-            if continues {
+        if self.partial.is_none() {
+            if header.flags & CONTINUES != 0 {
                 return Err(Violation::Fragment("a continuation without a start"));
             }
             if header.flags & MORE == 0 {
@@ -165,19 +164,38 @@ impl Reassembly {
                 body: std::mem::take(body),
             });
             return Ok(Fed::Partial);
+        }
+        let dst = self.admit_continuation(&header, body.len(), allow)?;
+        dst.extend_from_slice(body);
+        Ok(self.finish_continuation(header, body))
+    }
+
+    /// Checks that `header` continues the message in progress, and makes
+    /// room for the `added` bytes it carries (asking `allow`, as
+    /// [`Self::feed_within`] does). Returns the message's buffer: the caller
+    /// appends the record's bytes to it, then calls
+    /// [`Self::finish_continuation`]. A reader that copies the record
+    /// straight there (`Consumer::pop_continuation`) copies it once.
+    pub fn admit_continuation(
+        &mut self,
+        header: &RecordHeader,
+        added: usize,
+        allow: &mut impl FnMut(usize) -> bool,
+    ) -> Result<&mut Vec<u8>, Violation> {
+        let Some(partial) = &mut self.partial else {
+            return Err(Violation::Fragment("a continuation without a start"));
         };
-        if !continues {
+        if header.flags & CONTINUES == 0 {
             return Err(Violation::Fragment("a new message inside a fragmented one"));
         }
         if header.kind != partial.first.kind || header.tag != partial.first.tag {
             return Err(Violation::Fragment("a continuation of another message"));
         }
         if header.flags & ABORT != 0 {
-            self.partial = None;
-            return Ok(Fed::Aborted);
+            return Ok(&mut partial.body);
         }
         let channel_len = partial.first.channel_len as usize;
-        let payload = partial.body.len() - channel_len + body.len();
+        let payload = partial.body.len() - channel_len + added;
         if payload > self.max_payload {
             return Err(Violation::TooLong {
                 len: payload as u64,
@@ -186,7 +204,7 @@ impl Reassembly {
         }
         // Grow geometrically, but never past what the limit allows: a peer
         // must not make us reserve twice the limit by doubling.
-        let needed = partial.body.len() + body.len();
+        let needed = partial.body.len() + added;
         if needed > partial.body.capacity() {
             let bound = channel_len + self.max_payload;
             let want = (partial.body.capacity() * 2).clamp(needed, bound.max(needed));
@@ -199,16 +217,27 @@ impl Reassembly {
                 .try_reserve_exact(more)
                 .map_err(|_| Violation::Refused)?;
         }
-        partial.body.extend_from_slice(body);
-        if header.flags & MORE != 0 {
-            return Ok(Fed::Partial);
+        Ok(&mut partial.body)
+    }
+
+    /// Ends what [`Self::admit_continuation`] began, once the record's bytes
+    /// were appended: the message is still partial, was aborted, or is whole
+    /// (then in `body`, with its header as for [`Fed::Whole`]).
+    pub fn finish_continuation(&mut self, header: RecordHeader, body: &mut Vec<u8>) -> Fed {
+        if header.flags & ABORT != 0 {
+            self.partial = None;
+            return Fed::Aborted;
         }
-        let Partial { first, body: whole } = self.partial.take().expect("checked above");
+        if header.flags & MORE != 0 {
+            return Fed::Partial;
+        }
+        let Partial { first, body: whole } = self.partial.take().expect("admitted");
+        let payload = whole.len() - first.channel_len as usize;
         *body = whole;
         let mut header = first.with_flags(0);
         // At most `max_payload`, which the configuration keeps within u32.
         header.payload_len = payload as u32;
-        Ok(Fed::Whole(header))
+        Fed::Whole(header)
     }
 
     fn check_len(&self, payload: usize) -> Result<(), Violation> {
