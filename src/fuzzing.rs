@@ -37,15 +37,7 @@ pub fn request_ring(data: &[u8]) -> usize {
     let mut decoded = 0;
     loop {
         // As `Slot::next`: a continuation goes straight into its message.
-        let fed = if reassembly.in_progress() {
-            consumer.pop_continuation(&mut reassembly, &mut body, &mut |_| true)
-        } else {
-            match consumer.pop(&mut body) {
-                Ok(Some(header)) => reassembly.feed(header, &mut body).map(Some),
-                Ok(None) => Ok(None),
-                Err(v) => Err(v),
-            }
-        };
+        let fed = consumer.pop_message(&mut reassembly, &mut body);
         let header = match fed {
             Ok(Some(Fed::Whole(h))) => h,
             Ok(Some(Fed::Partial | Fed::Aborted)) => continue,

@@ -296,6 +296,25 @@ impl Consumer {
         Ok(popped.map(|h| reassembly.finish_continuation(h, body)))
     }
 
+    /// The next record, through `reassembly`: a whole message into `body`;
+    /// a fragment into the message in progress (a continuation straight
+    /// from the ring, as [`Self::pop_continuation`]); `None` when the ring
+    /// holds no record. For readers without a memory charge (`allow`
+    /// approves everything up to the reassembly's length limit).
+    pub fn pop_message(
+        &mut self,
+        reassembly: &mut Reassembly,
+        body: &mut Vec<u8>,
+    ) -> Result<Option<Fed>, Violation> {
+        if reassembly.in_progress() {
+            return self.pop_continuation(reassembly, body, &mut |_| true);
+        }
+        match self.pop(body)? {
+            Some(h) => reassembly.feed(h, body).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// [`Self::pop_append`] to the buffer `admit` picks, with room made, once
     /// it has seen the record's (validated) header; a header it refuses
     /// leaves the record in the ring.

@@ -87,8 +87,8 @@ impl Replies {
     /// in fragments; `None` when the ring holds no more of one. `out` gets
     /// its channel and payload.
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
-        while let Some(h) = self.consumer.pop(out)? {
-            if let Fed::Whole(h) = self.reassembly.feed(h, out)? {
+        while let Some(fed) = self.consumer.pop_message(&mut self.reassembly, out)? {
+            if let Fed::Whole(h) = fed {
                 return Ok(Some(h));
             }
         }
@@ -274,27 +274,50 @@ impl Replies {
         done: &mut Drained,
     ) -> Result<Option<RecordHeader>, Violation> {
         loop {
+            if self.reassembly.in_progress() {
+                // A continuation goes straight into its message, which
+                // joins the inbox whole.
+                let fed = self
+                    .consumer
+                    .pop_message(&mut self.reassembly, &mut self.fragment)?;
+                match fed {
+                    None => return Ok(None),
+                    Some(Fed::Whole(h)) => {
+                        done.consumed = true;
+                        self.inbox.resize(at + inbox::PREFIX, 0);
+                        self.inbox.extend_from_slice(&self.fragment);
+                        self.fragment = Vec::new();
+                        return Ok(Some(h));
+                    }
+                    Some(Fed::Partial | Fed::Aborted) => {
+                        done.consumed = true;
+                        continue;
+                    }
+                }
+            }
             self.inbox.resize(at + inbox::PREFIX, 0);
             let Some(h) = self.consumer.pop_append(&mut self.inbox)? else {
                 self.inbox.truncate(at);
                 return Ok(None);
             };
             done.consumed = true;
-            if h.flags == 0 && !self.reassembly.in_progress() {
+            if h.flags == 0 {
                 return Ok(Some(h));
             }
-            // A fragment: out of the inbox and through reassembly.
+            // The first fragment: out of the inbox, to begin the message.
             self.fragment.clear();
             self.fragment
                 .extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
-            self.inbox.truncate(at + inbox::PREFIX);
+            self.inbox.truncate(at);
             match self.reassembly.feed(h, &mut self.fragment)? {
                 Fed::Whole(h) => {
+                    // A lone fragment without MORE cannot start one: `feed`
+                    // hands it back whole.
+                    self.inbox.resize(at + inbox::PREFIX, 0);
                     self.inbox.extend_from_slice(&self.fragment);
-                    self.fragment = Vec::new();
                     return Ok(Some(h));
                 }
-                Fed::Partial | Fed::Aborted => self.inbox.truncate(at),
+                Fed::Partial | Fed::Aborted => {}
             }
         }
     }
