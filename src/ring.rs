@@ -558,9 +558,9 @@ pub(crate) mod tests {
         let mut r = ring(4096);
         let mut reassembly = Reassembly::new(1 << 20);
         let mut body = Vec::new();
-        let mut asked = Vec::new();
+        let asked = std::cell::RefCell::new(Vec::new());
         let mut allow = |bytes: usize| {
-            asked.push(bytes);
+            asked.borrow_mut().push(bytes);
             true
         };
         let p = &mut r.producer;
@@ -579,6 +579,9 @@ pub(crate) mod tests {
             .consumer
             .pop_continuation(&mut reassembly, &mut body, &mut allow);
         assert_eq!(fed, Ok(Some(Fed::Partial)));
+        // What the message holds never passes what was last allowed.
+        let last_allowed = *asked.borrow().last().expect("a growth was asked for");
+        assert!(reassembly.held() <= last_allowed);
         let fed = r
             .consumer
             .pop_continuation(&mut reassembly, &mut body, &mut allow);
@@ -596,7 +599,36 @@ pub(crate) mod tests {
             Err(Violation::Fragment("a continuation without a start"))
         );
         // Every growth was asked for first.
-        assert!(!asked.is_empty() && asked.iter().all(|&b| b >= 5));
+        assert!(asked.borrow().iter().all(|&b| b >= 5));
+    }
+
+    #[test]
+    fn a_refused_continuation_copies_nothing_and_stays_in_the_ring() {
+        use crate::wire::record::{CONTINUES, MORE};
+        let mut r = ring(4096);
+        let mut reassembly = Reassembly::new(1 << 20);
+        let mut body = Vec::new();
+        r.producer
+            .try_push_flagged(Kind::Message, b"ch", b"abc", 0, MORE)
+            .unwrap();
+        r.producer
+            .try_push_flagged(Kind::Message, b"", &[7; 600], 0, CONTINUES)
+            .unwrap();
+        let h = r.consumer.pop(&mut body).unwrap().unwrap();
+        assert_eq!(reassembly.feed(h, &mut body), Ok(Fed::Partial));
+        let held = reassembly.held();
+        let fed = r
+            .consumer
+            .pop_continuation(&mut reassembly, &mut body, &mut |_| false);
+        assert_eq!(fed, Err(Violation::Refused));
+        assert_eq!(reassembly.held(), held, "nothing reserved");
+        assert!(r.consumer.has_next(), "left in the ring");
+        // Allowed now, the same record completes the message.
+        let fed = r
+            .consumer
+            .pop_continuation(&mut reassembly, &mut body, &mut |_| true);
+        assert!(matches!(fed, Ok(Some(Fed::Whole(_)))), "{fed:?}");
+        assert_eq!(body.len(), 2 + 3 + 600);
     }
 
     #[test]

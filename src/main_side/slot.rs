@@ -77,9 +77,9 @@ impl Slot {
         }
     }
 
-    /// The next whole request in its ring, into `body`: `Ok(None)` when
-    /// there is none yet (or a fragment was kept), `Err` with the reason to
-    /// disconnect it.
+    /// The next record in its ring: a whole request (into `body`), a
+    /// fragment kept or an aborted message; `Ok(None)` when there is none
+    /// yet; `Err` with the reason to disconnect it.
     #[inline]
     pub fn next(&mut self, body: &mut Vec<u8>) -> Result<Option<Fed>, String> {
         if self.reassembly.in_progress() {

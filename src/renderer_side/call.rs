@@ -56,8 +56,8 @@ impl Shared {
     }
 
     /// Waits, blocked, for the reply to `call` (whose request `pushed`
-    /// reports on), and decodes it into `out` or an error. Settles the call
-    /// whatever happens.
+    /// reports on), and decodes it into `out` or an error; with `no_spin`,
+    /// sleeps at once (main was asleep). Settles the call whatever happens.
     #[inline]
     pub(super) fn await_reply(
         &self,

@@ -192,6 +192,11 @@ impl Reassembly {
             return Err(Violation::Fragment("a continuation of another message"));
         }
         if header.flags & ABORT != 0 {
+            // An abort carries nothing (its header says so, and a popped
+            // record's bytes match its header); nothing may be appended.
+            if added != 0 {
+                return Err(Violation::Fragment("an abort that carries data"));
+            }
             return Ok(&mut partial.body);
         }
         let channel_len = partial.first.channel_len as usize;
@@ -231,6 +236,7 @@ impl Reassembly {
         if header.flags & MORE != 0 {
             return Fed::Partial;
         }
+        // `admit_continuation` succeeded, so a message is in progress.
         let Partial { first, body: whole } = self.partial.take().expect("admitted");
         let payload = whole.len() - first.channel_len as usize;
         *body = whole;
