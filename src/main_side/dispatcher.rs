@@ -69,6 +69,9 @@ pub(crate) struct Dispatcher {
     round_start: usize,
     /// Records handled since the last round that skipped no one.
     handled_since_full_round: usize,
+    /// The last round moved records from an outbox into a ring: the
+    /// renderer is reading, so more room is coming; worth staying awake for.
+    flushed_last_round: bool,
     /// Renderers' flags are raised (see `arm`).
     armed: bool,
     /// Fires at the next renderer deadline or mute's end; in the epoll set.
@@ -100,6 +103,7 @@ impl Dispatcher {
             ret: ReturnValue::default(),
             round_start: 0,
             handled_since_full_round: 0,
+            flushed_last_round: false,
             armed: false,
             timer,
             events: vec![epoll::no_event(); 64],
@@ -143,7 +147,10 @@ impl Dispatcher {
                     last_liveness = Instant::now();
                 }
             }
-            if handled > 0 {
+            // Flushing an outbox counts as activity: a renderer reading a
+            // long message frees room again within microseconds, and moving
+            // it in at once beats parking until its kick wakes us.
+            if handled > 0 || self.flushed_last_round {
                 idle_since = None;
                 idle_rounds = 0;
                 woke_idle = false;
@@ -227,6 +234,7 @@ impl Dispatcher {
         // everyone, so a renderer that speaks up waits one batch at most.
         let may_skip = self.handled_since_full_round < BATCH;
         let mut handled = 0;
+        let mut flushed_any = false;
         for k in 0..n {
             let i = (round + k) % n;
             let slot = &self.slots[i];
@@ -250,7 +258,9 @@ impl Dispatcher {
                 slot.false_alarms = 0;
             }
             handled += h;
+            flushed_any |= flushed;
         }
+        self.flushed_last_round = flushed_any;
         self.round_start = round.wrapping_add(1);
         self.handled_since_full_round = if may_skip {
             self.handled_since_full_round + handled
