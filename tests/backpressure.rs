@@ -1,7 +1,8 @@
 //! Backpressure on the renderer → main ring: `try_send` refuses with `Full`,
 //! `send_timeout` gives up, `send` waits; nothing accepted is ever lost or
 //! reordered; and a renderer blocked in `send` on a full ring learns promptly
-//! that main died.
+//! that main died. The other way, `WebContents::wait_sent` paces main's
+//! sender on a slow renderer.
 
 mod common;
 
@@ -29,6 +30,7 @@ fn renderer_entry() {
         "blocked_in_send" => role_blocked_in_send(),
         "main_for_kill" => role_main_for_kill(),
         "calls_behind_floods" => role_calls_behind_floods(),
+        "slow_reader" => role_slow_reader(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -255,4 +257,82 @@ fn empty_replies_queued_behind_messages_arrive() {
     .unwrap();
     let (_wc, mut child) = spawn(&ipc, ENTRY, "calls_behind_floods", "");
     child.assert_success(LIMIT);
+}
+
+/// Reads `big` messages slowly, checking their numbers, until it has
+/// `WAIT_SENT_MESSAGES`; then tells main and stays until main is done.
+fn role_slow_reader() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let next = Arc::new(AtomicU64::new(0));
+    let n = next.clone();
+    ipc.on("big", move |_, arg| {
+        let i = u64::from_le_bytes(arg[..8].try_into().unwrap());
+        assert_eq!(i, n.fetch_add(1, Ordering::Relaxed), "in order");
+        assert_eq!(arg.len(), WAIT_SENT_LEN);
+        std::thread::sleep(Duration::from_millis(2));
+    })
+    .unwrap();
+    eventually(LIMIT, "every big message", || {
+        next.load(Ordering::Relaxed) == WAIT_SENT_MESSAGES
+    });
+    ipc.send_sync("all-read", []).unwrap();
+    std::thread::sleep(LIMIT);
+}
+
+/// Larger than the 256 KiB ring, so each message waits in main's outbox.
+const WAIT_SENT_LEN: usize = 1 << 20;
+const WAIT_SENT_MESSAGES: u64 = 40;
+
+#[test]
+fn wait_sent_paces_main_on_a_slow_reader_and_reports_timeout_and_death() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let (all_read, all_read_rx) = std::sync::mpsc::channel();
+    let all_read = std::sync::Mutex::new(all_read);
+    ipc.on("all-read", move |e, _| {
+        let _ = all_read.lock().unwrap().send(());
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "slow_reader", "");
+    let mut most_queued = 0;
+    for i in 0..WAIT_SENT_MESSAGES {
+        let mut m = vec![0x5A; WAIT_SENT_LEN];
+        m[..8].copy_from_slice(&i.to_le_bytes());
+        wc.send("big", &m).unwrap();
+        most_queued = most_queued.max(wc.queued_bytes());
+        wc.wait_sent(LIMIT).unwrap();
+        assert_eq!(wc.queued_bytes(), 0, "wait_sent returned with a backlog");
+    }
+    // Paced: never more than about one message waited in main.
+    assert!(
+        most_queued <= WAIT_SENT_LEN + (64 << 10),
+        "{most_queued} bytes queued"
+    );
+    all_read_rx
+        .recv_timeout(LIMIT)
+        .expect("the renderer read them all");
+
+    // A renderer that stops reading: a deadline, not a hang.
+    signal_stop(child.pid());
+    for i in WAIT_SENT_MESSAGES..WAIT_SENT_MESSAGES + 2 {
+        let mut m = vec![0x5A; WAIT_SENT_LEN];
+        m[..8].copy_from_slice(&i.to_le_bytes());
+        wc.send("big", &m).unwrap();
+    }
+    let started = Instant::now();
+    let stalled = wc.wait_sent(Duration::from_millis(200));
+    assert!(matches!(stalled, Err(Error::Timeout)), "{stalled:?}");
+    assert!(started.elapsed() < LIMIT);
+
+    // And one that is gone (SIGKILL ends a stopped process too).
+    child.kill();
+    eventually(LIMIT, "the death noticed", || !wc.is_connected());
+    let gone = wc.wait_sent(LIMIT);
+    assert!(matches!(gone, Err(Error::Disconnected)), "{gone:?}");
+}
+
+fn signal_stop(pid: u32) {
+    // SAFETY: signals a child of ours by pid; no memory involved.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
 }

@@ -20,6 +20,7 @@ mod lifecycle;
 mod log_gate;
 mod outbox;
 mod responder;
+mod sent_signal;
 mod shared;
 mod slot;
 mod spawn;

@@ -7,16 +7,22 @@ use super::dispatcher_waker::DispatcherWaker;
 use super::lifecycle::Hooks;
 use super::log_gate::LogGate;
 use super::outbox::{Broken, ForwardFailed, Outgoing};
+use super::sent_signal::SentSignal;
 use super::stats::{Counters, RendererStats};
 use super::{IpcMainEvent, MainHandler, MainListener, register_handler};
 use crate::error::{Error, Result, check_channel};
 use crate::listeners::{ListenerId, Listeners};
+use crate::wait;
 use crate::wire::failure::RemoteFailure;
 use crate::wire::record::Kind;
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Longest sleep in [`WebContents::wait_sent`] before it flushes itself.
+const SENT_SLICE: Duration = Duration::from_millis(1);
 
 /// Main's handle on one connected renderer, like Electron's `webContents`.
 ///
@@ -37,6 +43,8 @@ pub(crate) struct Connection {
     /// Bytes waiting in the outbox: non-zero tells the dispatcher to flush.
     /// Written only under `out`, so it never runs behind the outbox for long.
     pub queued: AtomicUsize,
+    /// Wakes threads in [`WebContents::wait_sent`] when `queued` drops to 0.
+    pub sent: SentSignal,
     pub reason: Mutex<Option<String>>,
     /// Async messages that arrived on a channel with no listener.
     pub unhandled: AtomicU64,
@@ -74,6 +82,7 @@ impl Connection {
             out: Mutex::new(Some(out)),
             connected: AtomicBool::new(true),
             queued: AtomicUsize::new(0),
+            sent: SentSignal::default(),
             reason: Mutex::new(None),
             unhandled: AtomicU64::new(0),
             counters: Counters::default(),
@@ -110,6 +119,7 @@ impl Connection {
             );
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
+            self.sent.notify();
             self.log.close(self.id);
             self.calls.close();
             self.dispatcher.wake();
@@ -216,7 +226,11 @@ impl Connection {
         let result = out.flush();
         let moved = out.outbox_bytes != before;
         self.queued.store(out.outbox_bytes, Ordering::Relaxed);
+        let emptied = moved && out.outbox_bytes == 0;
         drop(guard);
+        if emptied {
+            self.sent.notify();
+        }
         if let Err(Broken(reason)) = result {
             self.disconnect(reason);
         }
@@ -289,9 +303,67 @@ impl WebContents {
     /// need while they wait in main's outbox for the renderer to make room:
     /// 0 once they all reached the ring, or after a disconnect.
     /// A sender that produces faster than the renderer reads can pace itself
-    /// on this.
+    /// on this, or sleep in [`wait_sent`](Self::wait_sent).
     pub fn queued_bytes(&self) -> usize {
         self.conn.queued.load(Ordering::Relaxed)
+    }
+
+    /// Waits until everything sent to this renderer so far has left main's
+    /// outbox for its ring (the renderer may not have read it yet), or
+    /// `timeout` passes: backpressure for a thread that sends large or many
+    /// messages, whose outbox would otherwise grow toward
+    /// [`Config::outbox_limit`](crate::Config::outbox_limit). It sleeps, and
+    /// moves queued records into the ring itself as room appears. Fails with
+    /// [`Error::Timeout`] if the outbox is still not empty by then, and
+    /// [`Error::Disconnected`] once the renderer is gone. Not from a listener
+    /// or handler: main's dispatcher would wait meanwhile.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// # let ipc = ringipc::IpcMain::new()?;
+    /// # let (renderer, _child) = ipc.spawn(&mut std::process::Command::new("./renderer"))?;
+    /// let frame = vec![0u8; 8 << 20];
+    /// for _ in 0..100 {
+    ///     renderer.send("frame", &frame)?;
+    ///     // At most one frame waits in main: a slow renderer slows this loop.
+    ///     renderer.wait_sent(std::time::Duration::from_secs(5))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_sent(&self, timeout: Duration) -> Result<()> {
+        let conn = &self.conn;
+        // The common case, cheap enough to call after every small send.
+        if conn.queued.load(Ordering::Relaxed) == 0 {
+            return match self.is_connected() {
+                true => Ok(()),
+                false => Err(Error::Disconnected),
+            };
+        }
+        let deadline = wait::deadline_in(timeout);
+        loop {
+            if !self.is_connected() {
+                return Err(Error::Disconnected);
+            }
+            if conn.queued.load(Ordering::Relaxed) == 0 {
+                return Ok(());
+            }
+            // Room may have appeared since the dispatcher last looked.
+            conn.flush();
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return match conn.queued.load(Ordering::Relaxed) {
+                    0 => Ok(()),
+                    _ => Err(Error::Timeout),
+                };
+            }
+            // The dispatcher flushes as the renderer reads, and wakes us
+            // when the outbox is empty; a slice bounds the wait should it be
+            // busy, after which we flush ourselves.
+            let until = deadline.map_or(now + SENT_SLICE, |d| d.min(now + SENT_SLICE));
+            conn.sent.sleep(until, || {
+                conn.queued.load(Ordering::Relaxed) == 0 || !conn.connected.load(Ordering::Relaxed)
+            });
+        }
     }
 
     /// Sends any `serde` value, compactly encoded (feature `serde`; see
