@@ -203,6 +203,7 @@ static int run_round(const char *self, int round, int calls) {
         CHECK(ringipc_web_contents_send(pump, "tick", (const uint8_t *)tick, (size_t)n) == RINGIPC_STATUS_OK, "tick");
     }
     CHECK(ringipc_web_contents_send(pump, "bye", NULL, 0) == RINGIPC_STATUS_OK, "bye");
+    CHECK(ringipc_web_contents_wait_sent(pump, 60000) == RINGIPC_STATUS_OK, "wait_sent");
     ringipc_web_contents_free(pump);
 
     /* Wait for the three that leave on their own; keep dispatching if hosted. */
@@ -236,6 +237,7 @@ static int run_round(const char *self, int round, int calls) {
             usleep(2000);
     }
     CHECK(ringipc_web_contents_send(renderers[2], "late", NULL, 0) == RINGIPC_STATUS_DISCONNECTED, "send to the dead");
+    CHECK(ringipc_web_contents_wait_sent(renderers[2], -1) == RINGIPC_STATUS_DISCONNECTED, "wait_sent on the dead");
     CHECK(atomic_load(&echoes->calls) >= 2 * 2 * calls, "echo calls: %ld", atomic_load(&echoes->calls));
     CHECK(atomic_load(&notes->calls) == 2 * calls, "notes: %ld", atomic_load(&notes->calls));
 

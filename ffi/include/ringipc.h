@@ -884,6 +884,20 @@ enum ringipc_status ringipc_web_contents_send(const ringipc_web_contents *conten
                                               size_t len);
 
 /**
+ * Waits until everything sent to this renderer so far has left main's
+ * outbox for its ring (it may not be read yet), or `timeout_ms` passes
+ * (negative: no deadline): backpressure for a thread that sends a lot.
+ * Sleeps meanwhile. `RINGIPC_STATUS_TIMEOUT` if the outbox is still not
+ * empty, `RINGIPC_STATUS_DISCONNECTED` once the renderer is gone. Not from
+ * a callback: main's dispatcher would wait meanwhile.
+ *
+ * # Safety
+ * `contents` is a live or borrowed handle.
+ */
+enum ringipc_status ringipc_web_contents_wait_sent(const ringipc_web_contents *contents,
+                                                   int64_t timeout_ms);
+
+/**
  * This renderer's id, unique within its main (never 0). 0 if NULL.
  *
  * # Safety

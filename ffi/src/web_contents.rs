@@ -48,6 +48,29 @@ pub unsafe extern "C" fn ringipc_web_contents_send(
     })
 }
 
+/// Waits until everything sent to this renderer so far has left main's
+/// outbox for its ring (it may not be read yet), or `timeout_ms` passes
+/// (negative: no deadline): backpressure for a thread that sends a lot.
+/// Sleeps meanwhile. `RINGIPC_STATUS_TIMEOUT` if the outbox is still not
+/// empty, `RINGIPC_STATUS_DISCONNECTED` once the renderer is gone. Not from
+/// a callback: main's dispatcher would wait meanwhile.
+///
+/// # Safety
+/// `contents` is a live or borrowed handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringipc_web_contents_wait_sent(
+    contents: *const ringipc_web_contents,
+    timeout_ms: i64,
+) -> ringipc_status {
+    guard(|| {
+        // SAFETY: the caller's contract, passed on.
+        let contents = unsafe { object(contents, "contents") }?;
+        let timeout = crate::timeout(timeout_ms).unwrap_or(std::time::Duration::MAX);
+        contents.0.wait_sent(timeout)?;
+        Ok(())
+    })
+}
+
 /// This renderer's id, unique within its main (never 0). 0 if NULL.
 ///
 /// # Safety
