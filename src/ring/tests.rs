@@ -138,20 +138,28 @@ fn continuations_go_straight_into_their_message() {
     assert!(asked.borrow().iter().all(|&b| b >= 5));
 }
 
-#[test]
-fn a_refused_continuation_copies_nothing_and_stays_in_the_ring() {
-    use crate::wire::record::{CONTINUES, MORE};
-    let mut r = ring(4096);
+/// A message on "ch" begun with a first fragment "abc", popped and fed:
+/// the reassembly in progress, and the buffer its record came through.
+fn message_begun(r: &mut TestRing) -> (Reassembly, Vec<u8>) {
+    use crate::wire::record::MORE;
     let mut reassembly = Reassembly::new(1 << 20);
     let mut body = Vec::new();
     r.producer
         .try_push_flagged(Kind::Message, b"ch", b"abc", 0, MORE)
         .unwrap();
+    let h = r.consumer.pop(&mut body).unwrap().unwrap();
+    assert_eq!(reassembly.feed(h, &mut body), Ok(Fed::Partial));
+    (reassembly, body)
+}
+
+#[test]
+fn a_refused_continuation_copies_nothing_and_stays_in_the_ring() {
+    use crate::wire::record::CONTINUES;
+    let mut r = ring(4096);
+    let (mut reassembly, mut body) = message_begun(&mut r);
     r.producer
         .try_push_flagged(Kind::Message, b"", &[7; 600], 0, CONTINUES)
         .unwrap();
-    let h = r.consumer.pop(&mut body).unwrap().unwrap();
-    assert_eq!(reassembly.feed(h, &mut body), Ok(Fed::Partial));
     let held = reassembly.held();
     let fed = r
         .consumer
@@ -169,18 +177,11 @@ fn a_refused_continuation_copies_nothing_and_stays_in_the_ring() {
 
 #[test]
 fn a_record_that_does_not_continue_the_message_stays_in_the_ring() {
-    use crate::wire::record::MORE;
     let mut r = ring(4096);
-    let mut reassembly = Reassembly::new(1 << 20);
-    let mut body = Vec::new();
-    r.producer
-        .try_push_flagged(Kind::Message, b"ch", b"abc", 0, MORE)
-        .unwrap();
+    let (mut reassembly, mut body) = message_begun(&mut r);
     r.producer
         .try_push(Kind::Message, b"other", b"x", 0)
         .unwrap();
-    let h = r.consumer.pop(&mut body).unwrap().unwrap();
-    assert_eq!(reassembly.feed(h, &mut body), Ok(Fed::Partial));
     let fed = r
         .consumer
         .pop_continuation(&mut reassembly, &mut body, &mut |_| true);
