@@ -40,7 +40,8 @@ mod model_tests;
 pub use error::{Error, Result};
 pub use listeners::ListenerId;
 pub use main_side::{
-    Config, IpcMain, IpcMainEvent, MainInvocation, RendererStats, Responder, WebContents,
+    Config, IpcMain, IpcMainEvent, MainInvocation, PreparedRenderer, RendererStats, Responder,
+    WebContents,
 };
 pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use ringipc::{Error, IpcRenderer, RendererStats, WaitBackend};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,7 @@ fn renderer_entry() {
     match role.as_str() {
         "api" => role_api(),
         "invoke" => role_invoke(),
+        "deferred_invokes" => role_deferred_invokes(),
         "connect_and_leave" => drop(IpcRenderer::from_env().unwrap()),
         "scoped" => role_scoped(&std::env::var(ARG).unwrap()),
         "sends_then_waits" => role_sends_then_waits(),
@@ -624,4 +626,113 @@ fn a_host_can_drive_mains_dispatch_from_its_own_thread() {
         ipc.dispatch(Duration::ZERO),
         Err(Error::Disconnected)
     ));
+}
+
+fn role_deferred_invokes() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    // Answered later, out of order, from other threads.
+    let calls: Vec<_> = (0..8u8)
+        .map(|i| ipc.invoke("later", [i]).unwrap())
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.wait().unwrap(), [i as u8 * 2]);
+    }
+    match ipc.invoke("refuse", []).unwrap().wait() {
+        Err(Error::HandlerFailed { channel, message }) => {
+            assert_eq!(
+                (channel.as_str(), message.as_str()),
+                ("refuse", "not today")
+            );
+        }
+        other => panic!("expected HandlerFailed, got {other:?}"),
+    }
+    assert!(matches!(
+        ipc.invoke("dropped", []).unwrap().wait(),
+        Err(Error::NoReturnValue { .. })
+    ));
+    // A deferred sync answer that fails.
+    assert!(matches!(
+        ipc.send_sync("sync-refuse", []),
+        Err(Error::HandlerFailed { .. })
+    ));
+    println!("deferred ok");
+}
+
+/// A handler that takes the responder answers (or fails) later from
+/// another thread, and what it returns itself is ignored; a responder
+/// dropped unanswered fails the call instead of leaving it pending.
+#[test]
+fn handlers_answer_invokes_later_through_a_responder() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.handle("later", |event, arg| {
+        let responder = event.take_responder().expect("an invoke");
+        assert!(event.take_responder().is_none(), "the first answer wins");
+        let doubled = [arg[0] * 2];
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(u64::from(8 - doubled[0] / 2)));
+            responder.respond(doubled).unwrap();
+        });
+        Ok::<_, String>(b"ignored")
+    })
+    .unwrap();
+    ipc.handle("refuse", |event, _| {
+        let responder = event.take_responder().unwrap();
+        std::thread::spawn(move || responder.fail("not today"));
+        Ok::<_, String>([])
+    })
+    .unwrap();
+    ipc.handle("dropped", |event, _| {
+        drop(event.take_responder());
+        Ok::<_, String>([])
+    })
+    .unwrap();
+    ipc.on("sync-refuse", |event, _| {
+        event.take_responder().unwrap().fail("no");
+    })
+    .unwrap();
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "deferred_invokes", "");
+    child.assert_success(LIMIT);
+}
+
+/// A host that starts the renderer itself, with the descriptors under other
+/// numbers than main's (as Node's `child_process.spawn` puts them at 3 and 4).
+#[test]
+fn a_prepared_renderer_started_by_the_host_connects() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.on("ping", |e, _| {
+        e.set_return_value("pong");
+    })
+    .unwrap();
+    let prepared = ipc.prepare_renderer().unwrap();
+    let (segment, lifeline) = (prepared.segment_fd(), prepared.lifeline_fd());
+    let (segment, lifeline) = (segment.as_raw_fd(), lifeline.as_raw_fd());
+    let (name, value) = prepared.environment(7, 8).unwrap();
+    assert!(prepared.environment(7, 7).is_err());
+    let mut command = role_command(ENTRY, "hundred_pings", "");
+    command.env(name, value);
+    let hook = move || {
+        // dup2 and fcntl are async-signal-safe; the numbers are open in the
+        // parent. dup2 onto the same number keeps close-on-exec, hence fcntl.
+        for (from, to) in [(segment, 7), (lifeline, 8)] {
+            if unsafe { libc::dup2(from, to) } < 0
+                || unsafe { libc::fcntl(to, libc::F_SETFD, 0) } < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls dup2 and fcntl.
+    unsafe { command.pre_exec(hook) };
+    let id = prepared.id();
+    let child = command.spawn().unwrap();
+    let mut child = ChildGuard(Some(child));
+    let wc = prepared.started(child.pid());
+    assert_eq!((wc.id(), wc.process_id()), (id, child.pid()));
+    child.assert_success(LIMIT);
+    // Dropping a prepared renderer abandons it without a trace.
+    drop(ipc.prepare_renderer().unwrap());
 }

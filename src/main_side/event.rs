@@ -9,6 +9,8 @@ pub struct IpcMainEvent<'a> {
     pub(crate) sender: &'a WebContents,
     pub(crate) channel: &'a str,
     pub(crate) sync: bool,
+    /// An `invoke` for the channel's handler.
+    pub(crate) invoke: bool,
     pub(crate) call_id: u64,
     pub(crate) reply: &'a mut ReturnValue,
 }
@@ -105,17 +107,20 @@ impl IpcMainEvent<'_> {
         self.reply.set
     }
 
-    /// Takes the right to answer this sync message later, from any thread
-    /// (see [`Responder`]). `None` for an asynchronous message, or once a
-    /// value was set or the responder taken: the first answer wins.
+    /// Takes the right to answer this sync message, or this `invoke` in a
+    /// handler, later and from any thread (see [`Responder`]). `None` for an
+    /// asynchronous message, or once a value was set or the responder taken:
+    /// the first answer wins. A handler that takes it answers only through
+    /// it: what the handler then returns is ignored.
     pub fn take_responder(&mut self) -> Option<Responder> {
-        if !self.sync || self.reply.set || self.reply.deferred {
+        if !(self.sync || self.invoke) || self.reply.set || self.reply.deferred {
             return None;
         }
         self.reply.deferred = true;
         Some(Responder {
             to: self.sender.clone(),
             call_id: self.call_id,
+            invoke: self.invoke,
             answered: false,
         })
     }

@@ -146,6 +146,7 @@ impl Handling<'_> {
             sender: self.sender,
             channel,
             sync,
+            invoke: false,
             call_id,
             reply: self.ret,
         };
@@ -198,10 +199,18 @@ impl Handling<'_> {
             sender: self.sender,
             channel,
             sync: false,
+            invoke: true,
             call_id,
             reply: self.ret,
         };
-        match panics::guarded(|| (entry.f)(&mut event, payload)) {
+        let outcome = panics::guarded(|| (entry.f)(&mut event, payload));
+        if self.ret.deferred {
+            // The handler took the responder, which answers (or, dropped,
+            // fails the call) in its place.
+            conn.wake_receiver();
+            return;
+        }
+        match outcome {
             Ok(Ok(())) => {
                 // A failure to reply is a disconnect, recorded on the connection.
                 let _ = conn.answer(call_id, &self.ret.bytes);

@@ -32,6 +32,7 @@ pub use config::Config;
 pub use event::IpcMainEvent;
 pub use ipc_main::IpcMain;
 pub use responder::Responder;
+pub use spawn::PreparedRenderer;
 pub use stats::RendererStats;
 pub use web_contents::WebContents;
 

@@ -1,11 +1,15 @@
-//! [`Responder`]: the right to answer a sync message later, from any thread.
+//! [`Responder`]: the right to answer a sync message or an `invoke` later,
+//! from any thread.
 
 use super::WebContents;
 use crate::error::Result;
 use crate::wire::failure::RemoteFailure;
 
-/// The right to answer one sync message later, from any thread: what
+/// The right to answer one sync message or one `invoke` later, from any
+/// thread: what
 /// [`IpcMainEvent::take_responder`](crate::IpcMainEvent::take_responder) hands out.
+/// Hosts whose handlers finish asynchronously (a JavaScript `Promise`) take
+/// it in the handler and answer when the work is done.
 ///
 /// Answering consumes it, so the first answer is the only one. Dropping it
 /// unanswered answers the caller with [`Error::NoReturnValue`](crate::Error::NoReturnValue) rather than
@@ -27,6 +31,9 @@ use crate::wire::failure::RemoteFailure;
 pub struct Responder {
     pub(super) to: WebContents,
     pub(super) call_id: u64,
+    /// An `invoke`'s answer: nobody may be blocked on it, so the renderer's
+    /// receiver is woken for it.
+    pub(super) invoke: bool,
     pub(super) answered: bool,
 }
 
@@ -36,7 +43,26 @@ impl Responder {
     /// answering the caller with that error) if the value is too long.
     pub fn respond(mut self, value: impl AsRef<[u8]>) -> Result<()> {
         self.answered = true;
-        self.to.conn.answer(self.call_id, value.as_ref())
+        let answered = self.to.conn.answer(self.call_id, value.as_ref());
+        self.wake();
+        answered
+    }
+
+    /// Answers the call with an error: the caller's `send_sync` or `invoke`
+    /// fails with [`Error::HandlerFailed`](crate::Error::HandlerFailed)
+    /// carrying `message`, as when a handler returns an error.
+    pub fn fail(mut self, message: &str) {
+        self.answered = true;
+        self.to
+            .conn
+            .fail(self.call_id, RemoteFailure::HandlerFailed, message);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if self.invoke {
+            self.to.conn.wake_receiver();
+        }
     }
 
     /// The renderer waiting for the answer.
@@ -50,6 +76,7 @@ impl Drop for Responder {
         if !self.answered {
             let failure = RemoteFailure::NoReturnValue;
             self.to.conn.fail(self.call_id, failure, "");
+            self.wake();
         }
     }
 }

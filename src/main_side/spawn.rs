@@ -1,5 +1,7 @@
-//! [`IpcMain::spawn`]: a new renderer's segment, lifeline and invitation,
-//! and the connection main keeps for it.
+//! Starting renderers: [`IpcMain::spawn`] for a `std::process::Command`, and
+//! [`IpcMain::prepare_renderer`] for hosts that start the process themselves
+//! (Node's `child_process`, a supervisor). Both make the renderer's segment,
+//! lifeline and invitation, and the connection main keeps for it.
 
 use super::IpcMain;
 use super::budget::Account;
@@ -13,9 +15,10 @@ use crate::os::inherit;
 use crate::os::invitation::{ENV_VAR, InheritedFd, Invitation};
 use crate::os::segment::{self, Mapping};
 use crate::os::{lifeline, pidfd};
-use crate::wait::Wake;
+use crate::ring::Consumer;
+use crate::wait::{Doorbell, Wake};
 use crate::wire::layout::{BellSlot, Layout};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,6 +34,37 @@ impl IpcMain {
     /// safe (stale hooks recognise that their descriptors are gone) but
     /// accumulates hooks.
     pub fn spawn(&self, command: &mut Command) -> Result<(WebContents, Child)> {
+        let prepared = self.prepare_renderer()?;
+        let (segment, lifeline) = (prepared.segment_fd(), prepared.lifeline_fd());
+        let (name, value) = prepared.environment(segment.as_raw_fd(), lifeline.as_raw_fd())?;
+        command.env(name, value);
+        let passed = [InheritedFd::of(segment)?, InheritedFd::of(lifeline)?];
+        inherit::pass_on_exec(command, passed);
+        let child = command.spawn()?;
+        Ok((prepared.started(child.id()), child))
+    }
+
+    /// Makes a renderer's segment and lifeline for a process the caller
+    /// starts itself, for hosts whose own spawn must run the child (Node's
+    /// `child_process.spawn`, a sandbox broker). The caller passes both
+    /// descriptors to the child (under any numbers), sets the variable
+    /// [`PreparedRenderer::environment`] returns for those numbers, starts it,
+    /// and calls [`PreparedRenderer::started`] with its pid before reaping
+    /// it. Dropping the `PreparedRenderer` instead abandons the renderer.
+    ///
+    /// ```no_run
+    /// # fn main() -> ringipc::Result<()> {
+    /// use std::os::fd::AsRawFd;
+    /// let ipc = ringipc::IpcMain::new()?;
+    /// let prepared = ipc.prepare_renderer()?;
+    /// // A host that dups the two descriptors to 3 and 4 in its child:
+    /// let (name, value) = prepared.environment(3, 4)?;
+    /// # let pid = 0;
+    /// // ... start the child with `name=value` and the descriptors ...
+    /// let web_contents = prepared.started(pid);
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_renderer(&self) -> Result<PreparedRenderer> {
         let shared = self.shared();
         if shared.is_stopping() {
             return Err(Error::Disconnected);
@@ -53,18 +87,105 @@ impl IpcMain {
         // receiver thread through it; closed (EOF for the renderer) once both
         // the dispatcher and the connection's outgoing half let go.
         let main_end = Arc::new(main_end);
-        let MainEnds {
-            requests,
-            replies,
-            bells,
-        } = attach::attach(
+        let ends = attach::attach(
             &mapping,
             &layout,
             main_wakes(&mapping, &layout, cfg, &main_end)?,
         );
-        let child = start(command, &memfd, &child_end, layout.segment_len)?;
-        drop((child_end, memfd));
+        Ok(PreparedRenderer {
+            ipc: self.clone(),
+            id,
+            segment_len: layout.segment_len,
+            memfd,
+            child_end,
+            main_end,
+            ends,
+        })
+    }
+}
 
+/// A renderer whose segment and lifeline exist but whose process main has
+/// not seen yet: what [`IpcMain::prepare_renderer`] returns.
+pub struct PreparedRenderer {
+    ipc: IpcMain,
+    id: u32,
+    segment_len: usize,
+    memfd: OwnedFd,
+    child_end: OwnedFd,
+    main_end: Arc<OwnedFd>,
+    ends: MainEnds,
+}
+
+impl PreparedRenderer {
+    /// The renderer's shared segment, to pass to the child. Close-on-exec:
+    /// the host makes its child's copy inheritable (as `dup2` onto a
+    /// numbered descriptor does).
+    pub fn segment_fd(&self) -> BorrowedFd<'_> {
+        self.memfd.as_fd()
+    }
+
+    /// The child's end of the lifeline, to pass to the child (close-on-exec,
+    /// like [`segment_fd`](Self::segment_fd)).
+    pub fn lifeline_fd(&self) -> BorrowedFd<'_> {
+        self.child_end.as_fd()
+    }
+
+    /// The environment variable, `(name, value)`, that tells
+    /// [`crate::IpcRenderer::from_env`] in the child which of its
+    /// descriptors hold the segment and the lifeline: the numbers they will
+    /// have in the child, which may differ from main's.
+    pub fn environment(
+        &self,
+        segment_fd: RawFd,
+        lifeline_fd: RawFd,
+    ) -> Result<(&'static str, String)> {
+        let in_child = |fd, of: &OwnedFd| -> Result<InheritedFd> {
+            let id = InheritedFd::of(of.as_fd())?.id;
+            Ok(InheritedFd { fd, id })
+        };
+        if segment_fd < 0 || lifeline_fd < 0 || segment_fd == lifeline_fd {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the segment and lifeline need two distinct descriptor numbers",
+            )));
+        }
+        let invitation = Invitation {
+            segment: in_child(segment_fd, &self.memfd)?,
+            lifeline: in_child(lifeline_fd, &self.child_end)?,
+            segment_len: self.segment_len,
+            main_pid: std::process::id(),
+        };
+        Ok((ENV_VAR, invitation.encode()))
+    }
+
+    /// Main's id for the renderer, the same its [`WebContents`] will have.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The child `pid` was started with both descriptors: closes main's
+    /// copies of the child's ends, hands the renderer to the dispatcher and
+    /// returns its [`WebContents`]. Call it before reaping the child: main
+    /// watches the pid (through a pidfd) for the renderer's death. If main
+    /// shut down meanwhile, the renderer is returned disconnected.
+    pub fn started(self, pid: u32) -> WebContents {
+        let PreparedRenderer {
+            ipc,
+            id,
+            memfd,
+            child_end,
+            main_end,
+            ends,
+            ..
+        } = self;
+        drop((child_end, memfd));
+        let MainEnds {
+            requests,
+            replies,
+            bells,
+        } = ends;
+        let shared = ipc.shared();
+        let cfg = &shared.config;
         let account = Account::new(shared.memory.clone(), cfg.renderer_memory_limit);
         let limits = (cfg.outbox_limit, cfg.max_message_len as usize);
         let out = Outgoing::new(
@@ -76,32 +197,56 @@ impl IpcMain {
             limits,
         );
         let main = (shared.control.waker(), shared.hooks.clone());
-        let conn = Arc::new_cyclic(|this| {
-            Connection::new((id, child.id()), (out, account), main, this.clone())
-        });
+        let conn =
+            Arc::new_cyclic(|this| Connection::new((id, pid), (out, account), main, this.clone()));
         let web_contents = WebContents { conn };
-        let renderer = Incoming {
-            web_contents: web_contents.clone(),
-            consumer: requests,
-            data_bell: bells.request_data,
-            space_bell: bells.request_space,
-            lifeline: main_end,
-            // Before the caller can reap the child: its pid is not reused.
-            pidfd: pidfd::open(child.id()).ok(),
-        };
-        shared.renderers.lock().push(web_contents.clone());
-        shared.hooks.connected(&web_contents);
-        shared.control.add(renderer);
-        if shared.is_stopping() {
-            // Main shut down meanwhile, and its dispatcher may be gone: what
-            // it has not adopted is dropped here, which closes the lifelines
-            // (the renderers see EOF, not a silent main).
-            for late in shared.control.take_pending() {
-                late.web_contents.conn.disconnect("main shut down".into());
-            }
-            web_contents.conn.disconnect("main shut down".into());
+        adopt(
+            &ipc,
+            &web_contents,
+            (requests, bells.request_data, bells.request_space),
+            main_end,
+        );
+        web_contents
+    }
+}
+
+impl std::fmt::Debug for PreparedRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRenderer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands a started renderer to the dispatcher, or disconnects it at once if
+/// main is shutting down.
+fn adopt(
+    ipc: &IpcMain,
+    web_contents: &WebContents,
+    (consumer, data_bell, space_bell): (Consumer, Doorbell, Doorbell),
+    lifeline: Arc<OwnedFd>,
+) {
+    let shared = ipc.shared();
+    let renderer = Incoming {
+        web_contents: web_contents.clone(),
+        consumer,
+        data_bell,
+        space_bell,
+        lifeline,
+        // The caller has not reaped the child yet: its pid is not reused.
+        pidfd: pidfd::open(web_contents.process_id()).ok(),
+    };
+    shared.renderers.lock().push(web_contents.clone());
+    shared.hooks.connected(web_contents);
+    shared.control.add(renderer);
+    if shared.is_stopping() {
+        // Main shut down meanwhile, and its dispatcher may be gone: what it
+        // has not adopted is dropped here, which closes the lifelines (the
+        // renderers see EOF, not a silent main).
+        for late in shared.control.take_pending() {
+            late.web_contents.conn.disconnect("main shut down".into());
         }
-        Ok((web_contents, child))
+        web_contents.conn.disconnect("main shut down".into());
     }
 }
 
@@ -123,23 +268,4 @@ fn main_wakes(
         reply_calls: sleeper(BellSlot::ReplyCalls)?,
         reply_space: Wake::FUTEX_ONE,
     })
-}
-
-/// Starts the child with the segment and its end of the lifeline, and the
-/// invitation that names them.
-fn start(
-    command: &mut Command,
-    memfd: &OwnedFd,
-    child_end: &OwnedFd,
-    segment_len: usize,
-) -> Result<Child> {
-    let invitation = Invitation {
-        segment: InheritedFd::of(memfd)?,
-        lifeline: InheritedFd::of(child_end)?,
-        segment_len,
-        main_pid: std::process::id(),
-    };
-    command.env(ENV_VAR, invitation.encode());
-    inherit::pass_on_exec(command, [invitation.segment, invitation.lifeline]);
-    Ok(command.spawn()?)
 }

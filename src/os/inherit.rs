@@ -6,13 +6,13 @@ use super::fd;
 use super::invitation::{InheritedFd, Invitation};
 use crate::error::{Error, Result};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 impl InheritedFd {
     /// `fd`'s number with the identity of the file it names now.
-    pub fn of(fd: &OwnedFd) -> io::Result<InheritedFd> {
+    pub fn of(fd: BorrowedFd<'_>) -> io::Result<InheritedFd> {
         let raw = fd.as_raw_fd();
         Ok(InheritedFd {
             fd: raw,
