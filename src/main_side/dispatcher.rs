@@ -81,7 +81,7 @@ pub(crate) struct Dispatcher {
 
 /// The dispatcher thread's body.
 pub(crate) fn run(mut d: Dispatcher) {
-    d.run_until(None);
+    d.run_until(None, false);
     d.shutdown();
 }
 
@@ -111,9 +111,10 @@ impl Dispatcher {
     }
 
     /// Serves every renderer until main stops or `deadline` passes (checked
-    /// whenever the loop reads the clock, so at least one round runs).
-    /// Returns the records handled.
-    pub fn run_until(&mut self, deadline: Option<Instant>) -> usize {
+    /// whenever the loop reads the clock, so at least one round runs), or,
+    /// with `first_work`, until a round handles something. Returns the
+    /// records handled.
+    pub fn run_until(&mut self, deadline: Option<Instant>, first_work: bool) -> usize {
         let spin = self.shared.config.dispatcher_spin;
         let mut total = 0;
         let mut idle_since: Option<Instant> = None;
@@ -135,6 +136,9 @@ impl Dispatcher {
             }
             let handled = self.drain_all();
             total += handled;
+            if first_work && handled > 0 {
+                break;
+            }
             until_clock = until_clock.saturating_sub(1 + handled * CLOCK_EVERY / 64);
             if until_clock == 0 {
                 until_clock = CLOCK_EVERY;

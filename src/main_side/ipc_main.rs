@@ -120,6 +120,21 @@ impl IpcMain {
     /// # Ok(()) }
     /// ```
     pub fn dispatch(&self, timeout: Duration) -> Result<usize> {
+        self.hosted_dispatch(timeout, false)
+    }
+
+    /// [`dispatch`](Self::dispatch) that returns as soon as one round has
+    /// handled something, or once `timeout` passes with nothing to do. For
+    /// hosts that hand what listeners collected to another runtime (Node's
+    /// event loop) and want it there at once, while still catching a burst's
+    /// next record by spinning for up to `timeout`. As with `dispatch`, a
+    /// call that handled something leaves the descriptor unarmed: call again
+    /// until one returns 0 before waiting on it.
+    pub fn dispatch_next(&self, timeout: Duration) -> Result<usize> {
+        self.hosted_dispatch(timeout, true)
+    }
+
+    fn hosted_dispatch(&self, timeout: Duration, first_work: bool) -> Result<usize> {
         let Some(hosted) = &self.owner.hosted else {
             return Err(Error::WrongMode(
                 "dispatch needs a main built with Config::dispatcher_thread(false)",
@@ -133,7 +148,7 @@ impl IpcMain {
             d.shutdown();
             return Err(Error::Disconnected);
         }
-        let handled = d.run_until(wait::deadline_in(timeout));
+        let handled = d.run_until(wait::deadline_in(timeout), first_work);
         if shared.is_stopping() {
             // Stopped from a listener, while this thread held the dispatcher.
             d.shutdown();
