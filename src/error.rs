@@ -70,6 +70,9 @@ pub enum Error {
     /// This process was not started by [`crate::IpcMain::spawn`], or the
     /// invitation it inherited is unusable.
     NotARenderer(String),
+    /// Main would not admit this process ([`crate::IpcRenderer::connect`]):
+    /// its admission policy refused it, or it was busy or shutting down.
+    Refused(String),
     /// The other side sent something the protocol does not allow.
     Protocol(String),
     /// A value could not be encoded, or a payload is not the value asked for
@@ -126,6 +129,7 @@ impl fmt::Display for Error {
                 "channel names must be 1 to 255 bytes long, this one is {len} bytes"
             ),
             Error::NotARenderer(why) => write!(f, "cannot connect to main: {why}"),
+            Error::Refused(why) => write!(f, "main did not admit this process: {why}"),
             Error::Protocol(why) => write!(f, "the other side broke the protocol: {why}"),
             Error::Codec(why) => write!(f, "cannot encode or decode the value: {why}"),
             Error::WrongMode(why) => write!(f, "not in this mode: {why}"),

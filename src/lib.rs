@@ -16,6 +16,7 @@
 #[cfg(feature = "tokio")]
 pub mod async_io;
 mod attach;
+mod attach_point;
 mod error;
 mod listeners;
 mod main_side;
@@ -37,11 +38,12 @@ pub mod fuzzing;
 #[cfg(all(test, loom))]
 mod model_tests;
 
+pub use attach_point::AttachPoint;
 pub use error::{Error, Result};
 pub use listeners::ListenerId;
 pub use main_side::{
-    Config, IpcMain, IpcMainEvent, MainInvocation, PreparedRenderer, RendererStats, Responder,
-    WebContents,
+    Config, IpcMain, IpcMainEvent, MainInvocation, Peer, PreparedRenderer, RendererStats,
+    Responder, WebContents,
 };
 pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;

@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) renderer_memory_limit: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) partial_message_timeout: Duration,
+    pub(crate) attach_timeout: Duration,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             renderer_memory_limit: 512 << 20,
             connect_timeout: Duration::from_secs(10),
             partial_message_timeout: Duration::from_secs(30),
+            attach_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -139,6 +141,14 @@ impl Config {
     /// disconnects it. Default 30 s.
     pub fn partial_message_timeout(mut self, timeout: Duration) -> Self {
         self.partial_message_timeout = timeout;
+        self
+    }
+
+    /// How long a process that connected to main's attach socket
+    /// ([`crate::IpcMain::listen`]) may take to send its hello before main
+    /// closes the connection. Default 1 s.
+    pub fn attach_timeout(mut self, timeout: Duration) -> Self {
+        self.attach_timeout = timeout;
         self
     }
 

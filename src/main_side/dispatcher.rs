@@ -9,6 +9,7 @@
 //! been quiet for a while is looked at less often (see [`QUIET_STRIDE`]), but
 //! never after more than one further batch was handled.
 
+use super::doors::Doors;
 use super::event::ReturnValue;
 use super::handling::{Handling, Views};
 use super::incoming::Incoming;
@@ -74,8 +75,11 @@ pub(crate) struct Dispatcher {
     flushed_last_round: bool,
     /// Renderers' flags are raised (see `arm`).
     armed: bool,
-    /// Fires at the next renderer deadline or mute's end; in the epoll set.
+    /// Fires at the next renderer deadline, mute's end or handshake
+    /// deadline; in the epoll set.
     timer: Timer,
+    /// Attach sockets and the handshakes in flight on them.
+    doors: Doors,
     events: Vec<epoll::Event>,
 }
 
@@ -106,6 +110,7 @@ impl Dispatcher {
             flushed_last_round: false,
             armed: false,
             timer,
+            doors: Doors::default(),
             events: vec![epoll::no_event(); 64],
         })
     }
@@ -191,6 +196,10 @@ impl Dispatcher {
     /// Adopts new renderers, drops disconnected ones, drains the control socket.
     fn housekeeping(&mut self) {
         lifeline::drain_kicks(&self.shared.control.read_end);
+        let doors = std::mem::take(&mut *self.shared.doors.lock());
+        for door in doors {
+            self.doors.add(&self.shared.epoll, door);
+        }
         let adopted = self.shared.control.take_pending();
         let max_message = self.shared.config.max_message_len as usize;
         for r in adopted {
@@ -400,9 +409,15 @@ impl Dispatcher {
         let n = self.shared.epoll.wait(&mut self.events, Some(timeout));
         let mut control = false;
         for event in &self.events[..n] {
-            match event.u64 {
+            // Copied out: the kernel's struct is packed.
+            let token = event.u64;
+            match token {
                 CONTROL => control = true,
                 TIMER => self.timer.clear(),
+                token if Doors::owns(token) => {
+                    let policy = self.shared.admission.read().clone();
+                    self.doors.ready(token, &self.shared, &policy);
+                }
                 token => {
                     let (id, pidfd) = ((token >> 1) as u32, token & 1 == 1);
                     let Some(s) = self.slots.iter_mut().find(|s| s.r.web_contents.id() == id)
@@ -444,13 +459,16 @@ impl Dispatcher {
         if control || self.slots.iter().any(|s| !s.r.web_contents.is_connected()) {
             self.housekeeping();
         }
+        self.doors.expire(now, &self.shared.epoll);
         let config = &self.shared.config;
         let next = self.slots.iter().filter_map(|s| s.next_event(config)).min();
+        let next = next.into_iter().chain(self.doors.next_deadline()).min();
         self.timer.set(next);
     }
 
     pub fn shutdown(&mut self) {
         self.housekeeping();
+        self.doors.close(&self.shared.epoll);
         // Handle what renderers sent before the stop, a bounded number of
         // rounds: one that keeps sending cannot hold main's exit.
         for _ in 0..SHUTDOWN_ROUNDS {
@@ -475,6 +493,7 @@ impl Drop for Dispatcher {
     /// still here is disconnected, which releases the connection's share of
     /// the lifeline so that the renderer sees EOF instead of a silent main.
     fn drop(&mut self) {
+        self.doors.close(&self.shared.epoll);
         for s in &self.slots {
             s.r.web_contents
                 .conn

@@ -160,6 +160,10 @@ impl IpcMain {
         &self.owner.shared
     }
 
+    pub(super) fn shared_arc(&self) -> &Arc<MainShared> {
+        &self.owner.shared
+    }
+
     /// Registers `listener` for `channel` (Electron's `ipcMain.on`). Listeners
     /// of a channel run in registration order on the dispatcher thread, so a
     /// listener that blocks delays every renderer.

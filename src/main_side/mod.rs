@@ -5,18 +5,21 @@
 //! This module root also names the shapes of main-side callbacks, which
 //! every file of the side shares.
 
+mod admission;
 mod budget;
 mod calls;
 mod config;
 mod control;
 mod dispatcher;
 mod dispatcher_waker;
+mod doors;
 mod event;
 mod handlers;
 mod handling;
 mod incoming;
 mod ipc_main;
 mod lifecycle;
+mod listen;
 mod log_gate;
 mod outbox;
 mod responder;
@@ -27,6 +30,7 @@ mod spawn;
 mod stats;
 mod web_contents;
 
+pub use admission::Peer;
 pub use calls::MainInvocation;
 pub use config::Config;
 pub use event::IpcMainEvent;

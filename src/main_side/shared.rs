@@ -1,9 +1,11 @@
 //! [`MainShared`]: what every `IpcMain` handle, every connection and the
 //! dispatcher share.
 
+use super::admission::{self, AdmissionPolicy};
 use super::budget::MemoryBudget;
 use super::config::Config;
 use super::control::Control;
+use super::doors::Door;
 use super::lifecycle::Hooks;
 use super::{ForwardingPolicy, MainHandler, MainListener, WebContents};
 use crate::listeners::Listeners;
@@ -30,6 +32,10 @@ pub(crate) struct MainShared {
     pub memory: Arc<MemoryBudget>,
     /// Which `send_to` messages to forward; none without a policy.
     pub forwarding: RwLock<Option<Arc<ForwardingPolicy>>>,
+    /// Who may attach through `listen`'s sockets.
+    pub admission: RwLock<Arc<AdmissionPolicy>>,
+    /// Attach sockets `listen` made, for the dispatcher to take.
+    pub doors: Mutex<Vec<Door>>,
 }
 
 impl MainShared {
@@ -46,6 +52,8 @@ impl MainShared {
             renderers: Mutex::new(Vec::new()),
             hooks: Arc::default(),
             forwarding: RwLock::default(),
+            admission: RwLock::new(admission::same_user()),
+            doors: Mutex::new(Vec::new()),
         }
     }
 

@@ -8,6 +8,7 @@ use super::budget::Account;
 use super::config::Config;
 use super::incoming::Incoming;
 use super::outbox::Outgoing;
+use super::shared::MainShared;
 use super::web_contents::{Connection, WebContents};
 use crate::attach::{self, MainEnds, Wakes};
 use crate::error::{Error, Result};
@@ -65,49 +66,54 @@ impl IpcMain {
     /// # Ok(()) }
     /// ```
     pub fn prepare_renderer(&self) -> Result<PreparedRenderer> {
-        let shared = self.shared();
-        if shared.is_stopping() {
-            return Err(Error::Disconnected);
-        }
-        let cfg = &shared.config;
-        let layout = Layout::new(cfg.request_capacity, cfg.reply_capacity)
-            .expect("validated in IpcMain::with_config");
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let memfd = segment::create_memfd(layout.segment_len)?;
-        let mapping = Arc::new(Mapping::map(memfd.as_fd(), layout.segment_len)?);
-        let header = layout.header(
-            cfg.wait_backend.to_wire(),
-            id,
-            std::process::id(),
-            cfg.max_message_len,
-        );
-        attach::write_header(&mapping, header);
-        let (main_end, child_end) = lifeline::pair()?;
-        // Shared with the reply.data doorbell, which kicks the renderer's
-        // receiver thread through it; closed (EOF for the renderer) once both
-        // the dispatcher and the connection's outgoing half let go.
-        let main_end = Arc::new(main_end);
-        let ends = attach::attach(
-            &mapping,
-            &layout,
-            main_wakes(&mapping, &layout, cfg, &main_end)?,
-        );
-        Ok(PreparedRenderer {
-            ipc: self.clone(),
-            id,
-            segment_len: layout.segment_len,
-            memfd,
-            child_end,
-            main_end,
-            ends,
-        })
+        prepare(self.shared_arc())
     }
+}
+
+/// [`IpcMain::prepare_renderer`], also for renderers that attach through
+/// the dispatcher.
+pub(super) fn prepare(shared: &Arc<MainShared>) -> Result<PreparedRenderer> {
+    if shared.is_stopping() {
+        return Err(Error::Disconnected);
+    }
+    let cfg = &shared.config;
+    let layout = Layout::new(cfg.request_capacity, cfg.reply_capacity)
+        .expect("validated in IpcMain::with_config");
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let memfd = segment::create_memfd(layout.segment_len)?;
+    let mapping = Arc::new(Mapping::map(memfd.as_fd(), layout.segment_len)?);
+    let header = layout.header(
+        cfg.wait_backend.to_wire(),
+        id,
+        std::process::id(),
+        cfg.max_message_len,
+    );
+    attach::write_header(&mapping, header);
+    let (main_end, child_end) = lifeline::pair()?;
+    // Shared with the reply.data doorbell, which kicks the renderer's
+    // receiver thread through it; closed (EOF for the renderer) once both
+    // the dispatcher and the connection's outgoing half let go.
+    let main_end = Arc::new(main_end);
+    let ends = attach::attach(
+        &mapping,
+        &layout,
+        main_wakes(&mapping, &layout, cfg, &main_end)?,
+    );
+    Ok(PreparedRenderer {
+        shared: shared.clone(),
+        id,
+        segment_len: layout.segment_len,
+        memfd,
+        child_end,
+        main_end,
+        ends,
+    })
 }
 
 /// A renderer whose segment and lifeline exist but whose process main has
 /// not seen yet: what [`IpcMain::prepare_renderer`] returns.
 pub struct PreparedRenderer {
-    ipc: IpcMain,
+    shared: Arc<MainShared>,
     id: u32,
     segment_len: usize,
     memfd: OwnedFd,
@@ -158,6 +164,10 @@ impl PreparedRenderer {
         Ok((ENV_VAR, invitation.encode()))
     }
 
+    pub(super) fn segment_len(&self) -> usize {
+        self.segment_len
+    }
+
     /// Main's id for the renderer, the same its [`WebContents`] will have.
     pub fn id(&self) -> u32 {
         self.id
@@ -170,7 +180,7 @@ impl PreparedRenderer {
     /// shut down meanwhile, the renderer is returned disconnected.
     pub fn started(self, pid: u32) -> WebContents {
         let PreparedRenderer {
-            ipc,
+            shared,
             id,
             memfd,
             child_end,
@@ -184,7 +194,6 @@ impl PreparedRenderer {
             replies,
             bells,
         } = ends;
-        let shared = ipc.shared();
         let cfg = &shared.config;
         let account = Account::new(shared.memory.clone(), cfg.renderer_memory_limit);
         let limits = (cfg.outbox_limit, cfg.max_message_len as usize);
@@ -201,7 +210,7 @@ impl PreparedRenderer {
             Arc::new_cyclic(|this| Connection::new((id, pid), (out, account), main, this.clone()));
         let web_contents = WebContents { conn };
         adopt(
-            &ipc,
+            &shared,
             &web_contents,
             (requests, bells.request_data, bells.request_space),
             main_end,
@@ -221,12 +230,11 @@ impl std::fmt::Debug for PreparedRenderer {
 /// Hands a started renderer to the dispatcher, or disconnects it at once if
 /// main is shutting down.
 fn adopt(
-    ipc: &IpcMain,
+    shared: &MainShared,
     web_contents: &WebContents,
     (consumer, data_bell, space_bell): (Consumer, Doorbell, Doorbell),
     lifeline: Arc<OwnedFd>,
 ) {
-    let shared = ipc.shared();
     let renderer = Incoming {
         web_contents: web_contents.clone(),
         consumer,

@@ -30,3 +30,20 @@ pub(crate) fn identity(fd: RawFd) -> io::Result<(u64, u64)> {
     let st = stat(fd)?;
     Ok((st.st_dev, st.st_ino))
 }
+
+/// What kind of file a descriptor names, as far as ringipc cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Regular,
+    Socket,
+    Other,
+}
+
+/// The kind of file behind `fd`.
+pub(crate) fn kind(fd: RawFd) -> io::Result<Kind> {
+    Ok(match stat(fd)?.st_mode & libc::S_IFMT {
+        libc::S_IFREG => Kind::Regular,
+        libc::S_IFSOCK => Kind::Socket,
+        _ => Kind::Other,
+    })
+}

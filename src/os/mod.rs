@@ -12,3 +12,4 @@ pub(crate) mod poll;
 pub(crate) mod segment;
 pub(crate) mod thread;
 pub(crate) mod timer;
+pub(crate) mod unix_socket;

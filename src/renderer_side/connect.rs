@@ -82,7 +82,13 @@ impl IpcRenderer {
         // invitation usable; after, it is spent even if connecting fails.
         let (memfd, lifeline) =
             inherit::claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Relaxed))?;
-        let shared = Arc::new(connect(&inv, memfd, lifeline, receiver_thread)?);
+        let shared = connect(inv.segment_len, memfd, lifeline, receiver_thread)?;
+        IpcRenderer::start(shared, receiver_thread)
+    }
+
+    /// A connected renderer, with its receiver thread if asked for.
+    pub(super) fn start(shared: Shared, receiver_thread: bool) -> Result<IpcRenderer> {
+        let shared = Arc::new(shared);
         let receiver = match receiver_thread {
             true => Some(start_receiver(&shared)?),
             false => None,
@@ -91,9 +97,10 @@ impl IpcRenderer {
     }
 }
 
-/// Maps the segment main passed, checks its header, and attaches to it.
-fn connect(
-    inv: &Invitation,
+/// Maps the segment main passed (`segment_len` bytes of `memfd`), checks its
+/// header, and attaches to it.
+pub(super) fn connect(
+    segment_len: usize,
     memfd: OwnedFd,
     lifeline: OwnedFd,
     receiver_thread: bool,
@@ -101,14 +108,13 @@ fn connect(
     crate::wait::spin::prepare();
     let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
-    if file_len < inv.segment_len as u64 {
+    if file_len < segment_len as u64 {
         return Err(Error::NotARenderer(format!(
-            "segment is {file_len} bytes, expected {}",
-            inv.segment_len
+            "segment is {file_len} bytes, expected {segment_len}"
         )));
     }
     let mapping =
-        Mapping::map(memfd.as_fd(), inv.segment_len).map_err(|e| not("mapping the segment", e))?;
+        Mapping::map(memfd.as_fd(), segment_len).map_err(|e| not("mapping the segment", e))?;
     let mapping = Arc::new(mapping);
     drop(memfd);
     let header = attach::read_header(&mapping);

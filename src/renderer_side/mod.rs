@@ -4,6 +4,7 @@
 mod answer;
 mod call;
 mod connect;
+mod connect_socket;
 pub(crate) mod drain_turn;
 mod event;
 pub(crate) mod inbox;

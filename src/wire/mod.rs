@@ -4,6 +4,7 @@
 
 pub(crate) mod failure;
 pub(crate) mod fragment;
+pub(crate) mod handshake;
 pub(crate) mod layout;
 pub(crate) mod record;
 pub(crate) mod request;

@@ -1,0 +1,146 @@
+//! The attach handshake, the only bytes on the attach socket: a renderer's
+//! `Hello`, then main's `Welcome` (with the segment and the lifeline as
+//! `SCM_RIGHTS` when admitted). Both are one fixed-size packet; anything
+//! else is refused. Decoding never trusts a length from the other side.
+
+/// Starts every handshake packet.
+const MAGIC: [u8; 8] = *b"RINGIPCA";
+/// Bumped when either packet changes.
+pub(crate) const VERSION: u32 = 1;
+
+pub(crate) const HELLO_LEN: usize = 16;
+pub(crate) const WELCOME_LEN: usize = 32;
+
+/// What a connecting renderer says: magic, version, flags (none yet: 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hello {
+    pub version: u32,
+}
+
+impl Hello {
+    pub fn encode(&self) -> [u8; HELLO_LEN] {
+        let mut out = [0u8; HELLO_LEN];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
+        out
+    }
+
+    /// A hello from `bytes`, which must be exactly one: the right magic,
+    /// this version, no flags.
+    pub fn decode(bytes: &[u8]) -> Result<Hello, &'static str> {
+        if bytes.len() != HELLO_LEN || bytes[..8] != MAGIC {
+            return Err("not a ringipc hello");
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let hello = Hello { version: word(8) };
+        if hello.version != VERSION {
+            return Err("a hello of another protocol version");
+        }
+        if word(12) != 0 {
+            return Err("a hello with unknown flags");
+        }
+        Ok(hello)
+    }
+}
+
+/// Main's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Admitted: the segment and lifeline come with it.
+    Admitted = 0,
+    /// Main's admission policy said no.
+    Refused = 1,
+    /// Main is shutting down, or has too many handshakes in flight.
+    Busy = 2,
+    /// The hello was not one main understands.
+    BadHello = 3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Welcome {
+    pub status: Status,
+    pub segment_len: u64,
+    pub main_pid: u32,
+    pub renderer_id: u32,
+}
+
+impl Welcome {
+    pub fn refusal(status: Status) -> Welcome {
+        Welcome {
+            status,
+            segment_len: 0,
+            main_pid: std::process::id(),
+            renderer_id: 0,
+        }
+    }
+
+    pub fn encode(&self) -> [u8; WELCOME_LEN] {
+        let mut out = [0u8; WELCOME_LEN];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&(self.status as u32).to_le_bytes());
+        out[16..24].copy_from_slice(&self.segment_len.to_le_bytes());
+        out[24..28].copy_from_slice(&self.main_pid.to_le_bytes());
+        out[28..32].copy_from_slice(&self.renderer_id.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Welcome, &'static str> {
+        if bytes.len() != WELCOME_LEN || bytes[..8] != MAGIC {
+            return Err("not a ringipc welcome");
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        if word(8) != VERSION {
+            return Err("main speaks another protocol version");
+        }
+        let status = match word(12) {
+            0 => Status::Admitted,
+            1 => Status::Refused,
+            2 => Status::Busy,
+            3 => Status::BadHello,
+            _ => return Err("an unknown welcome status"),
+        };
+        Ok(Welcome {
+            status,
+            segment_len: u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")),
+            main_pid: word(24),
+            renderer_id: word(28),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_and_welcome_round_trip_and_refuse_anything_else() {
+        let hello = Hello { version: VERSION };
+        assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
+        let mut bad = hello.encode();
+        bad[0] ^= 1;
+        assert!(Hello::decode(&bad).is_err());
+        assert!(Hello::decode(&hello.encode()[..15]).is_err());
+        assert!(Hello::decode(&[hello.encode().as_slice(), &[0]].concat()).is_err());
+        let mut flags = hello.encode();
+        flags[12] = 1;
+        assert!(Hello::decode(&flags).is_err());
+        let mut other = hello.encode();
+        other[8] = 9;
+        assert!(Hello::decode(&other).is_err());
+
+        let welcome = Welcome {
+            status: Status::Admitted,
+            segment_len: 1 << 20,
+            main_pid: 42,
+            renderer_id: 7,
+        };
+        assert_eq!(Welcome::decode(&welcome.encode()), Ok(welcome));
+        let refusal = Welcome::refusal(Status::Refused);
+        assert_eq!(Welcome::decode(&refusal.encode()), Ok(refusal));
+        let mut unknown = welcome.encode();
+        unknown[12] = 9;
+        assert!(Welcome::decode(&unknown).is_err());
+        assert!(Welcome::decode(&[0u8; 32]).is_err());
+    }
+}
