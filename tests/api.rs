@@ -733,6 +733,18 @@ fn a_prepared_renderer_started_by_the_host_connects() {
     let wc = prepared.started(child.pid());
     assert_eq!((wc.id(), wc.process_id()), (id, child.pid()));
     child.assert_success(LIMIT);
+    assert!(prepared_rejects_stdio(&ipc));
     // Dropping a prepared renderer abandons it without a trace.
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
     drop(ipc.prepare_renderer().unwrap());
+    assert_eq!(std::fs::read_dir("/proc/self/fd").unwrap().count(), fds);
+    eventually(LIMIT, "the child's renderer to be gone", || {
+        ipc.renderers().is_empty()
+    });
+}
+
+/// Descriptors 0 to 2 are the child's stdio, never the segment's.
+fn prepared_rejects_stdio(ipc: &ringipc::IpcMain) -> bool {
+    let prepared = ipc.prepare_renderer().unwrap();
+    prepared.environment(2, 4).is_err() && prepared.environment(3, 0).is_err()
 }

@@ -22,7 +22,7 @@ function rendererIpc() {
       return this;
     },
     once(channel, listener) {
-      ipcRenderer.once(channel, (_event, ...args) => listener(...args));
+      ipcRenderer.once(channel, wrap(listener));
       return this;
     },
     removeListener(channel, listener) {

@@ -7,6 +7,12 @@ function checkChannel(channel) {
     error.code = 'ERR_INVALID_ARG_TYPE';
     throw error;
   }
+  const bytes = Buffer.byteLength(channel, 'utf8');
+  if (bytes < 1 || bytes > 255) {
+    const error = new RangeError(`A channel name is 1 to 255 bytes of UTF-8, not ${bytes}`);
+    error.code = 'ERR_INVALID_CHANNEL';
+    throw error;
+  }
 }
 
 module.exports = { checkChannel };

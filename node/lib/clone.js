@@ -41,7 +41,8 @@ function compactSize(list) {
         size += 9;
         break;
       case 'string':
-        if (v.length > COMPACT_MAX_STRING) return -1;
+        // UTF-8 cannot carry a lone surrogate, which v8 keeps.
+        if (v.length > COMPACT_MAX_STRING || !v.isWellFormed()) return -1;
         size += 5 + Buffer.byteLength(v, 'utf8');
         break;
       case 'object':
@@ -103,10 +104,12 @@ function readCompact(buffer) {
         list.push(true);
         break;
       case NUMBER:
+        if (at + 8 > buffer.length) throw malformed();
         list.push(buffer.readDoubleLE(at));
         at += 8;
         break;
       case STRING: {
+        if (at + 4 > buffer.length) throw malformed();
         const len = buffer.readUInt32LE(at);
         at += 4;
         if (at + len > buffer.length) throw malformed();

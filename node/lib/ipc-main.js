@@ -11,6 +11,10 @@ const { serialize, deserialize } = require('./clone');
 const { checkChannel } = require('./channel');
 const { WebContents } = require('./web-contents');
 
+/** How long one wake-up may keep main's thread handling messages before
+ * the rest of the loop gets a turn. */
+const DRAIN_BUDGET_NS = 2_000_000n;
+
 const MESSAGE = 0;
 const SYNC = 1;
 const INVOKE = 2;
@@ -53,6 +57,16 @@ class IpcMainInvokeEvent {
   }
 }
 
+/** An error as the caller's message reads it ("Error: text", as Electron's
+ * `error.toString()`), whatever was thrown. */
+function describe(error) {
+  try {
+    return String(error);
+  } catch {
+    return 'Error: a value that cannot be turned into text was thrown';
+  }
+}
+
 class IpcMain extends EventEmitter {
   constructor() {
     super();
@@ -88,10 +102,33 @@ class IpcMain extends EventEmitter {
 
   _drain() {
     const main = this._native;
+    const until = process.hrtime.bigint() + DRAIN_BUDGET_NS;
     for (;;) {
-      const batch = call(() => main.drain());
-      if (batch.length === 0) return;
-      for (const delivery of batch) this._deliver(delivery);
+      let batch;
+      try {
+        batch = call(() => main.drain());
+      } catch (error) {
+        if (error.code === 'ERR_DISCONNECTED') return; // main shut down
+        throw error;
+      }
+      if (batch.length === 0) return; // nothing left; the descriptor is armed
+      for (const delivery of batch) {
+        try {
+          this._deliver(delivery);
+        } catch (error) {
+          // As for any event listener in Node: the process hears of it,
+          // after the rest of the batch.
+          process.nextTick(() => {
+            throw error;
+          });
+        }
+      }
+      if (process.hrtime.bigint() > until) {
+        // Renderers keep sending: let timers, I/O and promise jobs run, then
+        // go on (the descriptor is not armed, so it would not wake us).
+        setImmediate(() => this._drain());
+        return;
+      }
     }
   }
 
@@ -122,20 +159,21 @@ class IpcMain extends EventEmitter {
       return;
     }
     const token = d.kind === SYNC ? d.token : undefined;
+    if (token !== undefined && this.listenerCount(d.channel) === 0) {
+      // Its last listener went after the message was queued.
+      this._native.fail(token, `Error: No listener for '${d.channel}'`);
+      return;
+    }
     const event = new IpcMainEvent(this, sender, token);
     try {
       this.emit(d.channel, event, ...args);
     } catch (error) {
-      // A listener threw: as for any event listener in Node, the process
-      // hears of it, after the other deliveries of this batch.
+      // A listener threw: the call fails, and the error goes on to `_drain`.
       if (!event._answered) {
         event._answered = true;
-        this._native.fail(token, String(error));
+        this._native.fail(token, describe(error));
       }
-      process.nextTick(() => {
-        throw error;
-      });
-      return;
+      throw error;
     }
     if (!event._answered) this._unanswered.register(event, token);
   }
@@ -145,7 +183,7 @@ class IpcMain extends EventEmitter {
     try {
       bytes = serialize([value]);
     } catch (error) {
-      this._native.fail(token, String(error));
+      this._native.fail(token, describe(error));
       throw error;
     }
     try {
@@ -165,14 +203,15 @@ class IpcMain extends EventEmitter {
     if (entry.once) this.removeHandler(channel);
     const fail = (error) => {
       console.error(`Error occurred in handler for '${channel}':`, error);
-      this._native.fail(token, String(error));
+      this._native.fail(token, describe(error));
     };
     const answer = (value) => {
       try {
         this._respond(token, value);
       } catch (error) {
-        if (error.code === 'ERR_NOT_CLONEABLE') console.error(`Error occurred in handler for '${channel}':`, error);
-        else throw error;
+        // The caller was answered with the error already (a value that
+        // cannot be cloned, or is too long); main logs it, as Electron does.
+        console.error(`Error occurred in handler for '${channel}':`, error);
       }
     };
     let result;
@@ -288,6 +327,7 @@ class IpcMain extends EventEmitter {
 // there, and a sendSync on it fails at once instead of hanging).
 for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener']) {
   IpcMain.prototype[method] = function (channel, listener) {
+    if (typeof channel === 'string') checkChannel(channel);
     EventEmitter.prototype[method].call(this, channel, listener);
     this._sync(channel);
     return this;

@@ -10,6 +10,10 @@ const { call } = require('./errors');
 const { serialize, deserialize } = require('./clone');
 const { checkChannel } = require('./channel');
 
+/** How long one wake-up may keep the thread taking messages before the
+ * rest of the loop gets a turn. */
+const DRAIN_BUDGET_NS = 2_000_000n;
+
 const MESSAGE = 0;
 const ANSWER = 1;
 const FAILED = 2;
@@ -54,10 +58,27 @@ class IpcRenderer extends EventEmitter {
   _drain() {
     this._drainScheduled = false;
     const renderer = this._native;
+    const until = process.hrtime.bigint() + DRAIN_BUDGET_NS;
     for (;;) {
       const batch = renderer.drain();
-      if (batch.length === 0) break;
-      for (const delivery of batch) this._deliver(delivery);
+      if (batch.length === 0) break; // nothing left; the descriptor is armed
+      for (const delivery of batch) {
+        try {
+          this._deliver(delivery);
+        } catch (error) {
+          // As for any event listener in Node: the process hears of it,
+          // after the rest of the batch.
+          process.nextTick(() => {
+            throw error;
+          });
+        }
+      }
+      if (process.hrtime.bigint() > until) {
+        // Main keeps sending: let the rest of the loop run, then go on.
+        this._drainScheduled = true;
+        setImmediate(() => this._drain());
+        break;
+      }
     }
     this._keepAlive();
   }
@@ -74,13 +95,7 @@ class IpcRenderer extends EventEmitter {
     switch (d.kind) {
       case MESSAGE: {
         const event = { sender: this, senderId: d.senderId ?? 0, ports: [] };
-        try {
-          this.emit(d.channel, event, ...deserialize(d.payload));
-        } catch (error) {
-          process.nextTick(() => {
-            throw error;
-          });
-        }
+        this.emit(d.channel, event, ...deserialize(d.payload));
         return;
       }
       case ANSWER:
@@ -162,15 +177,22 @@ function invokeError(channel, d) {
   return error;
 }
 
-for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener', 'off', 'removeListener']) {
+// Listening connects (to take main's messages) and keeps the process
+// alive; the last listener gone lets it go.
+for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener']) {
+  IpcRenderer.prototype[method] = function (channel, listener) {
+    const ours = typeof channel === 'string' && channel !== 'disconnected';
+    if (ours) checkChannel(channel);
+    if (ours && !this._closed) this._renderer();
+    EventEmitter.prototype[method].call(this, channel, listener);
+    this._keepAlive();
+    return this;
+  };
+}
+for (const method of ['off', 'removeListener']) {
   IpcRenderer.prototype[method] = function (channel, listener) {
     EventEmitter.prototype[method].call(this, channel, listener);
-    if (typeof channel === 'string' && channel !== 'disconnected' && !this._closed) {
-      // Listening connects (to take main's messages) and keeps the process
-      // alive; the last listener gone lets it go.
-      if (this.listenerCount(channel) > 0) this._renderer();
-      this._keepAlive();
-    }
+    this._keepAlive();
     return this;
   };
 }

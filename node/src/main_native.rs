@@ -72,6 +72,8 @@ pub struct Prepared {
 
 #[napi]
 pub struct NativeMain {
+    /// First, so that it stops watching before the descriptor closes.
+    poll: Poll,
     ipc: IpcMain,
     queue: Queue,
     /// Calls waiting for JavaScript's answer, by token.
@@ -85,7 +87,7 @@ pub struct NativeMain {
     listening: HashMap<String, ListenerId>,
     /// How long `drain` keeps spinning for a burst's next message.
     spin: Duration,
-    poll: Poll,
+    shut_down: bool,
 }
 
 #[napi]
@@ -113,6 +115,7 @@ impl NativeMain {
             prepared: HashMap::new(),
             listening: HashMap::new(),
             spin: Duration::from_micros(50),
+            shut_down: false,
             poll,
         })
     }
@@ -122,6 +125,9 @@ impl NativeMain {
     /// and the descriptor is armed: JavaScript waits for `on_readable`.
     #[napi]
     pub fn drain(&mut self) -> Result<Vec<MainDelivery>> {
+        if self.shut_down {
+            return Ok(Vec::new());
+        }
         // Records that queue nothing (a fragment, a message on a channel
         // JavaScript stopped listening to) count as handled: dispatch again
         // until something is queued or a round finds nothing, which arms
@@ -348,7 +354,9 @@ impl NativeMain {
         self.ipc.shutdown();
         self.responders.clear();
         self.prepared.clear();
-        self.poll.set_ref(false);
+        // Its descriptor stays readable from now on: stop watching it.
+        self.poll.stop();
+        self.shut_down = true;
     }
 }
 

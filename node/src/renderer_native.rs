@@ -57,12 +57,13 @@ impl Wake for Ready {
 
 #[napi]
 pub struct NativeRenderer {
+    /// First, so that it stops watching before the descriptor closes.
+    poll: Poll,
     ipc: IpcRenderer,
     pending: HashMap<u32, (Invocation, Waker)>,
     ready: Arc<Mutex<Vec<u32>>>,
     next_token: u32,
     closed: bool,
-    poll: Poll,
 }
 
 #[napi]
@@ -174,7 +175,8 @@ impl NativeRenderer {
                 ..failure(None, &e)
             });
             self.closed = true;
-            self.poll.set_ref(false);
+            // The lifeline's end of stream keeps the descriptor readable.
+            self.poll.stop();
         }
         out
     }

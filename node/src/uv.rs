@@ -50,6 +50,7 @@ pub struct Poll {
     /// freed by the close callback once libuv lets go of it.
     handle: *mut c_void,
     referenced: bool,
+    stopped: bool,
 }
 
 impl Poll {
@@ -60,12 +61,6 @@ impl Poll {
         let mut event_loop = ptr::null_mut();
         // SAFETY: `raw_env` is the live env of the calling JavaScript thread.
         check(unsafe { sys::napi_get_uv_event_loop(raw_env, &mut event_loop) })?;
-        let mut callback_ref = ptr::null_mut();
-        // SAFETY: `callback` is a live function value of this env; one strong
-        // reference keeps it alive until `Drop` deletes it.
-        check(unsafe {
-            sys::napi_create_reference(raw_env, callback.raw(), 1, &mut callback_ref)
-        })?;
         let resource = env.create_object()?;
         let resource_name = env.create_string(name)?;
         let mut context = ptr::null_mut();
@@ -73,6 +68,16 @@ impl Poll {
         check(unsafe {
             sys::napi_async_init(raw_env, resource.raw(), resource_name.raw(), &mut context)
         })?;
+        let mut callback_ref = ptr::null_mut();
+        // SAFETY: `callback` is a live function value of this env; one strong
+        // reference keeps it alive until `Drop` deletes it.
+        let referenced =
+            unsafe { sys::napi_create_reference(raw_env, callback.raw(), 1, &mut callback_ref) };
+        if let Err(e) = check(referenced) {
+            // SAFETY: the context made above, destroyed once.
+            unsafe { sys::napi_async_destroy(raw_env, context) };
+            return Err(e);
+        }
         let target = Box::new(Target {
             env: raw_env,
             callback: callback_ref,
@@ -103,6 +108,7 @@ impl Poll {
         let poll = Poll {
             handle,
             referenced: true,
+            stopped: false,
         };
         // SAFETY: the handle is initialised and not closing.
         let started = unsafe { uv_poll_start(handle, UV_READABLE, on_readable) };
@@ -114,8 +120,19 @@ impl Poll {
         Ok(poll)
     }
 
+    /// Stops watching for good (the descriptor stays readable once main
+    /// shut down or the peer left; watching it would spin the loop).
+    pub fn stop(&mut self) {
+        if !std::mem::replace(&mut self.stopped, true) {
+            self.set_ref(false);
+            // SAFETY: the handle is open; stopping an active poll is allowed.
+            unsafe { uv_poll_stop(self.handle) };
+        }
+    }
+
     /// Whether the descriptor keeps Node's loop (and so the process) alive.
     pub fn set_ref(&mut self, keep_alive: bool) {
+        let keep_alive = keep_alive && !self.stopped;
         if keep_alive == self.referenced {
             return;
         }
@@ -131,15 +148,24 @@ impl Poll {
 }
 
 impl Drop for Poll {
+    /// Runs on the JavaScript thread while the env lives (a finalizer or
+    /// the addon's teardown), so the env's reference and async context are
+    /// released here; libuv's close callback, which may come after the env
+    /// is gone, only frees memory.
     fn drop(&mut self) {
-        // SAFETY: the handle is open; stopping an active poll is allowed.
-        unsafe { uv_poll_stop(self.handle) };
+        self.stop();
+        // SAFETY: `data` is the first member of the initialised handle.
+        let target = unsafe { *(self.handle as *const *const Target) };
+        // SAFETY: the target lives until `on_close`, which has not run.
+        release(unsafe { &*target });
         // SAFETY: closes the handle once; libuv calls `on_close` later on
         // this loop, which frees it and its target.
         unsafe { uv_close(self.handle, on_close) };
     }
 }
 
+/// Also on an error status (libuv then stopped the poll): JavaScript's
+/// `drain` finds the reason on the descriptor instead of hanging silently.
 extern "C" fn on_readable(handle: *mut c_void, _status: c_int, _events: c_int) {
     // SAFETY: `data` is the first member of the handle libuv passes.
     let data = unsafe { *(handle as *const *const Target) };
@@ -199,9 +225,9 @@ extern "C" fn on_close(handle: *mut c_void) {
     // SAFETY: `data` is the handle's first member; libuv calls this once,
     // after which the handle is no longer used.
     let data = unsafe { *(handle as *mut *mut Target) };
-    // SAFETY: `data` is the box leaked in `Poll::new`, reclaimed only here.
-    let target = unsafe { Box::from_raw(data) };
-    release(&target);
+    // SAFETY: `data` is the box leaked in `Poll::new`, reclaimed only here;
+    // `Drop` released what it held of the env.
+    drop(unsafe { Box::from_raw(data) });
     // SAFETY: allocated with malloc in `Poll::new`; libuv is done with it.
     unsafe { libc::free(handle) };
 }

@@ -69,3 +69,45 @@ test("a renderer whose main dies sees its pending calls fail, and no call hang",
     after: 'ERR_DISCONNECTED',
   });
 });
+
+test('main shut down lives on idle, and its renderer sees its calls fail', async () => {
+  const main = childProcess.spawn(process.execPath, [path.join(__dirname, 'fixtures', 'shutdown-main.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  main.stdout.on('data', (chunk) => (out += chunk));
+  const ended = new Promise((resolve) => main.stdout.on('end', resolve));
+  const code = await new Promise((resolve) => main.on('exit', resolve));
+  await ended;
+  assert.equal(code, 0);
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  const renderer = lines.find((l) => 'after' in l);
+  const cpu = lines.find((l) => 'cpuMsAfterShutdown' in l);
+  assert.deepStrictEqual(renderer, { after: 'ERR_DISCONNECTED' });
+  // 300 ms of an idle loop: far less than spinning on the descriptor would take.
+  assert.ok(cpu.cpuMsAfterShutdown < 150, `main used ${cpu.cpuMsAfterShutdown} ms of CPU while idle`);
+});
+
+test("a renderer that floods main does not starve another's async handler", async () => {
+  const s = scope();
+  try {
+    let noise = 0;
+    s.on('noise', () => noise++);
+    s.handle('slow-async', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return 'ok';
+    });
+    const flooder = run('flood');
+    assert.equal(await flooder.result, 'flooding');
+    const timed = run('timedInvokes');
+    const worst = await timed.result;
+    flooder.webContents.send('stop');
+    assert.equal((await timed.exited).code, 0);
+    await flooder.exited;
+    assert.ok(noise > 0);
+    // 10 ms of work each; seconds would mean the flood held main's loop.
+    assert.ok(worst < 1000, `an invoke took ${worst} ms under the flood`);
+  } finally {
+    s.remove();
+  }
+});

@@ -80,6 +80,8 @@ pub(crate) struct Dispatcher {
     timer: Timer,
     /// Attach sockets and the handshakes in flight on them.
     doors: Doors,
+    /// When `watch` last looked at the epoll set.
+    last_watch: Instant,
     events: Vec<epoll::Event>,
 }
 
@@ -111,6 +113,7 @@ impl Dispatcher {
             armed: false,
             timer,
             doors: Doors::default(),
+            last_watch: Instant::now(),
             events: vec![epoll::no_event(); 64],
         })
     }
@@ -123,7 +126,6 @@ impl Dispatcher {
         let spin = self.shared.config.dispatcher_spin;
         let mut total = 0;
         let mut idle_since: Option<Instant> = None;
-        let mut last_liveness = Instant::now();
         // Reading the clock every round would tax the hot path; instead every
         // round costs one unit and every handled record, which may have run a
         // slow listener, costs more.
@@ -142,6 +144,9 @@ impl Dispatcher {
             let handled = self.drain_all();
             total += handled;
             if first_work && handled > 0 {
+                // The host calls again at once while work comes; deaths,
+                // kicks and deadlines are still looked at on time.
+                self.watch_if_due(Instant::now());
                 break;
             }
             until_clock = until_clock.saturating_sub(1 + handled * CLOCK_EVERY / 64);
@@ -151,10 +156,7 @@ impl Dispatcher {
                 if deadline.is_some_and(|d| now >= d) && self.may_return(total) {
                     break;
                 }
-                if now - last_liveness > LIVENESS_PERIOD {
-                    self.watch(Duration::ZERO);
-                    last_liveness = Instant::now();
-                }
+                self.watch_if_due(now);
             }
             // Flushing an outbox counts as activity: a renderer reading a
             // long message frees room again within microseconds, and moving
@@ -186,11 +188,21 @@ impl Dispatcher {
                     idle_since = None;
                     idle_rounds = 0;
                     woke_idle = true;
-                    last_liveness = Instant::now();
+                    self.last_watch = Instant::now();
                 }
             }
         }
         total
+    }
+
+    /// While busy: looks for deaths, kicks and deadlines every
+    /// [`LIVENESS_PERIOD`] (across calls, for a host that dispatches in short
+    /// calls while a renderer floods).
+    fn watch_if_due(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_watch) > LIVENESS_PERIOD {
+            self.watch(Duration::ZERO);
+            self.last_watch = Instant::now();
+        }
     }
 
     /// Adopts new renderers, drops disconnected ones, drains the control socket.

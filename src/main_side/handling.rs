@@ -206,8 +206,12 @@ impl Handling<'_> {
         let outcome = panics::guarded(|| (entry.f)(&mut event, payload));
         if self.ret.deferred {
             // The handler took the responder, which answers (or, dropped,
-            // fails the call) in its place.
-            conn.wake_receiver();
+            // fails the call) in its place, and wakes the receiver then.
+            if let Err(message) = &outcome
+                && conn.log.admit(conn.id)
+            {
+                log::error!("handler for {channel:?} panicked after deferring: {message:?}");
+            }
             return;
         }
         match outcome {

@@ -149,10 +149,11 @@ impl PreparedRenderer {
             let id = InheritedFd::of(of.as_fd())?.id;
             Ok(InheritedFd { fd, id })
         };
-        if segment_fd < 0 || lifeline_fd < 0 || segment_fd == lifeline_fd {
+        // 0 to 2 are the child's stdio.
+        if segment_fd < 3 || lifeline_fd < 3 || segment_fd == lifeline_fd {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "the segment and lifeline need two distinct descriptor numbers",
+                "the segment and lifeline need two distinct descriptor numbers above stdio",
             )));
         }
         let invitation = Invitation {
