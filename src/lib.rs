@@ -45,6 +45,7 @@ pub use main_side::{
     Config, IpcMain, IpcMainEvent, MainInvocation, Peer, PreparedRenderer, RendererStats,
     Responder, WebContents,
 };
+pub use os::segment::SegmentBackend;
 pub use renderer_side::{Invocation, IpcRenderer, IpcRendererEvent, Message};
 pub use wait::WaitBackend;
 pub use wire::layout::{MAX_RING_CAPACITY, MIN_RING_CAPACITY};

@@ -707,7 +707,10 @@ fn a_prepared_renderer_started_by_the_host_connects() {
     })
     .unwrap();
     let prepared = ipc.prepare_renderer().unwrap();
-    let (segment, lifeline) = (prepared.segment_fd(), prepared.lifeline_fd());
+    let (segment, lifeline) = (
+        prepared.segment_fd().expect("a memfd"),
+        prepared.lifeline_fd(),
+    );
     let (segment, lifeline) = (segment.as_raw_fd(), lifeline.as_raw_fd());
     let (name, value) = prepared.environment(7, 8).unwrap();
     assert!(prepared.environment(7, 7).is_err());

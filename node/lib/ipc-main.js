@@ -254,10 +254,11 @@ class IpcMain extends EventEmitter {
       let stdio = options.stdio === undefined ? 'pipe' : options.stdio;
       stdio = typeof stdio === 'string' ? [stdio, stdio, stdio] : [...stdio];
       while (stdio.length < 3) stdio.push(undefined);
-      // Our two descriptors take the first numbers past the caller's.
-      const segment = stdio.length;
-      stdio.push(prepared.segmentFd, prepared.lifelineFd);
-      const [name, value] = call(() => main.environment(prepared.id, segment, segment + 1));
+      // Our descriptors take the first numbers past the caller's: the
+      // segment (unless it goes by name), then the lifeline.
+      const segment = prepared.segmentFd == null ? -1 : stdio.push(prepared.segmentFd) - 1;
+      const lifeline = stdio.push(prepared.lifelineFd) - 1;
+      const [name, value] = call(() => main.environment(prepared.id, segment, lifeline));
       options.env = { ...(options.env || process.env), [name]: value };
       options.stdio = stdio;
       child = childProcess.spawn(command, args, options);

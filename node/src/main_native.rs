@@ -66,7 +66,8 @@ type Queue = Arc<Mutex<VecDeque<Queued>>>;
 #[napi(object)]
 pub struct Prepared {
     pub id: u32,
-    pub segment_fd: i32,
+    /// None for a named segment, which the child opens by name.
+    pub segment_fd: Option<i32>,
     pub lifeline_fd: i32,
 }
 
@@ -290,7 +291,7 @@ impl NativeMain {
         let prepared = self.ipc.prepare_renderer().map_err(to_js)?;
         let out = Prepared {
             id: prepared.id(),
-            segment_fd: prepared.segment_fd().as_raw_fd(),
+            segment_fd: prepared.segment_fd().map(|fd| fd.as_raw_fd()),
             lifeline_fd: prepared.lifeline_fd().as_raw_fd(),
         };
         self.prepared.insert(out.id, prepared);

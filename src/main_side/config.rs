@@ -1,5 +1,6 @@
 //! [`Config`]: settings for an `IpcMain` and the renderers it spawns.
 
+use crate::os::segment::SegmentBackend;
 use crate::wait::WaitBackend;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub struct Config {
     pub(crate) request_capacity: usize,
     pub(crate) reply_capacity: usize,
     pub(crate) wait_backend: WaitBackend,
+    pub(crate) segment_backend: SegmentBackend,
     pub(crate) outbox_limit: usize,
     pub(crate) max_message_len: u32,
     pub(crate) dispatcher_spin: Duration,
@@ -34,6 +36,7 @@ impl Default for Config {
             request_capacity: 256 << 10,
             reply_capacity: 256 << 10,
             wait_backend: WaitBackend::default(),
+            segment_backend: SegmentBackend::default(),
             outbox_limit: 512 << 20,
             max_message_len: 256 << 20,
             dispatcher_spin: Duration::from_micros(50),
@@ -141,6 +144,15 @@ impl Config {
     /// disconnects it. Default 30 s.
     pub fn partial_message_timeout(mut self, timeout: Duration) -> Self {
         self.partial_message_timeout = timeout;
+        self
+    }
+
+    /// How renderers' segments are made and handed over: a sealed memfd
+    /// passed by descriptor (the default, and the one to use with renderers
+    /// you do not trust), or a named POSIX segment opened by name
+    /// ([`SegmentBackend::Named`]).
+    pub fn segment_backend(mut self, backend: SegmentBackend) -> Self {
+        self.segment_backend = backend;
         self
     }
 

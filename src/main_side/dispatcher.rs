@@ -455,6 +455,10 @@ impl Dispatcher {
             if let Some(reason) = s.overdue(now, config) {
                 s.r.web_contents.conn.disconnect(reason);
             }
+            if s.r.segment.truncated() {
+                let reason = "renderer truncated its shared segment".into();
+                s.r.web_contents.conn.disconnect(reason);
+            }
             // A muted renderer is watched for a hang-up only.
             let muted = s.muted(now);
             if muted == s.kicks_watched {

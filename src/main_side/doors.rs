@@ -9,6 +9,7 @@
 //! it costs main nothing: its connection is closed.
 
 use super::admission::{AdmissionPolicy, Peer};
+use super::door::Door;
 use super::shared::MainShared;
 use super::spawn::prepare;
 use crate::os::epoll::{self, Epoll};
@@ -16,7 +17,6 @@ use crate::os::unix_socket::{self, Credentials};
 use crate::panics;
 use crate::wire::handshake::{HELLO_LEN, Hello, Status, Welcome};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,12 +34,6 @@ const REST: Duration = Duration::from_millis(100);
 /// `KNOCK | serial`; renderers' tokens stay below 2^33.
 const DOOR: u64 = 1 << 62;
 const KNOCK: u64 = 1 << 63;
-
-/// A listening socket handed to the dispatcher, and the file to remove.
-pub(crate) struct Door {
-    pub fd: OwnedFd,
-    pub file: Option<PathBuf>,
-}
 
 struct Open {
     door: Door,
@@ -234,8 +228,14 @@ fn welcome(knock: &Knock, shared: &Arc<MainShared>) {
         segment_len: prepared.segment_len() as u64,
         main_pid: std::process::id(),
         renderer_id: prepared.id(),
+        segment_name: prepared.segment_name().unwrap_or_default().to_owned(),
     };
-    let fds = [prepared.segment_fd(), prepared.lifeline_fd()];
+    // The lifeline, after the segment when it goes by descriptor.
+    let fds: Vec<_> = prepared
+        .segment_fd()
+        .into_iter()
+        .chain([prepared.lifeline_fd()])
+        .collect();
     // A fresh connection's buffer takes one small packet without waiting;
     // if not, the process is not admitted (dropping `prepared` undoes it).
     if unix_socket::send(knock.fd.as_fd(), &answer.encode(), &fds).is_ok() {

@@ -2,6 +2,7 @@
 //! dispatcher touches.
 
 use super::web_contents::WebContents;
+use crate::os::segment::{Mapping, SegmentName};
 use crate::ring::Consumer;
 use crate::wait::Doorbell;
 use std::os::fd::OwnedFd;
@@ -23,4 +24,8 @@ pub(crate) struct Incoming {
     /// Readable once the renderer's process ended, whoever holds its
     /// lifeline; `None` where the kernel has no pidfds.
     pub pidfd: Option<OwnedFd>,
+    /// The segment, to see whether the renderer truncated it (named ones).
+    pub segment: Arc<Mapping>,
+    /// A named segment's name, unlinked once the renderer has opened it.
+    pub name: Option<SegmentName>,
 }

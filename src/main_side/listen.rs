@@ -3,7 +3,7 @@
 
 use super::IpcMain;
 use super::admission::Peer;
-use super::doors::Door;
+use super::door::Door;
 use crate::attach_point::AttachPoint;
 use crate::error::{Error, Result};
 use crate::os::unix_socket;

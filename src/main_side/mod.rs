@@ -12,6 +12,7 @@ mod config;
 mod control;
 mod dispatcher;
 mod dispatcher_waker;
+mod door;
 mod doors;
 mod event;
 mod handlers;

@@ -5,7 +5,7 @@ use super::admission::{self, AdmissionPolicy};
 use super::budget::MemoryBudget;
 use super::config::Config;
 use super::control::Control;
-use super::doors::Door;
+use super::door::Door;
 use super::lifecycle::Hooks;
 use super::{ForwardingPolicy, MainHandler, MainListener, WebContents};
 use crate::listeners::Listeners;

@@ -152,6 +152,10 @@ impl Slot {
     /// Its lifeline was readable at a `poll`.
     pub fn note_kick(&mut self) {
         self.heard = true;
+        // It has opened its segment: a name has served its purpose.
+        if let Some(mut name) = self.r.name.take() {
+            name.unlink();
+        }
         self.kicked = true;
         // A kick: its ring is worth a look on the very next round.
         self.quiet = 0;

@@ -13,8 +13,8 @@ use super::web_contents::{Connection, WebContents};
 use crate::attach::{self, MainEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::os::inherit;
-use crate::os::invitation::{ENV_VAR, InheritedFd, Invitation};
-use crate::os::segment::{self, Mapping};
+use crate::os::invitation::{ENV_VAR, InheritedFd, Invitation, SegmentRef};
+use crate::os::segment::{self, Mapping, SegmentBackend, SegmentName};
 use crate::os::{lifeline, pidfd};
 use crate::ring::Consumer;
 use crate::wait::{Doorbell, Wake};
@@ -36,7 +36,9 @@ impl IpcMain {
     /// accumulates hooks.
     pub fn spawn(&self, command: &mut Command) -> Result<(WebContents, Child)> {
         let prepared = self.prepare_renderer()?;
-        let (segment, lifeline) = (prepared.segment_fd(), prepared.lifeline_fd());
+        let lifeline = prepared.lifeline_fd();
+        let segment = prepared.segment_fd().unwrap_or(lifeline);
+        // A named segment has no descriptor: the lifeline stands in for it.
         let (name, value) = prepared.environment(segment.as_raw_fd(), lifeline.as_raw_fd())?;
         command.env(name, value);
         let passed = [InheritedFd::of(segment)?, InheritedFd::of(lifeline)?];
@@ -80,8 +82,18 @@ pub(super) fn prepare(shared: &Arc<MainShared>) -> Result<PreparedRenderer> {
     let layout = Layout::new(cfg.request_capacity, cfg.reply_capacity)
         .expect("validated in IpcMain::with_config");
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let memfd = segment::create_memfd(layout.segment_len)?;
-    let mapping = Arc::new(Mapping::map(memfd.as_fd(), layout.segment_len)?);
+    let (handover, mapping) = match cfg.segment_backend {
+        SegmentBackend::Memfd => {
+            let memfd = segment::create_memfd(layout.segment_len)?;
+            let mapping = Mapping::map(memfd.as_fd(), layout.segment_len)?;
+            (Handover::Memfd(memfd), mapping)
+        }
+        SegmentBackend::Named => {
+            let (mapping, name) = Mapping::create_named(layout.segment_len)?;
+            (Handover::Named(name), mapping)
+        }
+    };
+    let mapping = Arc::new(mapping);
     let header = layout.header(
         cfg.wait_backend.to_wire(),
         id,
@@ -103,7 +115,8 @@ pub(super) fn prepare(shared: &Arc<MainShared>) -> Result<PreparedRenderer> {
         shared: shared.clone(),
         id,
         segment_len: layout.segment_len,
-        memfd,
+        handover,
+        mapping,
         child_end,
         main_end,
         ends,
@@ -116,18 +129,38 @@ pub struct PreparedRenderer {
     shared: Arc<MainShared>,
     id: u32,
     segment_len: usize,
-    memfd: OwnedFd,
+    handover: Handover,
+    mapping: Arc<Mapping>,
     child_end: OwnedFd,
     main_end: Arc<OwnedFd>,
     ends: MainEnds,
 }
 
+/// How the renderer gets its segment: the memfd, or the name it opens.
+pub(super) enum Handover {
+    Memfd(OwnedFd),
+    Named(SegmentName),
+}
+
 impl PreparedRenderer {
     /// The renderer's shared segment, to pass to the child. Close-on-exec:
     /// the host makes its child's copy inheritable (as `dup2` onto a
-    /// numbered descriptor does).
-    pub fn segment_fd(&self) -> BorrowedFd<'_> {
-        self.memfd.as_fd()
+    /// numbered descriptor does). `None` with
+    /// [`SegmentBackend::Named`](crate::SegmentBackend::Named): the child
+    /// opens the segment by the name in [`environment`](Self::environment).
+    pub fn segment_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.handover {
+            Handover::Memfd(memfd) => Some(memfd.as_fd()),
+            Handover::Named(_) => None,
+        }
+    }
+
+    /// The named segment's name (`SegmentBackend::Named` only).
+    pub(super) fn segment_name(&self) -> Option<&str> {
+        match &self.handover {
+            Handover::Memfd(_) => None,
+            Handover::Named(name) => Some(name.as_str()),
+        }
     }
 
     /// The child's end of the lifeline, to pass to the child (close-on-exec,
@@ -139,26 +172,37 @@ impl PreparedRenderer {
     /// The environment variable, `(name, value)`, that tells
     /// [`crate::IpcRenderer::from_env`] in the child which of its
     /// descriptors hold the segment and the lifeline: the numbers they will
-    /// have in the child, which may differ from main's.
+    /// have in the child, which may differ from main's. (`segment_fd` is
+    /// ignored for a named segment.)
     pub fn environment(
         &self,
         segment_fd: RawFd,
         lifeline_fd: RawFd,
     ) -> Result<(&'static str, String)> {
-        let in_child = |fd, of: &OwnedFd| -> Result<InheritedFd> {
-            let id = InheritedFd::of(of.as_fd())?.id;
+        let in_child = |fd, of: BorrowedFd<'_>| -> Result<InheritedFd> {
+            let id = InheritedFd::of(of)?.id;
             Ok(InheritedFd { fd, id })
         };
+        let segment = match &self.handover {
+            Handover::Memfd(memfd) => Some(segment_fd).zip(Some(memfd.as_fd())),
+            Handover::Named(_) => None,
+        };
         // 0 to 2 are the child's stdio.
-        if segment_fd < 3 || lifeline_fd < 3 || segment_fd == lifeline_fd {
+        let clash = segment.is_some_and(|(fd, _)| fd < 3 || fd == lifeline_fd);
+        if lifeline_fd < 3 || clash {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "the segment and lifeline need two distinct descriptor numbers above stdio",
             )));
         }
+        let segment = match (&self.handover, segment) {
+            (_, Some((fd, memfd))) => SegmentRef::Fd(in_child(fd, memfd)?),
+            (Handover::Named(name), _) => SegmentRef::Name(name.as_str().to_owned()),
+            (Handover::Memfd(_), None) => unreachable!("a memfd has its number"),
+        };
         let invitation = Invitation {
-            segment: in_child(segment_fd, &self.memfd)?,
-            lifeline: in_child(lifeline_fd, &self.child_end)?,
+            segment,
+            lifeline: in_child(lifeline_fd, self.child_end.as_fd())?,
             segment_len: self.segment_len,
             main_pid: std::process::id(),
         };
@@ -183,13 +227,19 @@ impl PreparedRenderer {
         let PreparedRenderer {
             shared,
             id,
-            memfd,
+            handover,
+            mapping,
             child_end,
             main_end,
             ends,
             ..
         } = self;
-        drop((child_end, memfd));
+        drop(child_end);
+        // A name lives until the renderer opened it (its first kick).
+        let name = match handover {
+            Handover::Memfd(_) => None,
+            Handover::Named(name) => Some(name),
+        };
         let MainEnds {
             requests,
             replies,
@@ -214,7 +264,7 @@ impl PreparedRenderer {
             &shared,
             &web_contents,
             (requests, bells.request_data, bells.request_space),
-            main_end,
+            (main_end, mapping, name),
         );
         web_contents
     }
@@ -234,7 +284,7 @@ fn adopt(
     shared: &MainShared,
     web_contents: &WebContents,
     (consumer, data_bell, space_bell): (Consumer, Doorbell, Doorbell),
-    lifeline: Arc<OwnedFd>,
+    (lifeline, segment, name): (Arc<OwnedFd>, Arc<Mapping>, Option<SegmentName>),
 ) {
     let renderer = Incoming {
         web_contents: web_contents.clone(),
@@ -242,6 +292,8 @@ fn adopt(
         data_bell,
         space_bell,
         lifeline,
+        segment,
+        name,
         // The caller has not reaped the child yet: its pid is not reused.
         pidfd: pidfd::open(web_contents.process_id()).ok(),
     };

@@ -3,7 +3,7 @@
 //! identities before it takes ownership of them.
 
 use super::fd;
-use super::invitation::{InheritedFd, Invitation};
+use super::invitation::InheritedFd;
 use crate::error::{Error, Result};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -40,10 +40,10 @@ pub(crate) fn pass_on_exec(command: &mut Command, fds: [InheritedFd; 2]) {
 }
 
 /// Checks that the invitation's descriptors are open and name the files main
-/// meant, then takes ownership of them: `(segment, lifeline)`. The caller
-/// makes sure this runs at most once per process.
-pub(crate) fn claim(inv: &Invitation) -> Result<(OwnedFd, OwnedFd)> {
-    for InheritedFd { fd, id } in [inv.segment, inv.lifeline] {
+/// meant, then takes ownership of them, in the order given. The caller makes
+/// sure this runs at most once per process, with distinct descriptors.
+pub(crate) fn claim<const N: usize>(fds: [InheritedFd; N]) -> Result<[OwnedFd; N]> {
+    for InheritedFd { fd, id } in fds {
         match fd::identity(fd) {
             Ok(found) if found == id => {}
             Ok(_) => {
@@ -56,12 +56,10 @@ pub(crate) fn claim(inv: &Invitation) -> Result<(OwnedFd, OwnedFd)> {
         // Keep our own children from inheriting the connection.
         fd::set_cloexec(fd, true)?;
     }
-    // SAFETY: both descriptors are open, distinct (checked by `decode`), name
-    // the files main created for us, and the caller claims them only once.
-    let segment = unsafe { OwnedFd::from_raw_fd(inv.segment.fd) };
-    // SAFETY: as above.
-    let lifeline = unsafe { OwnedFd::from_raw_fd(inv.lifeline.fd) };
-    Ok((segment, lifeline))
+    // SAFETY: every descriptor is open, they are distinct (checked by
+    // `Invitation::decode`), name the files main created for us, and the
+    // caller claims them only once.
+    Ok(fds.map(|InheritedFd { fd, .. }| unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// This process's parent.

@@ -10,6 +10,7 @@ pub(crate) mod lifeline;
 pub(crate) mod pidfd;
 pub(crate) mod poll;
 pub(crate) mod segment;
+pub(crate) mod sigbus;
 pub(crate) mod thread;
 pub(crate) mod timer;
 pub(crate) mod unix_socket;

@@ -12,7 +12,7 @@ use crate::attach::{self, RendererEnds, Wakes};
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
 use crate::os::epoll::{self, Epoll};
-use crate::os::invitation::{ENV_VAR, Invitation};
+use crate::os::invitation::{ENV_VAR, Invitation, SegmentRef};
 use crate::os::segment::{self, Mapping};
 use crate::os::{inherit, lifeline};
 use crate::wait::spin::AdaptiveSpin;
@@ -80,9 +80,21 @@ impl IpcRenderer {
         }
         // Until ownership of the descriptors is taken, failing leaves the
         // invitation usable; after, it is spent even if connecting fails.
-        let (memfd, lifeline) =
-            inherit::claim(&inv).inspect_err(|_| CONNECTED.store(false, Ordering::Relaxed))?;
-        let shared = connect(inv.segment_len, memfd, lifeline, receiver_thread)?;
+        let unclaimed = |_: &Error| CONNECTED.store(false, Ordering::Relaxed);
+        let (mapping, lifeline) = match &inv.segment {
+            SegmentRef::Fd(segment) => {
+                let [memfd, lifeline] =
+                    inherit::claim([*segment, inv.lifeline]).inspect_err(unclaimed)?;
+                (map_memfd(memfd, inv.segment_len)?, lifeline)
+            }
+            SegmentRef::Name(name) => {
+                let [lifeline] = inherit::claim([inv.lifeline]).inspect_err(unclaimed)?;
+                let mapping = Mapping::open_named(name, inv.segment_len)
+                    .map_err(|e| Error::NotARenderer(format!("segment {name}: {e}")))?;
+                (mapping, lifeline)
+            }
+        };
+        let shared = connect(Arc::new(mapping), lifeline, receiver_thread)?;
         IpcRenderer::start(shared, receiver_thread)
     }
 
@@ -97,15 +109,9 @@ impl IpcRenderer {
     }
 }
 
-/// Maps the segment main passed (`segment_len` bytes of `memfd`), checks its
-/// header, and attaches to it.
-pub(super) fn connect(
-    segment_len: usize,
-    memfd: OwnedFd,
-    lifeline: OwnedFd,
-    receiver_thread: bool,
-) -> Result<Shared> {
-    crate::wait::spin::prepare();
+/// Maps `segment_len` bytes of the memfd main passed, after checking that
+/// the file holds them.
+pub(super) fn map_memfd(memfd: OwnedFd, segment_len: usize) -> Result<Mapping> {
     let not = |what: &str, e: std::io::Error| Error::NotARenderer(format!("{what}: {e}"));
     let file_len = segment::file_len(memfd.as_fd()).map_err(|e| not("segment", e))?;
     if file_len < segment_len as u64 {
@@ -113,10 +119,16 @@ pub(super) fn connect(
             "segment is {file_len} bytes, expected {segment_len}"
         )));
     }
-    let mapping =
-        Mapping::map(memfd.as_fd(), segment_len).map_err(|e| not("mapping the segment", e))?;
-    let mapping = Arc::new(mapping);
-    drop(memfd);
+    Mapping::map(memfd.as_fd(), segment_len).map_err(|e| not("mapping the segment", e))
+}
+
+/// Checks the header of the segment main passed, and attaches to it.
+pub(super) fn connect(
+    mapping: Arc<Mapping>,
+    lifeline: OwnedFd,
+    receiver_thread: bool,
+) -> Result<Shared> {
+    crate::wait::spin::prepare();
     let header = attach::read_header(&mapping);
     let layout = Layout::from_header(&header, mapping.len()).map_err(Error::NotARenderer)?;
     let backend = WaitBackend::from_wire(header.wait_backend).ok_or_else(|| {

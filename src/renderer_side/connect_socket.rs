@@ -3,12 +3,15 @@
 //! segment and the lifeline.
 
 use super::IpcRenderer;
-use super::connect::connect;
+use super::connect::{connect, map_memfd};
 use crate::attach_point::AttachPoint;
 use crate::error::{Error, Result};
+use crate::os::invitation::is_segment_name;
+use crate::os::segment::Mapping;
 use crate::os::{fd, unix_socket};
 use crate::wire::handshake::{Hello, Status, VERSION, WELCOME_LEN, Welcome};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long [`IpcRenderer::connect`] waits for main's answer.
@@ -72,16 +75,27 @@ fn attach(at: &AttachPoint, receiver_thread: bool) -> Result<IpcRenderer> {
         Status::Busy => return Err(Error::Refused("main is busy or shutting down".into())),
         Status::BadHello => return Err(protocol("main did not understand our hello")),
     }
-    let [segment, lifeline]: [_; 2] = packet
-        .fds
-        .try_into()
-        .map_err(|_| protocol("a welcome without exactly two descriptors"))?;
-    let kind = |f: &std::os::fd::OwnedFd| fd::kind(f.as_raw_fd());
-    if kind(&segment)? != fd::Kind::Regular || kind(&lifeline)? != fd::Kind::Socket {
-        return Err(protocol("the descriptors are not a segment and a socket"));
-    }
     let segment_len = usize::try_from(welcome.segment_len)
         .map_err(|_| protocol("a segment longer than this process can map"))?;
-    let shared = connect(segment_len, segment, lifeline, receiver_thread)?;
+    let kind = |f: &OwnedFd| fd::kind(f.as_raw_fd());
+    let mut fds = packet.fds.into_iter();
+    let (mapping, lifeline) = match (welcome.segment_name.as_str(), fds.next(), fds.next()) {
+        ("", Some(segment), Some(lifeline)) if fds.next().is_none() => {
+            if kind(&segment)? != fd::Kind::Regular || kind(&lifeline)? != fd::Kind::Socket {
+                return Err(protocol("the descriptors are not a segment and a socket"));
+            }
+            (map_memfd(segment, segment_len)?, lifeline)
+        }
+        (name, Some(lifeline), None) if is_segment_name(name) => {
+            if kind(&lifeline)? != fd::Kind::Socket {
+                return Err(protocol("the lifeline is not a socket"));
+            }
+            let mapping = Mapping::open_named(name, segment_len)
+                .map_err(|e| Error::NotARenderer(format!("segment {name}: {e}")))?;
+            (mapping, lifeline)
+        }
+        _ => return Err(protocol("a welcome with the wrong descriptors or name")),
+    };
+    let shared = connect(Arc::new(mapping), lifeline, receiver_thread)?;
     IpcRenderer::start(shared, receiver_thread)
 }

@@ -9,7 +9,9 @@ const MAGIC: [u8; 8] = *b"RINGIPCA";
 pub(crate) const VERSION: u32 = 1;
 
 pub(crate) const HELLO_LEN: usize = 16;
-pub(crate) const WELCOME_LEN: usize = 32;
+pub(crate) const WELCOME_LEN: usize = 96;
+/// The longest segment name a welcome carries.
+const NAME_MAX: usize = WELCOME_LEN - 33;
 
 /// What a connecting renderer says: magic, version, flags (none yet: 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +58,16 @@ pub(crate) enum Status {
     BadHello = 3,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Main's answer: with the segment and lifeline as `SCM_RIGHTS` when
+/// admitted, or, for a named segment, the lifeline and the segment's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Welcome {
     pub status: Status,
     pub segment_len: u64,
     pub main_pid: u32,
     pub renderer_id: u32,
+    /// A named segment's name (`/` and up to 62 bytes), or empty.
+    pub segment_name: String,
 }
 
 impl Welcome {
@@ -71,6 +77,7 @@ impl Welcome {
             segment_len: 0,
             main_pid: std::process::id(),
             renderer_id: 0,
+            segment_name: String::new(),
         }
     }
 
@@ -82,6 +89,10 @@ impl Welcome {
         out[16..24].copy_from_slice(&self.segment_len.to_le_bytes());
         out[24..28].copy_from_slice(&self.main_pid.to_le_bytes());
         out[28..32].copy_from_slice(&self.renderer_id.to_le_bytes());
+        let name = self.segment_name.as_bytes();
+        let len = name.len().min(NAME_MAX);
+        out[32] = len as u8;
+        out[33..33 + len].copy_from_slice(&name[..len]);
         out
     }
 
@@ -100,11 +111,19 @@ impl Welcome {
             3 => Status::BadHello,
             _ => return Err("an unknown welcome status"),
         };
+        let len = usize::from(bytes[32]);
+        if len > NAME_MAX {
+            return Err("a welcome with an overlong name");
+        }
+        let segment_name = std::str::from_utf8(&bytes[33..33 + len])
+            .map_err(|_| "a welcome with a name that is not UTF-8")?
+            .to_owned();
         Ok(Welcome {
             status,
             segment_len: u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")),
             main_pid: word(24),
             renderer_id: word(28),
+            segment_name,
         })
     }
 }
@@ -134,10 +153,19 @@ mod tests {
             segment_len: 1 << 20,
             main_pid: 42,
             renderer_id: 7,
+            segment_name: String::new(),
         };
-        assert_eq!(Welcome::decode(&welcome.encode()), Ok(welcome));
+        assert_eq!(Welcome::decode(&welcome.encode()), Ok(welcome.clone()));
+        let named = Welcome {
+            segment_name: "/shmem_0123456789ABCDEF".into(),
+            ..welcome.clone()
+        };
+        assert_eq!(Welcome::decode(&named.encode()), Ok(named));
+        let mut overlong = welcome.encode();
+        overlong[32] = 200;
+        assert!(Welcome::decode(&overlong).is_err());
         let refusal = Welcome::refusal(Status::Refused);
-        assert_eq!(Welcome::decode(&refusal.encode()), Ok(refusal));
+        assert_eq!(Welcome::decode(&refusal.encode()), Ok(refusal.clone()));
         let mut unknown = welcome.encode();
         unknown[12] = 9;
         assert!(Welcome::decode(&unknown).is_err());
