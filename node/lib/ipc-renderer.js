@@ -183,8 +183,16 @@ for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOn
   IpcRenderer.prototype[method] = function (channel, listener) {
     const ours = typeof channel === 'string' && channel !== 'disconnected';
     if (ours) checkChannel(channel);
-    if (ours && !this._closed) this._renderer();
     EventEmitter.prototype[method].call(this, channel, listener);
+    if (ours && !this._closed) {
+      // Connecting takes what main sent already: the listener must be there.
+      try {
+        this._renderer();
+      } catch (error) {
+        EventEmitter.prototype.removeListener.call(this, channel, listener);
+        throw error;
+      }
+    }
     this._keepAlive();
     return this;
   };

@@ -33,6 +33,13 @@ test('a renderer with a listener stays alive until the listener goes', async () 
   assert.equal((await exited).code, 0);
 });
 
+test('what main sends before the renderer is up reaches its first listener', async () => {
+  const { webContents, result, exited } = run('early');
+  webContents.send('early', 'sent at once');
+  assert.equal(await result, 'sent at once');
+  assert.equal((await exited).code, 0);
+});
+
 test("spawn takes child_process.spawn's arguments and options", async () => {
   const cwd = path.join(__dirname, 'fixtures');
   const { child, webContents, result, exited } = run('environment', {
