@@ -27,6 +27,7 @@ fn renderer_entry() {
         "caller" => role_caller(arg.parse().unwrap()),
         "fd_pumper" => role_fd_pumper(&arg),
         "big_answer" => role_big_answer(),
+        "big_invokes" => role_big_invokes(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -459,4 +460,85 @@ fn a_pumped_renderer_on_its_descriptor_level_triggered() {
 #[test]
 fn a_pumped_renderer_on_its_descriptor_edge_triggered() {
     pumped_renderer("epoll-et");
+}
+
+// ------------------------------------------ big answers, hosts on both sides
+
+/// Waits up to `limit` for `fd` to be readable.
+fn readable_within(fd: i32, limit: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) > 0 }
+}
+
+/// A pumped renderer invoking with 1 MiB both ways, waiting on its
+/// descriptor between looks; a wait that times out is a lost wake-up.
+fn role_big_invokes() {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let ipc = IpcRenderer::from_env_without_receiver().unwrap();
+    let request = vec![7u8; 1 << 20];
+    let waker = Waker::from(Arc::new(Noop));
+    for i in 0..300 {
+        let mut call = ipc.invoke("echo", &request).unwrap();
+        loop {
+            while ipc.try_recv().unwrap().is_some() {}
+            let mut cx = Context::from_waker(&waker);
+            if let Poll::Ready(answer) = std::pin::Pin::new(&mut call).poll(&mut cx) {
+                assert_eq!(answer.unwrap(), request);
+                break;
+            }
+            assert!(
+                readable_within(ipc.as_raw_fd(), Duration::from_secs(5)),
+                "call {i}: the renderer was never woken"
+            );
+        }
+    }
+}
+
+/// Both sides on their descriptors, answers given by a host between
+/// dispatches (as Node's main does), each larger than the reply ring: main's
+/// outbox drains only as the renderer reads, and neither side may sleep
+/// through the other's wake-up.
+#[test]
+fn hosts_on_both_sides_pass_big_answers_without_a_lost_wake_up() {
+    let _serial = serial();
+    let ipc = IpcMain::with_config(Config::default().dispatcher_thread(false)).unwrap();
+    let answers: Arc<Mutex<Vec<(ringipc::Responder, Vec<u8>)>>> = Arc::default();
+    let queued = answers.clone();
+    ipc.handle("echo", move |event, arg| {
+        let responder = event.take_responder().unwrap();
+        queued.lock().unwrap().push((responder, arg.to_vec()));
+        Ok::<_, String>([])
+    })
+    .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "big_invokes", "");
+    let start = Instant::now();
+    while child.0.as_mut().unwrap().try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < LIMIT, "took too long");
+        loop {
+            let handled = ipc.dispatch_next(Duration::from_micros(50)).unwrap();
+            let due: Vec<_> = std::mem::take(&mut *answers.lock().unwrap());
+            for (responder, value) in due {
+                responder.respond(value).unwrap();
+            }
+            if handled == 0 && answers.lock().unwrap().is_empty() {
+                break;
+            }
+        }
+        if wc.is_connected() {
+            assert!(
+                readable_within(ipc.as_raw_fd(), Duration::from_secs(5)) || !wc.is_connected(),
+                "main was never woken ({} bytes queued for the renderer)",
+                wc.queued_bytes()
+            );
+        }
+    }
+    child.assert_success(LIMIT);
 }

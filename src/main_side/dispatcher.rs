@@ -377,6 +377,14 @@ impl Dispatcher {
         }
         let mut ready = self.shared.is_stopping() || self.shared.control.waker().is_poked();
         for s in &mut self.slots {
+            // A renderer that freed room kicked us, and the kick may have
+            // been taken already (a hosted dispatch's last `watch`): what
+            // fits now goes now, or nobody would kick again (its ring is
+            // empty, and it waits for us). Room freed after this kicks.
+            let conn = &s.r.web_contents.conn;
+            if conn.queued.load(Ordering::Relaxed) != 0 && conn.flush() {
+                ready = true;
+            }
             // A commit word that keeps appearing and vanishing (a renderer
             // retracting it) must not keep main awake: after a few such
             // false alarms, only its records count, found on later rounds.
