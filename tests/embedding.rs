@@ -502,6 +502,9 @@ fn role_big_invokes() {
     }
 }
 
+/// Answers a host gives between dispatches, with the values.
+type Answers = Arc<Mutex<Vec<(ringipc::Responder, Vec<u8>)>>>;
+
 /// Both sides on their descriptors, answers given by a host between
 /// dispatches (as Node's main does), each larger than the reply ring: main's
 /// outbox drains only as the renderer reads, and neither side may sleep
@@ -510,7 +513,7 @@ fn role_big_invokes() {
 fn hosts_on_both_sides_pass_big_answers_without_a_lost_wake_up() {
     let _serial = serial();
     let ipc = IpcMain::with_config(Config::default().dispatcher_thread(false)).unwrap();
-    let answers: Arc<Mutex<Vec<(ringipc::Responder, Vec<u8>)>>> = Arc::default();
+    let answers: Answers = Arc::default();
     let queued = answers.clone();
     ipc.handle("echo", move |event, arg| {
         let responder = event.take_responder().unwrap();
