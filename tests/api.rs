@@ -737,13 +737,13 @@ fn a_prepared_renderer_started_by_the_host_connects() {
     assert_eq!((wc.id(), wc.process_id()), (id, child.pid()));
     child.assert_success(LIMIT);
     assert!(prepared_rejects_stdio(&ipc));
+    eventually(LIMIT, "the child's renderer to be gone", || {
+        ipc.renderers().is_empty()
+    });
     // Dropping a prepared renderer abandons it without a trace.
     let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
     drop(ipc.prepare_renderer().unwrap());
     assert_eq!(std::fs::read_dir("/proc/self/fd").unwrap().count(), fds);
-    eventually(LIMIT, "the child's renderer to be gone", || {
-        ipc.renderers().is_empty()
-    });
 }
 
 /// Descriptors 0 to 2 are the child's stdio, never the segment's.

@@ -197,7 +197,7 @@ fn the_admission_policy_decides_who_attaches() {
     ipc.admit(|_| panic!("policy bug"));
     let refused = IpcRenderer::connect(&*socket.0);
     assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
-    // Another uid than main's is refused by default.
+    // A policy on the pid: this process is admitted again.
     let me = std::process::id();
     ipc.admit(move |peer| peer.pid == me);
     let admitted = IpcRenderer::connect(&*socket.0).unwrap();
@@ -271,7 +271,7 @@ fn status(answer: &[u8]) -> u32 {
 fn garbage_and_stalled_clients_cost_main_nothing() {
     let _serial = serial();
     let socket = SocketPath::new("hostile");
-    let attach_timeout = Duration::from_millis(300);
+    let attach_timeout = Duration::from_secs(1);
     let ipc = IpcMain::with_config(Config::default().attach_timeout(attach_timeout)).unwrap();
     ipc.on("ping", |e, _| {
         e.set_return_value("pong");
@@ -283,9 +283,22 @@ fn garbage_and_stalled_clients_cost_main_nothing() {
         count.fetch_add(1, Ordering::Relaxed);
     });
     ipc.listen(&*socket.0).unwrap();
+    // Warm up: the first attach makes what main keeps for good.
+    drop(IpcRenderer::connect(&*socket.0).unwrap());
+    eventually(LIMIT, "the warm-up renderer to go", || {
+        ipc.renderers().is_empty()
+    });
+    let before = footprint().fds;
+
+    // A hello that carries descriptors: main takes none of them.
+    let client = raw_client(&socket.0);
+    send_with_fds(&client, &hello());
+    let answer = answer_of(&client, LIMIT).expect("an answer");
+    assert_eq!(status(&answer), 3, "BadHello: a hello comes alone");
+    drop(client);
 
     // Garbage instead of a hello; a hello too long; a hello with another
-    // version; a packet carrying descriptors: each refused at once.
+    // version; zeros: each refused at once.
     let mut long = b"RINGIPCA".to_vec();
     long.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0]);
     let mut other_version = b"RINGIPCA".to_vec();
@@ -329,12 +342,58 @@ fn garbage_and_stalled_clients_cost_main_nothing() {
         IpcRenderer::connect(&*socket.0).is_ok()
     });
     assert_eq!(renderer.send_sync("ping", []).unwrap(), b"pong");
-    // Only real renderers ever became renderers.
-    assert!(connected.load(Ordering::Relaxed) >= 2);
-    assert!(
-        ipc.renderers()
-            .iter()
-            .all(|w| w.process_id() == std::process::id())
+    drop((renderer, stalled));
+    // Only real renderers ever became renderers, and the hostile clients
+    // left no descriptor behind in main.
+    eventually(LIMIT, "the renderers to go", || ipc.renderers().is_empty());
+    assert!(connected.load(Ordering::Relaxed) >= 3);
+    eventually(LIMIT, "main's descriptors to return", || {
+        let now = footprint().fds;
+        now == before || {
+            eprintln!("descriptors: {before} before, {now} now");
+            false
+        }
+    });
+}
+
+/// A hello as `IpcRenderer::connect` sends it.
+fn hello() -> Vec<u8> {
+    let mut hello = b"RINGIPCA".to_vec();
+    hello.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+    hello
+}
+
+/// Sends `bytes` with two descriptors of this process as `SCM_RIGHTS`.
+fn send_with_fds(fd: &OwnedFd, bytes: &[u8]) {
+    let fds = [0 as libc::c_int, 1];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: all-zero is a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(8) } as _;
+    // SAFETY: the control buffer has room for one header and two ints.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    // SAFETY: `cmsg` points into `control`, aligned.
+    unsafe {
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(8) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), 8);
+    }
+    // SAFETY: `msg` is valid for the call.
+    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    assert_eq!(
+        n,
+        bytes.len() as isize,
+        "{}",
+        std::io::Error::last_os_error()
     );
 }
 

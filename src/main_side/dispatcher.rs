@@ -188,7 +188,6 @@ impl Dispatcher {
                     idle_since = None;
                     idle_rounds = 0;
                     woke_idle = true;
-                    self.last_watch = Instant::now();
                 }
             }
         }
@@ -201,7 +200,6 @@ impl Dispatcher {
     fn watch_if_due(&mut self, now: Instant) {
         if now.saturating_duration_since(self.last_watch) > LIVENESS_PERIOD {
             self.watch(Duration::ZERO);
-            self.last_watch = Instant::now();
         }
     }
 
@@ -381,9 +379,13 @@ impl Dispatcher {
             // been taken already (a hosted dispatch's last `watch`): what
             // fits now goes now, or nobody would kick again (its ring is
             // empty, and it waits for us). Room freed after this kicks.
+            // Not counted as work: the deadline of a hosted `dispatch` must
+            // hold however long the renderer keeps reading, and the
+            // reply-space flag stays raised while the outbox holds anything,
+            // so the renderer kicks again once it has read this.
             let conn = &s.r.web_contents.conn;
-            if conn.queued.load(Ordering::Relaxed) != 0 && conn.flush() {
-                ready = true;
+            if conn.queued.load(Ordering::Relaxed) != 0 {
+                conn.flush();
             }
             // A commit word that keeps appearing and vanishing (a renderer
             // retracting it) must not keep main awake: after a few such
@@ -427,6 +429,7 @@ impl Dispatcher {
     /// and adopts or drops renderers as needed.
     fn watch(&mut self, timeout: Duration) {
         let n = self.shared.epoll.wait(&mut self.events, Some(timeout));
+        self.last_watch = Instant::now();
         let mut control = false;
         for event in &self.events[..n] {
             // Copied out: the kernel's struct is packed.

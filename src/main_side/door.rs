@@ -8,5 +8,15 @@ use std::path::PathBuf;
 /// main stops.
 pub(crate) struct Door {
     pub fd: OwnedFd,
-    pub file: Option<PathBuf>,
+    /// The socket file and its `(dev, ino)`: removed only if still it.
+    pub file: Option<(PathBuf, (u64, u64))>,
+}
+
+impl Door {
+    /// Removes the socket file, if it is still the one main made.
+    pub fn remove_file(&self) {
+        if let Some((path, id)) = &self.file {
+            crate::os::unix_socket::unlink_if(path, *id);
+        }
+    }
 }

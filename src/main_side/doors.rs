@@ -15,7 +15,7 @@ use super::spawn::prepare;
 use crate::os::epoll::{self, Epoll};
 use crate::os::unix_socket::{self, Credentials};
 use crate::panics;
-use crate::wire::handshake::{HELLO_LEN, Hello, Status, Welcome};
+use crate::wire::handshake::{self, HELLO_LEN, Hello, Status, Welcome};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,7 +70,10 @@ impl Doors {
                 token,
                 resting_until: None,
             }),
-            Err(e) => log::error!("cannot watch an attach socket: {e}"),
+            Err(e) => {
+                log::error!("cannot watch an attach socket: {e}");
+                door.remove_file();
+            }
         }
     }
 
@@ -121,7 +124,10 @@ impl Doors {
             {
                 continue;
             }
-            let deadline = Instant::now() + shared.config.attach_timeout;
+            // `Duration::MAX` (no deadline) must not overflow: a far one.
+            let deadline = Instant::now()
+                .checked_add(shared.config.attach_timeout)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1 << 30));
             self.knocking.push(Knock {
                 fd,
                 peer,
@@ -205,9 +211,7 @@ impl Doors {
         }
         for Open { door, .. } in self.open.drain(..) {
             epoll.remove(door.fd.as_raw_fd());
-            if let Some(file) = &door.file {
-                unix_socket::unlink(file.as_os_str());
-            }
+            door.remove_file();
         }
     }
 }
@@ -223,6 +227,10 @@ fn welcome(knock: &Knock, shared: &Arc<MainShared>) {
             return;
         }
     };
+    if !handshake::fits_name(prepared.segment_name().unwrap_or_default()) {
+        refuse(&knock.fd, Status::Busy);
+        return;
+    }
     let answer = Welcome {
         status: Status::Admitted,
         segment_len: prepared.segment_len() as u64,

@@ -44,9 +44,17 @@ impl IpcMain {
         if shared.is_stopping() {
             return Err(Error::Disconnected);
         }
-        let fd = unix_socket::listen(&at.address(), at.file_mode(), BACKLOG)?;
-        let file = at.file().map(|p| p.to_path_buf());
+        let (fd, id) = unix_socket::listen(&at.address(), at.file_mode(), BACKLOG)?;
+        let file = at.file().map(|p| p.to_path_buf()).zip(id);
         shared.doors.lock().push(Door { fd, file });
+        if shared.is_stopping() {
+            // Main shut down meanwhile, and its dispatcher may have closed
+            // its doors already: this one would stay open.
+            for door in std::mem::take(&mut *shared.doors.lock()) {
+                door.remove_file();
+            }
+            return Err(Error::Disconnected);
+        }
         // The dispatcher takes it in its housekeeping.
         shared.control.waker().wake();
         Ok(())

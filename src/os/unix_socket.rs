@@ -4,7 +4,6 @@
 //! descriptors travel as `SCM_RIGHTS`; `SO_PEERCRED` names the peer.
 
 use super::poll;
-use std::ffi::OsStr;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -71,12 +70,20 @@ fn sockaddr(at: &Address<'_>) -> io::Result<(libc::sockaddr_un, libc::socklen_t)
     Ok((addr, len as libc::socklen_t))
 }
 
-/// A listening socket at `at`; a path gets `mode` (bind, then chmod: the
-/// admission policy covers the moment in between). A socket file left by a
-/// main that died is replaced; a live one is `AddrInUse`.
-pub(crate) fn listen(at: &Address<'_>, mode: u32, backlog: i32) -> io::Result<OwnedFd> {
+/// A listening socket at `at`, and for a path the `(dev, ino)` of the
+/// socket file it made, so that main removes only that file later. A path
+/// gets `mode` (set on the socket before `bind`, which Linux gives the new
+/// file, and again after). A socket file left by a main that died is
+/// replaced; a live one is `AddrInUse`; any other file is left alone.
+pub(crate) fn listen(
+    at: &Address<'_>,
+    mode: u32,
+    backlog: i32,
+) -> io::Result<(OwnedFd, Option<(u64, u64)>)> {
     let fd = socket()?;
     let (addr, len) = sockaddr(at)?;
+    // SAFETY: fchmod on our socket.
+    unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) };
     let bind = |fd: &OwnedFd| {
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
         let r = unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) };
@@ -97,10 +104,23 @@ pub(crate) fn listen(at: &Address<'_>, mode: u32, backlog: i32) -> io::Result<Ow
         }
         (Err(e), _) => return Err(e),
     }
-    if let Address::Path(path) = at {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
+    let Address::Path(path) = at else {
+        return finish_listen(fd, backlog).map(|fd| (fd, None));
+    };
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let made = std::fs::symlink_metadata(path)?;
+    let file = (made.dev(), made.ino());
+    // From here on, a failure removes the file this call made.
+    let undo = |e: io::Error| {
+        unlink_if(path, file);
+        e
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(undo)?;
+    let fd = finish_listen(fd, backlog).map_err(undo)?;
+    Ok((fd, Some(file)))
+}
+
+fn finish_listen(fd: OwnedFd, backlog: i32) -> io::Result<OwnedFd> {
     // SAFETY: listen(2) on our socket.
     if unsafe { libc::listen(fd.as_raw_fd(), backlog) } != 0 {
         return Err(io::Error::last_os_error());
@@ -108,11 +128,27 @@ pub(crate) fn listen(at: &Address<'_>, mode: u32, backlog: i32) -> io::Result<Ow
     Ok(fd)
 }
 
-/// Whether the socket file at `at` has nobody listening behind it.
+/// Whether `at` is a socket file with nobody listening behind it (and
+/// not some other file that happens to have the name).
 fn is_stale(at: &Address<'_>) -> bool {
-    match connect(at) {
-        Err(e) => e.raw_os_error() == Some(libc::ECONNREFUSED),
-        Ok(_) => false,
+    use std::os::unix::fs::FileTypeExt;
+    let Address::Path(path) = at else {
+        return false;
+    };
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    is_socket
+        && match connect(at) {
+            Err(e) => e.raw_os_error() == Some(libc::ECONNREFUSED),
+            Ok(_) => false,
+        }
+}
+
+/// Removes the socket file at `path` if it is still the one `(dev, ino)`
+/// names (another main may have replaced it meanwhile).
+pub(crate) fn unlink_if(path: &Path, file: (u64, u64)) {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == file) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -123,11 +159,23 @@ pub(crate) fn connect(at: &Address<'_>) -> io::Result<OwnedFd> {
     // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
     let r = unsafe { libc::connect(fd.as_raw_fd(), (&raw const addr).cast(), len) };
     if r != 0 {
-        let e = io::Error::last_os_error();
-        // A full backlog on a non-blocking socket says EAGAIN.
-        return Err(e);
+        return Err(io::Error::last_os_error());
     }
     Ok(fd)
+}
+
+/// [`connect`], retrying while the listener's backlog is full (a
+/// non-blocking connect says `WouldBlock` then) for up to `patience`.
+pub(crate) fn connect_within(at: &Address<'_>, patience: Duration) -> io::Result<OwnedFd> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match connect(at) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The next waiting connection, if any (non-blocking, close-on-exec).
@@ -338,9 +386,4 @@ pub(crate) fn recv_within(
 pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// Removes a socket file main created (at shutdown).
-pub(crate) fn unlink(path: &OsStr) {
-    let _ = std::fs::remove_file(path);
 }

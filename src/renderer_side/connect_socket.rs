@@ -47,7 +47,7 @@ impl IpcRenderer {
 }
 
 fn attach(at: &AttachPoint, receiver_thread: bool) -> Result<IpcRenderer> {
-    let socket = unix_socket::connect(&at.address())?;
+    let socket = unix_socket::connect_within(&at.address(), ANSWER_WAIT)?;
     let hello = Hello { version: VERSION };
     unix_socket::send(socket.as_fd(), &hello.encode(), &[])?;
     // One byte more than a welcome, to tell a longer packet from one.

@@ -45,6 +45,11 @@ impl Hello {
     }
 }
 
+/// Whether a welcome can carry the segment name `name` whole.
+pub(crate) fn fits_name(name: &str) -> bool {
+    name.len() <= NAME_MAX
+}
+
 /// Main's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -90,6 +95,7 @@ impl Welcome {
         out[24..28].copy_from_slice(&self.main_pid.to_le_bytes());
         out[28..32].copy_from_slice(&self.renderer_id.to_le_bytes());
         let name = self.segment_name.as_bytes();
+        debug_assert!(fits_name(&self.segment_name), "checked by the sender");
         let len = name.len().min(NAME_MAX);
         out[32] = len as u8;
         out[33..33 + len].copy_from_slice(&name[..len]);
