@@ -90,8 +90,13 @@ fn a_process_main_did_not_spawn_attaches_and_plays_the_seed() {
     ipc.listen(&*socket.0).unwrap();
     let mode = std::fs::metadata(&socket.0).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the socket file is the owner's only");
-    // A second main cannot take a live socket over.
+    // A second main cannot take a live socket over, nor a file that is not
+    // a socket (which stays as it was).
     assert!(IpcMain::new().unwrap().listen(&*socket.0).is_err());
+    let file = SocketPath::new("not-a-socket");
+    std::fs::write(&file.0, "precious").unwrap();
+    assert!(IpcMain::new().unwrap().listen(&*file.0).is_err());
+    assert_eq!(std::fs::read_to_string(&file.0).unwrap(), "precious");
 
     let mut command = role_command(ENTRY, "seed", socket.0.to_str().unwrap());
     command.stdout(std::process::Stdio::piped());

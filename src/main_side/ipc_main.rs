@@ -251,8 +251,11 @@ impl IpcMain {
         self.shared().handlers.remove_all(Some(channel)) > 0
     }
 
-    /// Calls `callback` with each renderer [`spawn`](Self::spawn) starts, on
-    /// the spawning thread, before `spawn` returns.
+    /// Calls `callback` with each new renderer: one [`spawn`](Self::spawn)
+    /// (or [`PreparedRenderer::started`](crate::PreparedRenderer::started))
+    /// starts, on that thread before it returns; one that attached through
+    /// [`listen`](Self::listen), on the dispatcher thread, which waits for
+    /// it (so it must not block on the renderer).
     pub fn on_connected<F>(&self, callback: F)
     where
         F: Fn(&WebContents) + Send + Sync + 'static,
