@@ -375,18 +375,6 @@ impl Dispatcher {
         }
         let mut ready = self.shared.is_stopping() || self.shared.control.waker().is_poked();
         for s in &mut self.slots {
-            // A renderer that freed room kicked us, and the kick may have
-            // been taken already (a hosted dispatch's last `watch`): what
-            // fits now goes now, or nobody would kick again (its ring is
-            // empty, and it waits for us). Room freed after this kicks.
-            // Not counted as work: the deadline of a hosted `dispatch` must
-            // hold however long the renderer keeps reading, and the
-            // reply-space flag stays raised while the outbox holds anything,
-            // so the renderer kicks again once it has read this.
-            let conn = &s.r.web_contents.conn;
-            if conn.queued.load(Ordering::Relaxed) != 0 {
-                conn.flush();
-            }
             // A commit word that keeps appearing and vanishing (a renderer
             // retracting it) must not keep main awake: after a few such
             // false alarms, only its records count, found on later rounds.
@@ -419,6 +407,18 @@ impl Dispatcher {
             return true;
         }
         self.watch(Duration::ZERO);
+        // That watch may have taken a renderer's kick for room it freed:
+        // what fits now goes now, or nobody would kick again (its ring is
+        // empty, and it waits for us). Not counted as work, so the host's
+        // deadline holds however long the renderer keeps reading: the
+        // reply-space flag stays raised while an outbox holds anything, so
+        // the renderer kicks again once it has read this.
+        for s in &self.slots {
+            let conn = &s.r.web_contents.conn;
+            if conn.queued.load(Ordering::Relaxed) != 0 {
+                conn.flush();
+            }
+        }
         self.arm()
     }
 
