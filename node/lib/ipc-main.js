@@ -9,11 +9,8 @@ const { native } = require('./native');
 const { call } = require('./errors');
 const { serialize, deserialize } = require('./clone');
 const { checkChannel } = require('./channel');
+const { drainBatches } = require('./drain');
 const { WebContents } = require('./web-contents');
-
-/** How long one wake-up may keep main's thread handling messages before
- * the rest of the loop gets a turn. */
-const DRAIN_BUDGET_NS = 2_000_000n;
 
 const MESSAGE = 0;
 const SYNC = 1;
@@ -102,33 +99,18 @@ class IpcMain extends EventEmitter {
 
   _drain() {
     const main = this._native;
-    const until = process.hrtime.bigint() + DRAIN_BUDGET_NS;
-    for (;;) {
-      let batch;
+    const next = () => {
       try {
-        batch = call(() => main.drain());
+        return call(() => main.drain());
       } catch (error) {
-        if (error.code === 'ERR_DISCONNECTED') return; // main shut down
+        if (error.code === 'ERR_DISCONNECTED') return []; // main shut down
         throw error;
       }
-      if (batch.length === 0) return; // nothing left; the descriptor is armed
-      for (const delivery of batch) {
-        try {
-          this._deliver(delivery);
-        } catch (error) {
-          // As for any event listener in Node: the process hears of it,
-          // after the rest of the batch.
-          process.nextTick(() => {
-            throw error;
-          });
-        }
-      }
-      if (process.hrtime.bigint() > until) {
-        // Renderers keep sending: let timers, I/O and promise jobs run, then
-        // go on (the descriptor is not armed, so it would not wake us).
-        setImmediate(() => this._drain());
-        return;
-      }
+    };
+    if (!drainBatches(next, (d) => this._deliver(d))) {
+      // Renderers keep sending: let timers, I/O and promise jobs run, then
+      // go on.
+      setImmediate(() => this._drain());
     }
   }
 

@@ -9,10 +9,7 @@ const { native } = require('./native');
 const { call } = require('./errors');
 const { serialize, deserialize } = require('./clone');
 const { checkChannel } = require('./channel');
-
-/** How long one wake-up may keep the thread taking messages before the
- * rest of the loop gets a turn. */
-const DRAIN_BUDGET_NS = 2_000_000n;
+const { drainBatches } = require('./drain');
 
 const MESSAGE = 0;
 const ANSWER = 1;
@@ -58,27 +55,10 @@ class IpcRenderer extends EventEmitter {
   _drain() {
     this._drainScheduled = false;
     const renderer = this._native;
-    const until = process.hrtime.bigint() + DRAIN_BUDGET_NS;
-    for (;;) {
-      const batch = renderer.drain();
-      if (batch.length === 0) break; // nothing left; the descriptor is armed
-      for (const delivery of batch) {
-        try {
-          this._deliver(delivery);
-        } catch (error) {
-          // As for any event listener in Node: the process hears of it,
-          // after the rest of the batch.
-          process.nextTick(() => {
-            throw error;
-          });
-        }
-      }
-      if (process.hrtime.bigint() > until) {
-        // Main keeps sending: let the rest of the loop run, then go on.
-        this._drainScheduled = true;
-        setImmediate(() => this._drain());
-        break;
-      }
+    if (!drainBatches(() => renderer.drain(), (d) => this._deliver(d))) {
+      // Main keeps sending: let the rest of the loop run, then go on.
+      this._drainScheduled = true;
+      setImmediate(() => this._drain());
     }
     this._keepAlive();
   }
