@@ -13,7 +13,7 @@ class WebContents extends EventEmitter {
     super();
     this.id = id;
     this._main = main;
-    this._pid = main._native.pid(id) ?? undefined;
+    this._pid = undefined; // known once the child started
     this._reason = null;
   }
 

@@ -331,11 +331,6 @@ impl NativeMain {
         renderer.send(&channel, &payload).map_err(to_js)
     }
 
-    #[napi]
-    pub fn is_connected(&self, id: u32) -> bool {
-        self.renderers.get(&id).is_some_and(|r| r.is_connected())
-    }
-
     /// Renderer `id`'s process id.
     #[napi]
     pub fn pid(&self, id: u32) -> Option<u32> {

@@ -121,12 +121,6 @@ impl NativeRenderer {
         Ok(token)
     }
 
-    /// Invocations in flight.
-    #[napi]
-    pub fn pending(&self) -> u32 {
-        self.pending.len() as u32
-    }
-
     /// Whether settled invocations wait for `drain` (after a `sendSync`
     /// drained their answers, say, the descriptor need not be readable).
     #[napi]
@@ -208,11 +202,6 @@ impl NativeRenderer {
     #[napi]
     pub fn set_ref(&mut self, keep_alive: bool) {
         self.poll.set_ref(keep_alive && !self.closed);
-    }
-
-    #[napi]
-    pub fn is_connected(&self) -> bool {
-        !self.closed && self.ipc.is_connected()
     }
 }
 

@@ -44,7 +44,7 @@ struct Open {
 
 struct Knock {
     fd: OwnedFd,
-    peer: Credentials,
+    peer: Peer,
     deadline: Instant,
     token: u64,
 }
@@ -112,9 +112,11 @@ impl Doors {
                 refuse(&fd, Status::Busy);
                 continue;
             }
-            let Ok(peer) = unix_socket::peer_credentials(fd.as_fd()) else {
+            let Ok(Credentials { pid, uid, gid }) = unix_socket::peer_credentials(fd.as_fd())
+            else {
                 continue;
             };
+            let peer = Peer { pid, uid, gid };
             self.next_serial += 1;
             let token = KNOCK | self.next_serial;
             if shared
@@ -161,12 +163,7 @@ impl Doors {
             return;
         }
         let peer = knock.peer;
-        let asked = Peer {
-            pid: peer.pid,
-            uid: peer.uid,
-            gid: peer.gid,
-        };
-        if !panics::guarded(|| policy(&asked)).unwrap_or(false) {
+        if !panics::guarded(|| policy(&peer)).unwrap_or(false) {
             log::debug!(
                 "attach refused by policy: pid {} uid {} gid {}",
                 peer.pid,

@@ -183,23 +183,18 @@ impl PreparedRenderer {
             let id = InheritedFd::of(of)?.id;
             Ok(InheritedFd { fd, id })
         };
+        // 0 to 2 are the child's stdio; a memfd's number is its own.
+        let bad = |fd: RawFd| fd < 3 || fd == lifeline_fd;
         let segment = match &self.handover {
-            Handover::Memfd(memfd) => Some(segment_fd).zip(Some(memfd.as_fd())),
-            Handover::Named(_) => None,
+            Handover::Memfd(memfd) if !bad(segment_fd) => {
+                SegmentRef::Fd(in_child(segment_fd, memfd.as_fd())?)
+            }
+            Handover::Named(name) => SegmentRef::Name(name.as_str().to_owned()),
+            Handover::Memfd(_) => return Err(bad_numbers()),
         };
-        // 0 to 2 are the child's stdio.
-        let clash = segment.is_some_and(|(fd, _)| fd < 3 || fd == lifeline_fd);
-        if lifeline_fd < 3 || clash {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the segment and lifeline need two distinct descriptor numbers above stdio",
-            )));
+        if lifeline_fd < 3 {
+            return Err(bad_numbers());
         }
-        let segment = match (&self.handover, segment) {
-            (_, Some((fd, memfd))) => SegmentRef::Fd(in_child(fd, memfd)?),
-            (Handover::Named(name), _) => SegmentRef::Name(name.as_str().to_owned()),
-            (Handover::Memfd(_), None) => unreachable!("a memfd has its number"),
-        };
         let invitation = Invitation {
             segment,
             lifeline: in_child(lifeline_fd, self.child_end.as_fd())?,
@@ -268,6 +263,13 @@ impl PreparedRenderer {
         );
         web_contents
     }
+}
+
+fn bad_numbers() -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the segment and lifeline need two distinct descriptor numbers above stdio",
+    ))
 }
 
 impl std::fmt::Debug for PreparedRenderer {
