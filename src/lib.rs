@@ -17,6 +17,7 @@
 pub mod async_io;
 mod attach;
 mod attach_point;
+mod buffers;
 mod error;
 mod listeners;
 mod main_side;

@@ -2,7 +2,9 @@
 //! `send_timeout` gives up, `send` waits; nothing accepted is ever lost or
 //! reordered; and a renderer blocked in `send` on a full ring learns promptly
 //! that main died. The other way, `WebContents::wait_sent` paces main's
-//! sender on a slow renderer.
+//! sender on a slow renderer, `WebContents::send_blocking` streams into the
+//! ring itself, and main's streamed answer to a caller that stops reading
+//! costs main a bounded wait.
 
 mod common;
 
@@ -31,6 +33,9 @@ fn renderer_entry() {
         "main_for_kill" => role_main_for_kill(),
         "calls_behind_floods" => role_calls_behind_floods(),
         "slow_reader" => role_slow_reader(),
+        "stream_reader" => role_stream_reader(),
+        "stopped_caller" => role_stopped_caller(),
+        "bystander" => role_bystander(Duration::from_micros(200)),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -335,4 +340,206 @@ fn wait_sent_paces_main_on_a_slow_reader_and_reports_timeout_and_death() {
 fn signal_stop(pid: u32) {
     // SAFETY: signals a child of ours by pid; no memory involved.
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+}
+
+/// Big messages streamed with `send_blocking` from one thread, small ones
+/// sent from another meanwhile, and a message sent while the stream stalls.
+const STREAM_LEN: usize = 3 << 20;
+const STREAMED: u64 = 12;
+const SMALL: u64 = 2_000;
+
+/// Checks every `big` (whole, intact, in order) and `small` message (in
+/// order) and reports the counts when asked.
+fn role_stream_reader() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let bigs = Arc::new(AtomicU64::new(0));
+    let smalls = Arc::new(AtomicU64::new(0));
+    let (b, m) = (bigs.clone(), smalls.clone());
+    ipc.on("big", move |_, arg| {
+        assert_eq!(arg.len(), STREAM_LEN);
+        let seq = check_pattern(arg).unwrap();
+        assert_eq!(seq, b.fetch_add(1, Ordering::Relaxed), "big ones in order");
+    })
+    .unwrap();
+    ipc.on("small", move |_, arg| {
+        let seq = u64::from_le_bytes(arg.try_into().unwrap());
+        assert_eq!(
+            seq,
+            m.fetch_add(1, Ordering::Relaxed),
+            "small ones in order"
+        );
+    })
+    .unwrap();
+    // How many big ones had come when the message sent during the stall did.
+    let bigs_before_it = Arc::new(AtomicU64::new(u64::MAX));
+    let (b, before) = (bigs.clone(), bigs_before_it.clone());
+    ipc.on("after-stall", move |_, arg| {
+        assert_eq!(arg, b"behind");
+        before.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+    })
+    .unwrap();
+    loop {
+        let counts =
+            [&bigs, &smalls, &bigs_before_it].map(|c| c.load(Ordering::Relaxed).to_le_bytes());
+        if ipc.send_sync("counts", counts.concat()).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn send_blocking_streams_in_order_beside_other_senders_and_reports_timeout_and_death() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let counts = Arc::new(std::sync::Mutex::new(None));
+    let c = counts.clone();
+    ipc.on("counts", move |e, arg| {
+        let n = |i: usize| u64::from_le_bytes(arg[i..i + 8].try_into().unwrap());
+        *c.lock().unwrap() = Some((n(0), n(8), n(16)));
+        e.set_return_value([]);
+    })
+    .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "stream_reader", "");
+    // Its listeners are up once it reports.
+    eventually(LIMIT, "the reader ready", || {
+        counts.lock().unwrap().is_some()
+    });
+    let counts = move || counts.lock().unwrap().unwrap_or_default();
+    let read = {
+        let counts = counts.clone();
+        move || (counts().0, counts().1)
+    };
+    let small_sender = {
+        let wc = wc.clone();
+        std::thread::spawn(move || {
+            for i in 0..SMALL {
+                wc.send("small", i.to_le_bytes()).unwrap();
+                if i % 64 == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        })
+    };
+    for seq in 0..STREAMED {
+        wc.send_blocking("big", pattern(seq, STREAM_LEN), LIMIT)
+            .unwrap();
+    }
+    small_sender.join().unwrap();
+    wc.wait_sent(LIMIT).unwrap();
+    eventually(LIMIT, "every message read", || read() == (STREAMED, SMALL));
+
+    // A renderer that stops reading: the stream stalls, a message sent
+    // meanwhile waits behind it, and the deadline passes with the rest of
+    // the message queued, first in line.
+    signal_stop(child.pid());
+    std::thread::sleep(Duration::from_millis(50));
+    let behind = {
+        let wc = wc.clone();
+        std::thread::spawn(move || {
+            // Once the stream waits for room (its rest counts as queued).
+            eventually(LIMIT, "the stream stalled", || wc.queued_bytes() > 0);
+            wc.send("after-stall", "behind").unwrap();
+        })
+    };
+    let stalled_one = pattern(STREAMED, STREAM_LEN);
+    let started = Instant::now();
+    let stalled = wc.send_blocking("big", stalled_one, Duration::from_millis(300));
+    assert!(matches!(stalled, Err(Error::Timeout)), "{stalled:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    behind.join().unwrap();
+    assert!(wc.queued_bytes() > 0, "the rest waits in the outbox");
+    // Once it reads again, the message arrives whole, then the one behind it.
+    signal_continue(child.pid());
+    wc.wait_sent(LIMIT).unwrap();
+    eventually(LIMIT, "the stalled message read", || {
+        counts().0 == STREAMED + 1
+    });
+    // The message sent during the stall came after the stalled one, whole.
+    eventually(LIMIT, "the message behind it read", || {
+        counts().2 != u64::MAX
+    });
+    assert_eq!(counts().2, STREAMED + 1);
+
+    // And one that is gone.
+    child.kill();
+    eventually(LIMIT, "the death noticed", || !wc.is_connected());
+    let gone = wc.send_blocking("big", pattern(0, STREAM_LEN), LIMIT);
+    assert!(matches!(gone, Err(Error::Disconnected)), "{gone:?}");
+}
+
+fn signal_continue(pid: u32) {
+    // SAFETY: signals a child of ours by pid; no memory involved.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+}
+
+const BIG_REPLY: usize = 16 << 20;
+
+/// Asks for a big reply (main stops this process before answering), then
+/// checks it, and the numbered messages main sent meanwhile.
+fn role_stopped_caller() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let ticks = Arc::new(AtomicU64::new(0));
+    let t = ticks.clone();
+    ipc.on("tick", move |_, arg| {
+        let seq = u64::from_le_bytes(arg.try_into().unwrap());
+        assert_eq!(seq, t.fetch_add(1, Ordering::Relaxed), "ticks in order");
+    })
+    .unwrap();
+    let reply = ipc.send_sync("big-reply", []).unwrap();
+    assert_eq!(reply.len(), BIG_REPLY);
+    assert_eq!(check_pattern(&reply), Ok(1));
+    eventually(LIMIT, "every tick", || ticks.load(Ordering::Relaxed) == 100);
+    ipc.send_sync("done", []).unwrap();
+}
+
+#[test]
+fn a_big_answer_to_a_caller_that_stops_reading_costs_main_a_bounded_wait() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    let answer_took = Arc::new(std::sync::Mutex::new(None));
+    let took = answer_took.clone();
+    ipc.on("big-reply", move |e, _| {
+        let pid = e.sender().process_id();
+        let wc = e.sender().clone();
+        // The caller stops before it can read: main's streaming must give
+        // up and queue the rest rather than wait for it.
+        signal_stop(pid);
+        std::thread::sleep(Duration::from_millis(20));
+        let started = Instant::now();
+        e.set_return_value(pattern(1, BIG_REPLY));
+        *took.lock().unwrap() = Some(started.elapsed());
+        std::thread::spawn(move || {
+            for i in 0..100u64 {
+                wc.send("tick", i.to_le_bytes()).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            signal_continue(pid);
+        });
+    })
+    .unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let done_tx = std::sync::Mutex::new(done_tx);
+    ipc.on("done", move |e, _| {
+        let _ = done_tx.lock().unwrap().send(());
+        e.set_return_value([]);
+    })
+    .unwrap();
+    ipc.on("echo", |e, arg| {
+        e.set_return_value(arg);
+    })
+    .unwrap();
+    // Another renderer keeps calling throughout; its calls check themselves.
+    let (bystander, mut bystander_child) = spawn(&ipc, ENTRY, "bystander", "");
+    let (_wc, mut child) = spawn(&ipc, ENTRY, "stopped_caller", "");
+    done_rx
+        .recv_timeout(LIMIT)
+        .expect("the caller got everything");
+    bystander.send("stop", []).unwrap();
+    bystander_child.assert_success(LIMIT);
+    let took = answer_took.lock().unwrap().expect("answered");
+    // A hang check, not a benchmark: the bound is 16 ms of waiting plus a
+    // copy of 16 MiB, far below this.
+    assert!(took < Duration::from_secs(5), "answering took {took:?}");
+    child.assert_success(LIMIT);
 }

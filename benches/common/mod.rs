@@ -167,18 +167,17 @@ pub const MAX_BLAST_LEN: usize = 1 << 20;
 
 /// Main's half of a main → renderer rate measurement: a `blast` listener
 /// that hands the order to a thread, which sends the messages on `blasted`
-/// as fast as the renderer takes them (pacing with
-/// [`WebContents::wait_sent`], so main's outbox stays small and the sender
-/// sleeps rather than spinning on a core the others need).
+/// as fast as the renderer takes them ([`WebContents::send_blocking`]: the
+/// sender writes into the ring itself as room appears, and main's outbox
+/// stays empty).
 pub fn serve_blasts(ipc: &IpcMain) {
     let (tx, rx) = mpsc::channel::<Blast>();
     std::thread::spawn(move || {
         let payload = vec![0xA5u8; MAX_BLAST_LEN];
         for Blast { to, count, len } in rx {
             for _ in 0..count {
-                if to.wait_sent(Duration::from_secs(60)).is_err()
-                    || to.send("blasted", &payload[..len]).is_err()
-                {
+                let sent = to.send_blocking("blasted", &payload[..len], Duration::from_secs(60));
+                if sent.is_err() {
                     return;
                 }
             }

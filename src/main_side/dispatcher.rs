@@ -15,6 +15,7 @@ use super::handling::{Handling, Views};
 use super::incoming::Incoming;
 use super::shared::MainShared;
 use super::slot::{QUIET_AFTER, Slot};
+use crate::buffers::Keeper;
 use crate::os::epoll;
 use crate::os::lifeline;
 use crate::os::timer::Timer;
@@ -33,8 +34,6 @@ const BATCH: usize = 64;
 const FALSE_ALARMS: u32 = 8;
 /// Rounds of draining at shutdown, at most.
 const SHUTDOWN_ROUNDS: usize = 1024;
-/// Capacity of the record buffer kept between messages.
-const BODY_KEEP: usize = 1 << 20;
 /// A quiet renderer's ring is looked at every this many rounds (staggered
 /// across renderers), so that many idle renderers add little to the time an
 /// active one waits for its turn; a kick, a record, or a backlog to flush
@@ -67,6 +66,8 @@ pub(crate) struct Dispatcher {
     /// Reused buffer for the record being handled.
     body: Vec<u8>,
     ret: ReturnValue,
+    /// Keeps `body` and the return value's buffer warm for big messages.
+    keeper: Keeper,
     round_start: usize,
     /// Records handled since the last round that skipped no one.
     handled_since_full_round: usize,
@@ -107,6 +108,7 @@ impl Dispatcher {
             slots: Vec::new(),
             body: Vec::with_capacity(4096),
             ret: ReturnValue::default(),
+            keeper: Keeper::default(),
             round_start: 0,
             handled_since_full_round: 0,
             flushed_last_round: false,
@@ -296,6 +298,8 @@ impl Dispatcher {
     /// Handles up to [`BATCH`] records of slot `i`; returns how many.
     fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
+        // The largest message and return value this batch held, if any.
+        let mut used: Option<(usize, usize)> = None;
         while handled < BATCH {
             let slot = &mut self.slots[i];
             if !slot.r.web_contents.is_connected() {
@@ -314,7 +318,11 @@ impl Dispatcher {
                 }
             };
             handled += 1;
-            if let Err(reason) = self.handle(i, header) {
+            let body_len = self.body.len();
+            let result = self.handle(i, header);
+            let (body, ret) = used.unwrap_or_default();
+            used = Some((body.max(body_len), ret.max(self.ret.bytes.len())));
+            if let Err(reason) = result {
                 self.slots[i].r.web_contents.conn.disconnect(reason);
                 break;
             }
@@ -323,11 +331,10 @@ impl Dispatcher {
             // The renderer may be asleep waiting for room we just freed.
             self.slots[i].r.space_bell.notify();
         }
-        if self.body.capacity() > BODY_KEEP {
-            // A reassembled message left it large; do not hold on to that.
-            self.body = Vec::with_capacity(4096);
+        if let Some((body, ret)) = used {
+            self.keeper.used(&mut self.body, body);
+            self.keeper.used(&mut self.ret.bytes, ret);
         }
-        self.ret.shrink_to(BODY_KEEP);
         handled
     }
 
@@ -385,6 +392,10 @@ impl Dispatcher {
         }
         if ready {
             self.disarm();
+        } else {
+            // Going quiet: no big message's buffers held while asleep for long.
+            self.keeper.idle(&mut self.body);
+            self.keeper.idle(&mut self.ret.bytes);
         }
         !ready
     }

@@ -15,24 +15,19 @@ pub struct IpcMainEvent<'a> {
     pub(crate) reply: &'a mut ReturnValue,
 }
 
-/// The dispatcher's reusable return-value buffer; keeps its capacity across
-/// calls so setting a value does not allocate once warmed up.
+/// The dispatcher's reusable buffer for an `invoke` handler's answer (it
+/// keeps its capacity across calls, so answering does not allocate once
+/// warmed up), and what became of the answer.
 #[derive(Default)]
 pub(crate) struct ReturnValue {
     pub bytes: Vec<u8>,
+    /// A value was set (for a sync message, it was sent at once).
     pub set: bool,
     /// A listener took the [`Responder`]: the dispatcher sends nothing.
     pub deferred: bool,
 }
 
 impl ReturnValue {
-    /// Lets go of a buffer a large value left larger than `keep` bytes.
-    pub fn shrink_to(&mut self, keep: usize) {
-        if self.bytes.capacity() > keep {
-            self.bytes = Vec::new();
-        }
-    }
-
     pub fn reset(&mut self) {
         self.bytes.clear();
         self.set = false;
@@ -67,15 +62,22 @@ impl IpcMainEvent<'_> {
         self.sync
     }
 
-    /// Answers a sync message (Electron's `event.returnValue = …`). The first
-    /// value set wins, as in Electron; later calls and calls for asynchronous
-    /// messages are ignored. Returns whether this call set the value.
+    /// Answers a sync message (Electron's `event.returnValue = …`). The value
+    /// goes to the waiting caller at once, as in Electron: what this listener
+    /// or a later one sends the renderer afterwards arrives after it. The
+    /// first value set wins; later calls and calls for asynchronous messages
+    /// are ignored. Returns whether this call set the value.
     pub fn set_return_value(&mut self, value: impl AsRef<[u8]>) -> bool {
         if !self.sync || self.reply.set || self.reply.deferred {
             return false;
         }
-        self.reply.bytes.extend_from_slice(value.as_ref());
         self.reply.set = true;
+        // Straight from the listener's bytes into the ring; a failure to
+        // answer is a disconnect, recorded on the connection.
+        let _ = self
+            .sender
+            .conn
+            .answer_blocked_caller(self.call_id, value.as_ref());
         true
     }
 

@@ -241,17 +241,15 @@ fn claim_first<'a>(
     handlers.first().filter(|e| e.claim(table))
 }
 
-/// Answers a `send_sync` once its listeners ran: with the value one of them
-/// set, or the reason there is none. A listener that took the responder
-/// answers later itself.
+/// Answers a `send_sync` once its listeners ran, unless one of them did
+/// (a value set is sent at once) or took the responder to answer later:
+/// with the reason there is no value.
 fn answer_sync(conn: &Connection, call_id: u64, ret: &ReturnValue, panicked: Option<String>) {
-    if ret.deferred {
+    if ret.deferred || ret.set {
         return;
     }
     match panicked {
-        Some(message) if !ret.set => conn.fail(call_id, RemoteFailure::HandlerPanicked, &message),
-        _ if !ret.set => conn.fail(call_id, RemoteFailure::NoReturnValue, ""),
-        // A failure to reply is a disconnect, recorded on the connection.
-        _ => drop(conn.answer(call_id, &ret.bytes)),
+        Some(message) => conn.fail(call_id, RemoteFailure::HandlerPanicked, &message),
+        None => conn.fail(call_id, RemoteFailure::NoReturnValue, ""),
     }
 }

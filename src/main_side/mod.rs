@@ -29,6 +29,7 @@ mod shared;
 mod slot;
 mod spawn;
 mod stats;
+mod stream;
 mod web_contents;
 
 pub use admission::Peer;

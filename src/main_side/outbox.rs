@@ -9,7 +9,7 @@
 use super::budget::{Account, Charge, OverBudget};
 use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
-use crate::wire::fragment::pieces;
+use crate::wire::fragment::{Piece, pieces};
 use crate::wire::record::{ABORT, CONTINUES, Kind, Violation, ring_bytes};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -78,6 +78,13 @@ pub(crate) struct Outgoing {
     charge: Charge,
     /// Most payload bytes one message or reply may have.
     pub max_message: usize,
+    /// Ring bytes a writer streaming one message (see `stream.rs`) has
+    /// still to write; non-zero while it waits for room with the lock let
+    /// go. Meanwhile every other record queues in the outbox behind it, and
+    /// flushes leave the ring to it.
+    pub(super) streaming: usize,
+    /// Ring bytes that writer waits to be free for its next piece.
+    pub(super) awaited_room: usize,
 }
 
 impl Outgoing {
@@ -100,7 +107,41 @@ impl Outgoing {
             outbox_limit,
             charge,
             max_message,
+            streaming: 0,
+            awaited_room: 0,
         }
+    }
+
+    /// Ring bytes still waiting to be written: the outbox, and what a
+    /// streaming writer has left. Zero means everything reached the ring.
+    pub fn backlog(&self) -> usize {
+        self.outbox_bytes + self.streaming
+    }
+
+    /// Whether a record may go straight to the ring: nothing waits ahead of it.
+    pub(super) fn is_clear(&self) -> bool {
+        self.outbox.is_empty() && self.streaming == 0
+    }
+
+    /// Largest payload one record with a channel of `channel_len` bytes carries.
+    pub(super) fn max_payload(&self, channel_len: usize) -> usize {
+        self.producer.max_payload(channel_len)
+    }
+
+    /// Whether a streaming writer waits for room that is now free.
+    pub(super) fn streamer_may_go_on(&mut self) -> bool {
+        self.streaming != 0 && self.has_room(self.awaited_room).unwrap_or(true)
+    }
+
+    /// Whether `needed` ring bytes are free now.
+    pub(super) fn has_room(&mut self, needed: usize) -> Result<bool, Broken> {
+        self.producer.has_room(needed as u64).map_err(violation)
+    }
+
+    /// Asks the renderer to kick main's dispatcher when it frees room
+    /// (followed by a fence, so a re-check of the room afterwards is sound).
+    pub(super) fn ask_for_room(&self) {
+        self.space_bell.set_waiting(true);
     }
 
     /// Writes a message or reply to the ring, in fragments if it is longer
@@ -136,7 +177,7 @@ impl Outgoing {
         for piece in pieces(channel, payload, single) {
             let (channel, payload, flags) = (piece.channel, piece.payload, piece.flags);
             let tag = from.into();
-            if self.outbox.is_empty() {
+            if self.is_clear() {
                 let written = self.try_write(Kind::Message, channel, payload, tag, flags);
                 if written.map_err(ForwardFailed::Target)? {
                     continue;
@@ -176,7 +217,7 @@ impl Outgoing {
 
     /// Writes one record if the ring has room for it now; `Ok(false)` if not.
     #[inline]
-    fn try_write(
+    pub(super) fn try_write(
         &mut self,
         kind: Kind,
         channel: &[u8],
@@ -210,7 +251,7 @@ impl Outgoing {
         call_id: u64,
         flags: u16,
     ) -> Result<(), Broken> {
-        if self.outbox.is_empty() && self.try_write(kind, channel, payload, call_id, flags)? {
+        if self.is_clear() && self.try_write(kind, channel, payload, call_id, flags)? {
             return Ok(());
         }
         let pending = self
@@ -255,13 +296,7 @@ impl Outgoing {
     fn queue(&mut self, pending: Pending) -> Result<(), Broken> {
         self.outbox_bytes += pending.ring_bytes();
         self.outbox.push_back(pending);
-        let own = self.outbox_bytes - self.forwarded_bytes;
-        if own > self.outbox_limit {
-            return Err(Broken(format!(
-                "renderer is not reading: {own} bytes queued for it, limit {}",
-                self.outbox_limit
-            )));
-        }
+        self.check_limit()?;
         // Ask the renderer to kick us when it frees room, then look again: it may
         // have freed room before it could see the flag.
         self.space_bell.set_waiting(true);
@@ -284,9 +319,78 @@ impl Outgoing {
         }
     }
 
+    /// Puts the rest of a streamed message (`pieces`, in order) at the
+    /// front of the outbox, ahead of what others queued while it streamed,
+    /// and tries to flush. Its copies are charged to this renderer.
+    #[cold]
+    pub(super) fn queue_rest_first<'a>(
+        &mut self,
+        kind: Kind,
+        call_id: u64,
+        pieces: impl Iterator<Item = Piece<'a>>,
+    ) -> Result<(), Broken> {
+        // Set aside what others queued meanwhile; flushing as we go moves
+        // only our pieces, and frees their copies for the next ones to reuse.
+        let behind = std::mem::take(&mut self.outbox);
+        let mut queued = Ok(());
+        for piece in pieces {
+            if self.outbox.is_empty()
+                && self.try_write(kind, piece.channel, piece.payload, call_id, piece.flags)?
+            {
+                continue;
+            }
+            let pending = self
+                .pending(
+                    kind,
+                    piece.channel,
+                    piece.payload,
+                    call_id,
+                    piece.flags,
+                    None,
+                )
+                .map_err(|over| Broken(over.to_string()));
+            match pending {
+                Ok(pending) => {
+                    self.outbox_bytes += pending.ring_bytes();
+                    self.outbox.push_back(pending);
+                    // As in `queue`: kick us when room appears, then look.
+                    self.space_bell.set_waiting(true);
+                }
+                Err(broken) => {
+                    queued = Err(broken);
+                    break;
+                }
+            }
+            if let Err(broken) = self.check_limit().and_then(|()| self.flush()) {
+                queued = Err(broken);
+                break;
+            }
+        }
+        self.outbox.extend(behind);
+        queued?;
+        self.flush().map(|_| ())
+    }
+
+    /// The renderer must go if what waits for it, its own records only,
+    /// exceeds the outbox limit.
+    fn check_limit(&self) -> Result<(), Broken> {
+        let own = self.outbox_bytes - self.forwarded_bytes;
+        if own > self.outbox_limit {
+            return Err(Broken(format!(
+                "renderer is not reading: {own} bytes queued for it, limit {}",
+                self.outbox_limit
+            )));
+        }
+        Ok(())
+    }
+
     /// Moves queued records into the ring while they fit, at most
-    /// [`FLUSH_BATCH`] of them. Returns whether the outbox is now empty.
+    /// [`FLUSH_BATCH`] of them, unless a streaming writer holds the ring.
+    /// Returns whether the outbox is now empty.
     pub fn flush(&mut self) -> Result<bool, Broken> {
+        if self.streaming != 0 {
+            return Ok(self.outbox.is_empty());
+        }
         let (mut messages, mut replies) = (false, false);
         for _ in 0..FLUSH_BATCH {
             let Some(p) = self.outbox.front() else { break };
@@ -458,6 +562,47 @@ mod tests {
             popped += 1;
         }
         assert_eq!(popped, 1000);
+    }
+
+    #[test]
+    fn a_streamed_message_s_rest_goes_ahead_of_what_queued_while_it_streamed() {
+        let (mut out, mut consumer) = outgoing();
+        let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let pieces: Vec<_> = pieces(b"big", &payload, out.max_payload(3)).collect();
+        // The first piece went straight in; then a writer streams the rest,
+        // and meanwhile another record must queue behind it.
+        assert!(
+            out.try_write(Kind::Message, b"big", pieces[0].payload, 0, pieces[0].flags)
+                .ok()
+                .unwrap()
+        );
+        out.streaming = 1;
+        out.push(Kind::Message, b"small", b"after", 0).ok().unwrap();
+        assert_eq!(out.outbox.len(), 1, "queued behind the stream");
+        assert!(
+            !out.flush().ok().unwrap(),
+            "a flush leaves the ring to the stream"
+        );
+        // Patience ran out: the rest goes first.
+        out.streaming = 0;
+        out.queue_rest_first(Kind::Message, 0, pieces[1..].iter().copied())
+            .ok()
+            .unwrap();
+        let mut reassembly = crate::wire::fragment::Reassembly::new(1 << 20);
+        let (mut body, mut got) = (Vec::new(), Vec::new());
+        while !out.outbox.is_empty() || consumer.has_next() {
+            while let Some(h) = consumer.pop(&mut body).unwrap() {
+                if let crate::wire::fragment::Fed::Whole(h) = reassembly.feed(h, &mut body).unwrap()
+                {
+                    got.push(body[..h.channel_len as usize].to_vec());
+                    if got.len() == 1 {
+                        assert_eq!(&body[3..], &payload[..], "whole and intact");
+                    }
+                }
+            }
+            out.flush().ok().unwrap();
+        }
+        assert_eq!(got, [b"big".to_vec(), b"small".to_vec()]);
     }
 
     #[test]

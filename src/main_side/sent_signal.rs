@@ -1,5 +1,6 @@
 //! [`SentSignal`]: lets a thread that sends to a renderer sleep until
-//! main's outbox for it is empty, instead of spinning on `queued_bytes`.
+//! main's outbox for it is empty, or until its ring has room for a message
+//! the thread streams, instead of spinning.
 
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
@@ -15,10 +16,10 @@ pub(crate) struct SentSignal {
 }
 
 impl SentSignal {
-    /// Called after the outbox became empty (or the renderer went away):
-    /// wakes the sleepers, if any. One fence and one load when there are
-    /// none.
-    pub fn notify(&self) {
+    /// Called after the outbox became empty, room appeared for a streaming
+    /// writer, or the renderer went away: wakes the sleepers, if any, and
+    /// says whether there were. One fence and one load when there are none.
+    pub fn notify(&self) -> bool {
         // SYNC(sent): ↔ the SeqCst increment in `sleep` (Dekker pair): either
         // we see the sleeper, or it sees the emptied outbox.
         fence(Ordering::SeqCst);
@@ -27,7 +28,9 @@ impl SentSignal {
             // cannot miss this.
             let _guard = self.lock.lock();
             self.cond.notify_all();
+            return true;
         }
+        false
     }
 
     /// Sleeps until `done()` or `until`, whichever comes first; returns

@@ -142,7 +142,7 @@ impl Connection {
         }
         let result = out.push(kind, channel, payload, call_id);
         // Under the lock, so concurrent pushers and flushes cannot reorder it.
-        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
+        self.queued.store(out.backlog(), Ordering::Relaxed);
         drop(guard);
         result.map_err(|Broken(reason)| {
             self.disconnect(reason);
@@ -169,7 +169,7 @@ impl Connection {
             return Ok(false);
         }
         let result = out.forward(channel, payload, from, sender);
-        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
+        self.queued.store(out.backlog(), Ordering::Relaxed);
         drop(guard);
         match result {
             Ok(()) => Ok(true),
@@ -216,7 +216,8 @@ impl Connection {
     }
 
     /// Called by the dispatcher after the renderer freed room.
-    /// Returns whether anything moved into the ring.
+    /// Returns whether anything moved into the ring, or a streaming writer
+    /// asleep for room was woken (either is progress the kick was for).
     pub fn flush(&self) -> bool {
         let mut guard = self.out.lock();
         let Some(out) = guard.as_mut() else {
@@ -225,16 +226,18 @@ impl Connection {
         let before = out.outbox_bytes;
         let result = out.flush();
         let moved = out.outbox_bytes != before;
-        self.queued.store(out.outbox_bytes, Ordering::Relaxed);
-        let emptied = moved && out.outbox_bytes == 0;
+        self.queued.store(out.backlog(), Ordering::Relaxed);
+        let emptied = moved && out.backlog() == 0;
+        let streamer_may_go_on = out.streamer_may_go_on();
         drop(guard);
-        if emptied {
-            self.sent.notify();
+        let mut woke_streamer = false;
+        if emptied || streamer_may_go_on {
+            woke_streamer = self.sent.notify() && streamer_may_go_on;
         }
         if let Err(Broken(reason)) = result {
             self.disconnect(reason);
         }
-        moved
+        moved || woke_streamer
     }
 }
 

@@ -12,6 +12,7 @@
 
 use super::drain_turn::DrainTurn;
 use super::inbox;
+use crate::buffers::Keeper;
 use crate::ring::Consumer;
 use crate::wire::fragment::{Fed, Reassembly};
 use crate::wire::record::{Kind, RecordHeader, Violation};
@@ -38,6 +39,8 @@ pub(crate) struct Replies {
     reassembly: Reassembly,
     /// Where the receiver's drain puts a fragment it took out of the inbox.
     fragment: Vec<u8>,
+    /// Keeps `fragment` warm while big messages come.
+    keeper: Keeper,
 }
 
 struct Outstanding {
@@ -80,6 +83,7 @@ impl Replies {
             spare: Vec::new(),
             reassembly: Reassembly::new(max_message),
             fragment: Vec::new(),
+            keeper: Keeper::default(),
         }
     }
 
@@ -89,6 +93,9 @@ impl Replies {
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Option<RecordHeader>, Violation> {
         while let Some(fed) = self.consumer.pop_message(&mut self.reassembly, out)? {
             if let Fed::Whole(h) = fed {
+                // Begun by the receiver's drain, behind room for its prefix.
+                let front = self.reassembly.take_front_of_whole();
+                out.drain(..front);
                 return Ok(Some(h));
             }
         }
@@ -240,7 +247,13 @@ impl Replies {
             let popped = self.pop_into_inbox(at, &mut done);
             let h = match popped {
                 Ok(Some(h)) => h,
-                Ok(None) => break,
+                Ok(None) => {
+                    if !done.consumed {
+                        // Nothing came: the receiver is about to wait.
+                        self.keeper.idle(&mut self.fragment);
+                    }
+                    break;
+                }
                 Err(v) => {
                     self.inbox.truncate(at);
                     return Err(v);
@@ -284,9 +297,19 @@ impl Replies {
                     None => return Ok(None),
                     Some(Fed::Whole(h)) => {
                         done.consumed = true;
-                        self.inbox.resize(at + inbox::PREFIX, 0);
-                        self.inbox.extend_from_slice(&self.fragment);
-                        self.fragment = Vec::new();
+                        let front = self.reassembly.take_front_of_whole();
+                        let used = self.fragment.len();
+                        if at == 0 && front == inbox::PREFIX {
+                            // Reassembled behind room for its prefix: the
+                            // message becomes the inbox, without a copy.
+                            std::mem::swap(&mut self.inbox, &mut self.fragment);
+                        } else {
+                            self.inbox.resize(at + inbox::PREFIX, 0);
+                            self.inbox.extend_from_slice(&self.fragment[front..]);
+                        }
+                        // Kept for the next big message, while they come.
+                        self.fragment.clear();
+                        self.keeper.used(&mut self.fragment, used);
                         return Ok(Some(h));
                     }
                     Some(Fed::Partial | Fed::Aborted) => {
@@ -304,17 +327,23 @@ impl Replies {
             if h.flags == 0 {
                 return Ok(Some(h));
             }
-            // The first fragment: out of the inbox, to begin the message.
+            // The first fragment: out of the inbox, to begin the message
+            // behind room for its inbox prefix.
             self.fragment.clear();
+            self.fragment.resize(inbox::PREFIX, 0);
             self.fragment
                 .extend_from_slice(&self.inbox[at + inbox::PREFIX..]);
             self.inbox.truncate(at);
-            match self.reassembly.feed(h, &mut self.fragment)? {
+            match self
+                .reassembly
+                .feed_behind(h, &mut self.fragment, inbox::PREFIX)?
+            {
                 Fed::Whole(h) => {
-                    // A lone fragment without MORE cannot start one: `feed`
-                    // hands it back whole.
+                    // A lone fragment without MORE cannot start one:
+                    // `feed_behind` hands it back whole.
                     self.inbox.resize(at + inbox::PREFIX, 0);
-                    self.inbox.extend_from_slice(&self.fragment);
+                    self.inbox
+                        .extend_from_slice(&self.fragment[inbox::PREFIX..]);
                     return Ok(Some(h));
                 }
                 Fed::Partial | Fed::Aborted => {}
