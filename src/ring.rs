@@ -150,6 +150,11 @@ impl Producer {
         Ok(self.capacity - (self.tail - head))
     }
 
+    /// Bytes the ring holds in all.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
     /// Bytes free for writing right now (re-reads the consumer's `head`).
     pub fn free_now(&mut self) -> Result<u64, Violation> {
         self.free(u64::MAX)

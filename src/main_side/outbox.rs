@@ -128,6 +128,14 @@ impl Outgoing {
         self.producer.max_payload(channel_len)
     }
 
+    /// The room a writer that found the ring full waits for before it goes
+    /// on: `needed`, or a quarter of the ring if more, so that small records
+    /// then go in a burst rather than one per look at the reader's position
+    /// (each look pulls that cache line away from the reader).
+    pub(super) fn room_to_resume(&self, needed: usize) -> usize {
+        needed.max(self.producer.capacity() / 4)
+    }
+
     /// Whether a streaming writer waits for room that is now free.
     pub(super) fn streamer_may_go_on(&mut self) -> bool {
         self.streaming != 0 && self.has_room(self.awaited_room).unwrap_or(true)

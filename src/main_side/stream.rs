@@ -9,9 +9,10 @@
 use super::outbox::Broken;
 use super::web_contents::{Connection, WebContents};
 use crate::error::{Error, Result, check_channel};
+use crate::wait;
 use crate::wait::spin::Spinning;
 use crate::wire::failure::RemoteFailure;
-use crate::wire::fragment::pieces;
+use crate::wire::fragment::{goes_whole, pieces};
 use crate::wire::record::{Kind, ring_bytes};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ const DISPATCHER_PIECE_WAIT: Duration = Duration::from_micros(100);
 const DISPATCHER_WAIT_PER_MIB: Duration = Duration::from_millis(1);
 /// Polls of the ring between clock readings.
 const POLLS_PER_CLOCK: u32 = 16;
+/// Spin-loop hints between two polls.
+const PAUSES_PER_POLL: u32 = 8;
 /// Replies this long or longer are streamed by the dispatcher (smaller ones
 /// nearly always fit the ring, and skip the bookkeeping).
 const STREAM_REPLIES_FROM: usize = 16 << 10;
@@ -43,8 +46,12 @@ const STREAM_REPLIES_FROM: usize = 16 << 10;
 /// How a streaming writer waits for room.
 pub(crate) enum Patience {
     /// A thread of the application: spins briefly, then sleeps until the
-    /// dispatcher reports room (the renderer kicks it), up to `deadline`.
-    Sender { deadline: Option<Instant> },
+    /// dispatcher reports room (the renderer kicks it), for up to `timeout`
+    /// from its first wait (a message that fits at once reads no clock).
+    Sender {
+        timeout: Duration,
+        deadline: Option<Option<Instant>>,
+    },
     /// The dispatcher answering a caller blocked in `send_sync`, which reads
     /// its reply as it arrives: spins only, [`DISPATCHER_PIECE_WAIT`] per
     /// piece and until `until` in all. Main's dispatcher never waits on a
@@ -95,8 +102,11 @@ impl WebContents {
     /// messages to a renderer.
     ///
     /// Messages and replies to this renderer from other threads wait behind
-    /// it, in order. If records were already waiting in the outbox, the
-    /// message queues behind them and this waits as `wait_sent` does. If
+    /// it, in order. A message short enough for one record (32 KiB or less)
+    /// that finds the ring full is copied into the outbox as `send` does,
+    /// and this waits as `wait_sent` does: for small messages the copy is
+    /// the cheaper way. So is a message that finds records already waiting
+    /// in the outbox: it queues behind them. If
     /// `timeout` passes first, the rest of the message waits in the outbox
     /// and reaches the renderer later, as with `send`, and this returns
     /// [`Error::Timeout`]. [`Error::Disconnected`] once the renderer is gone.
@@ -122,15 +132,29 @@ impl WebContents {
         timeout: Duration,
     ) -> Result<()> {
         check_channel(channel)?;
-        let start = Instant::now();
-        let deadline = start.checked_add(timeout);
-        let patience = Patience::Sender { deadline };
-        let streamed =
-            self.conn
-                .stream(Kind::Message, channel.as_bytes(), arg.as_ref(), 0, patience)?;
-        match streamed {
-            Streamed::Whole => Ok(()),
-            Streamed::Queued => self.wait_sent(timeout.saturating_sub(start.elapsed())),
+        let mut patience = Patience::Sender {
+            timeout,
+            deadline: None,
+        };
+        let (channel, arg) = (channel.as_bytes(), arg.as_ref());
+        let streamed = self
+            .conn
+            .stream(Kind::Message, channel, arg, 0, &mut patience)?;
+        match (streamed, patience) {
+            (Streamed::Whole, _) => Ok(()),
+            (
+                Streamed::Queued,
+                Patience::Sender {
+                    deadline: Some(deadline),
+                    ..
+                },
+            ) => {
+                let left = deadline.map_or(Duration::MAX, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+                self.wait_sent(left)
+            }
+            (Streamed::Queued, _) => self.wait_sent(timeout),
         }
     }
 }
@@ -151,7 +175,7 @@ impl Connection {
             &[],
             value,
             call_id,
-            Patience::dispatcher(value.len()),
+            &mut Patience::dispatcher(value.len()),
         );
         match streamed {
             Err(Error::MessageTooLarge { len, max }) => {
@@ -173,7 +197,7 @@ impl Connection {
         channel: &[u8],
         payload: &[u8],
         call_id: u64,
-        mut patience: Patience,
+        patience: &mut Patience,
     ) -> Result<Streamed> {
         let mut guard = self.out.lock();
         let out = guard.as_mut().ok_or(Error::Disconnected)?;
@@ -191,10 +215,29 @@ impl Connection {
                 .map(|()| Streamed::Queued);
         }
         let single = out.max_payload(channel.len());
+        if goes_whole(payload.len(), single) {
+            // One record: should the ring be full, copying it into the
+            // outbox costs less than waiting for its room, and a writer of
+            // many small ones then fills the ring in bursts, as with `send`.
+            let pushed = out.push(kind, channel, payload, call_id);
+            let backlog = out.backlog();
+            self.queued.store(backlog, Ordering::Relaxed);
+            drop(guard);
+            if let Err(Broken(reason)) = pushed {
+                self.disconnect(reason);
+                return Err(Error::Disconnected);
+            }
+            return Ok(if backlog == 0 {
+                Streamed::Whole
+            } else {
+                Streamed::Queued
+            });
+        }
         let size =
             |p: &crate::wire::fragment::Piece<'_>| ring_bytes(p.channel.len(), p.payload.len());
-        let mut left: usize = pieces(channel, payload, single).map(|p| size(&p)).sum();
         let mut rest = pieces(channel, payload, single).peekable();
+        // Whether the lock was let go: only then may others have queued.
+        let mut waited = false;
         loop {
             let Some(out) = guard.as_mut() else {
                 return Err(Error::Disconnected);
@@ -203,7 +246,6 @@ impl Connection {
             while let Some(piece) = rest.peek() {
                 match out.try_write(kind, piece.channel, piece.payload, call_id, piece.flags) {
                     Ok(true) => {
-                        left -= size(piece);
                         rest.next();
                     }
                     Ok(false) => break,
@@ -214,6 +256,10 @@ impl Connection {
                 }
             }
             let next = rest.peek().map(size);
+            if broken.is_none() && next.is_none() && !waited {
+                // All of it fit at once (the common case): as `push`.
+                return Ok(Streamed::Whole);
+            }
             if broken.is_some() || next.is_none() {
                 // Done (or broken): what others queued meanwhile may go now.
                 out.streaming = 0;
@@ -230,12 +276,13 @@ impl Connection {
                 }
                 return Ok(Streamed::Whole);
             }
-            let needed = next.unwrap_or_default();
-            out.streaming = left;
+            let needed = out.room_to_resume(next.unwrap_or_default());
+            out.streaming = rest.clone().map(|p| size(&p)).sum();
             out.awaited_room = needed;
             self.queued.store(out.backlog(), Ordering::Relaxed);
             drop(guard);
-            let room = self.wait_for_room(needed, &mut patience);
+            waited = true;
+            let room = self.wait_for_room(needed, patience);
             guard = self.out.lock();
             if !room {
                 let Some(out) = guard.as_mut() else {
@@ -261,7 +308,10 @@ impl Connection {
     /// ring, so that the caller, under the lock, finds out.
     fn wait_for_room(&self, needed: usize, patience: &mut Patience) -> bool {
         match patience {
-            Patience::Sender { deadline } => self.sleep_for_room(needed, *deadline),
+            Patience::Sender { timeout, deadline } => {
+                let deadline = *deadline.get_or_insert_with(|| wait::deadline_in(*timeout));
+                self.sleep_for_room(needed, deadline)
+            }
             Patience::Dispatcher { until } => {
                 let piece_until = Instant::now() + DISPATCHER_PIECE_WAIT;
                 self.spin_for_room(needed, piece_until.min(*until))
@@ -281,7 +331,10 @@ impl Connection {
                 if spinning.crowded() {
                     std::thread::yield_now();
                 } else {
-                    std::hint::spin_loop();
+                    // Between looks, leave the reader's line alone a while.
+                    for _ in 0..PAUSES_PER_POLL {
+                        std::hint::spin_loop();
+                    }
                 }
             }
             if Instant::now() >= until {

@@ -173,6 +173,7 @@ pub(super) fn connect(
         reply_space: bells.reply_space,
         reply_hint,
         call_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
+        woke_main_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
         space_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
         receiver_spin: AdaptiveSpin::new(MIN_SPIN, MAX_RECEIVER_SPIN),
         turn,

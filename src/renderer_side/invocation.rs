@@ -54,7 +54,8 @@ impl Invocation {
             call_id: self.call_id,
             seen: self.seen,
         };
-        shared.await_reply(call, &self.channel, Ok(()), &mut out, deadline, false)?;
+        let spin = &shared.call_spin;
+        shared.await_reply(call, &self.channel, Ok(()), &mut out, deadline, spin)?;
         Ok(out)
     }
 }

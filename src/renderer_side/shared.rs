@@ -71,9 +71,11 @@ pub(crate) struct Shared {
     /// reply.space: main's flag while it has an outbox for us.
     pub(super) reply_space: Doorbell,
     pub(super) reply_hint: ReadyHint,
-    /// Spin budgets learned from how long replies, room in the request ring,
-    /// and messages from main recently took to come.
+    /// Spin budgets learned from how long replies, replies to calls that
+    /// had to wake main, room in the request ring, and messages from main
+    /// recently took to come.
     pub(super) call_spin: AdaptiveSpin,
+    pub(super) woke_main_spin: AdaptiveSpin,
     pub(super) space_spin: AdaptiveSpin,
     pub(super) receiver_spin: AdaptiveSpin,
     /// Whose turn it is to drain the reply ring (shared with `Replies`).

@@ -34,7 +34,7 @@ pub(crate) mod raw_event;
 pub(crate) mod spin;
 
 pub(crate) use doorbell::{Doorbell, Wake};
-pub(crate) use park::{Unmet, deadline_in, wait_for, wait_without_spin};
+pub(crate) use park::{Unmet, deadline_in, wait_for};
 
 /// How renderers sleep and get woken.
 ///

@@ -60,26 +60,6 @@ pub(crate) fn wait_for<T>(
     got
 }
 
-/// [`wait_for`] without spinning: for a waiter that has just woken its peer
-/// from sleep, whose answer will take a scheduler's wake-up anyway. Sleeping
-/// at once frees this core for the peer, which the kernel tends to wake on
-/// the waker's core, instead of making it queue behind the spin.
-pub(crate) fn wait_without_spin<T>(
-    bell: &Doorbell,
-    deadline: Option<Instant>,
-    ready: impl FnMut() -> Option<T>,
-    peer_alive: impl FnMut() -> bool,
-) -> Result<T, Unmet> {
-    spin_then_park(
-        bell,
-        Duration::ZERO,
-        Instant::now(),
-        deadline,
-        ready,
-        peer_alive,
-    )
-}
-
 fn spin_then_park<T>(
     bell: &Doorbell,
     spin: Duration,

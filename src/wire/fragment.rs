@@ -20,7 +20,10 @@ pub(crate) fn fragment_len(single: usize) -> usize {
 }
 
 /// The fragments of a `len`-byte payload, as `(range, flags)` in ring order.
-fn fragments(len: usize, piece: usize) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> {
+fn fragments(
+    len: usize,
+    piece: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> + Clone {
     let count = len.div_ceil(piece).max(1);
     (0..count).map(move |i| {
         let start = i * piece;
@@ -59,6 +62,12 @@ impl Piece<'_> {
 /// as four copies one after another).
 const PIPELINE_FROM: usize = 32 << 10;
 
+/// Whether a payload of `len` bytes goes as one record in a ring whose
+/// largest record payload (with its channel) is `single`.
+pub(crate) fn goes_whole(len: usize, single: usize) -> bool {
+    len <= single.min(PIPELINE_FROM)
+}
+
 /// The records a message on `channel` goes as, in ring order, for a ring
 /// whose largest record payload with this channel is `single`: the message
 /// itself when it is short, else fragments of [`fragment_len`] bytes, or a
@@ -67,8 +76,8 @@ pub(crate) fn pieces<'a>(
     channel: &'a [u8],
     payload: &'a [u8],
     single: usize,
-) -> impl Iterator<Item = Piece<'a>> {
-    let piece = if payload.len() <= single.min(PIPELINE_FROM) {
+) -> impl Iterator<Item = Piece<'a>> + Clone {
+    let piece = if goes_whole(payload.len(), single) {
         payload.len().max(1)
     } else {
         fragment_len(single).min(payload.len().div_ceil(4))
