@@ -33,6 +33,7 @@ fn renderer_entry() {
         "big_sender" => role_big_sender(arg.parse().unwrap()),
         "parker" => role_parker(arg.parse().unwrap()),
         "sequenced" => role_sequenced(arg.parse().unwrap()),
+        "sized_call" => role_sized_call(arg.parse().unwrap()),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -117,6 +118,39 @@ fn renderers_that_half_send_large_messages_cannot_take_main_s_memory() {
     assert!(bystander.stats().sync_calls > served_before + 100);
     bystander.send("stop", b"").unwrap();
     bystander_child.assert_success(LIMIT);
+}
+
+/// One sync call carrying `len` bytes, then stays until main is done.
+fn role_sized_call(len: usize) {
+    let ipc = IpcRenderer::from_env().unwrap();
+    assert_eq!(ipc.send_sync("sized", vec![0x3Cu8; len]).unwrap(), b"ok");
+    std::thread::sleep(LIMIT);
+}
+
+#[test]
+fn a_big_message_s_warm_buffer_is_charged_to_its_sender_and_let_go_when_idle() {
+    let _serial = serial();
+    let ipc = IpcMain::new().unwrap();
+    ipc.on("sized", |event, _| {
+        event.set_return_value("ok");
+    })
+    .unwrap();
+    // A sends a big message: main keeps its buffer for A's next one, on
+    // A's account.
+    let (a, mut a_child) = spawn(&ipc, ENTRY, "sized_call", &(8usize << 20).to_string());
+    eventually(LIMIT, "A's call answered", || a.stats().sync_calls == 1);
+    let held = a.stats().memory_held;
+    assert!(held >= 8 << 20, "A holds {held} bytes");
+    // B's fragmented message does not start in A's buffer, nor get charged
+    // for it.
+    let (b, mut b_child) = spawn(&ipc, ENTRY, "sized_call", &(600usize << 10).to_string());
+    eventually(LIMIT, "B's call answered", || b.stats().sync_calls == 1);
+    assert!(b.stats().memory_held < 2 << 20, "{:?}", b.stats());
+    // Idle for a while: the warm buffer goes.
+    eventually(LIMIT, "A's buffer let go", || a.stats().memory_held == 0);
+    eventually(LIMIT, "everything given back", || ipc.memory_held() == 0);
+    a_child.kill();
+    b_child.kill();
 }
 
 // ------------------------------------------------------- wake amplification

@@ -155,6 +155,82 @@ impl Drop for SpinPingPong {
     }
 }
 
+/// The floor of a one-way stream of `message`-byte messages between two
+/// processes: a forked child reads `count` of them through a shared ring of
+/// `ring` bytes in pieces of `piece` bytes, copying each piece out into its
+/// message buffer, while this process copies them in. The same two copies
+/// across cores that a ringipc stream makes, with no protocol around them.
+/// Returns the time until the child has read the last byte.
+pub fn raw_stream(message: usize, count: usize, ring: usize, piece: usize) -> Duration {
+    assert!(ring % piece == 0 && message % piece == 0);
+    const HEADER: usize = 256;
+    let len = HEADER + ring;
+    // SAFETY: a fresh shared anonymous mapping; nothing aliases it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    } as usize;
+    assert_ne!(base as *mut libc::c_void, libc::MAP_FAILED);
+    // Written bytes, read bytes: each on its own cache line.
+    // SAFETY: inside the zeroed mapping, 8-aligned, only used atomically.
+    let written = unsafe { &*((base) as *const AtomicU64) };
+    // SAFETY: as above, 128 bytes further.
+    let read = unsafe { &*((base + 128) as *const AtomicU64) };
+    let data = base + HEADER;
+    let total = (message * count) as u64;
+    // Allocated before the fork: the child of a threaded process must not.
+    let mut into = vec![0u8; message];
+    let child = fork_child(move || {
+        let mut at = 0u64;
+        while at < total {
+            // SYNC(written): Acquire ← Release below.
+            while written.load(Ordering::Acquire) < at + piece as u64 {
+                std::hint::spin_loop();
+            }
+            let slot = (at as usize) % ring;
+            let off = (at as usize) % message;
+            // SAFETY: the piece lies inside the ring, published by the writer.
+            let src = unsafe { std::slice::from_raw_parts((data + slot) as *const u8, piece) };
+            into[off..off + piece].copy_from_slice(src);
+            black_box(&mut into);
+            at += piece as u64;
+            // SYNC(read): Release → Acquire below.
+            read.store(at, Ordering::Release);
+        }
+    });
+    let payload = vec![0x5Au8; message];
+    let start = Instant::now();
+    let mut at = 0u64;
+    while at < total {
+        // SYNC(read): Acquire ← Release above.
+        while at + piece as u64 - read.load(Ordering::Acquire) > ring as u64 {
+            std::hint::spin_loop();
+        }
+        let slot = (at as usize) % ring;
+        let off = (at as usize) % message;
+        // SAFETY: the reader is done with this piece of the ring.
+        let dst = unsafe { std::slice::from_raw_parts_mut((data + slot) as *mut u8, piece) };
+        dst.copy_from_slice(&payload[off..off + piece]);
+        at += piece as u64;
+        // SYNC(written): Release → Acquire above.
+        written.store(at, Ordering::Release);
+    }
+    while read.load(Ordering::Acquire) < total {
+        std::hint::spin_loop();
+    }
+    let took = start.elapsed();
+    reap(child);
+    // SAFETY: unmapping our own mapping; the child is gone.
+    unsafe { libc::munmap(base as *mut libc::c_void, len) };
+    took
+}
+
 /// A request to main's blaster thread: send `count` messages of `len` bytes.
 struct Blast {
     to: WebContents,

@@ -582,7 +582,8 @@ bool ringipc_main_event_is_sync(struct ringipc_main_event *event);
 /**
  * The answer: a sync message's return value (Electron's
  * `event.returnValue = …`; ignored for an asynchronous message), or an
- * invoke's answer in a handler. The bytes are copied. The first value set
+ * invoke's answer in a handler. The bytes are copied (a sync message's
+ * value goes to the caller at once, as in Electron). The first value set
  * wins; returns whether this call set it.
  *
  * # Safety

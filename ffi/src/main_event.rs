@@ -97,7 +97,8 @@ pub unsafe extern "C" fn ringipc_main_event_is_sync(event: *mut ringipc_main_eve
 
 /// The answer: a sync message's return value (Electron's
 /// `event.returnValue = …`; ignored for an asynchronous message), or an
-/// invoke's answer in a handler. The bytes are copied. The first value set
+/// invoke's answer in a handler. The bytes are copied (a sync message's
+/// value goes to the caller at once, as in Electron). The first value set
 /// wins; returns whether this call set it.
 ///
 /// # Safety

@@ -15,7 +15,7 @@ use super::handling::{Handling, Views};
 use super::incoming::Incoming;
 use super::shared::MainShared;
 use super::slot::{QUIET_AFTER, Slot};
-use crate::buffers::Keeper;
+use crate::buffers::{ALWAYS_KEEP, Keeper};
 use crate::os::epoll;
 use crate::os::lifeline;
 use crate::os::timer::Timer;
@@ -66,7 +66,8 @@ pub(crate) struct Dispatcher {
     /// Reused buffer for the record being handled.
     body: Vec<u8>,
     ret: ReturnValue,
-    /// Keeps `body` and the return value's buffer warm for big messages.
+    /// Keeps an `invoke` answer's buffer warm for big answers (big request
+    /// buffers are kept by their sender's slot).
     keeper: Keeper,
     round_start: usize,
     /// Records handled since the last round that skipped no one.
@@ -298,8 +299,8 @@ impl Dispatcher {
     /// Handles up to [`BATCH`] records of slot `i`; returns how many.
     fn drain(&mut self, i: usize) -> usize {
         let mut handled = 0;
-        // The largest message and return value this batch held, if any.
-        let mut used: Option<(usize, usize)> = None;
+        // The largest return value this batch held, if any.
+        let mut ret_used = None;
         while handled < BATCH {
             let slot = &mut self.slots[i];
             if !slot.r.web_contents.is_connected() {
@@ -320,8 +321,13 @@ impl Dispatcher {
             handled += 1;
             let body_len = self.body.len();
             let result = self.handle(i, header);
-            let (body, ret) = used.unwrap_or_default();
-            used = Some((body.max(body_len), ret.max(self.ret.bytes.len())));
+            ret_used = ret_used.max(Some(self.ret.bytes.len()));
+            if self.body.capacity() > ALWAYS_KEEP {
+                // A big message's buffer goes back to its sender, charged
+                // to it, for its next one.
+                let big = std::mem::take(&mut self.body);
+                self.slots[i].keep_warm(big, body_len);
+            }
             if let Err(reason) = result {
                 self.slots[i].r.web_contents.conn.disconnect(reason);
                 break;
@@ -331,9 +337,8 @@ impl Dispatcher {
             // The renderer may be asleep waiting for room we just freed.
             self.slots[i].r.space_bell.notify();
         }
-        if let Some((body, ret)) = used {
-            self.keeper.used(&mut self.body, body);
-            self.keeper.used(&mut self.ret.bytes, ret);
+        if let Some(used) = ret_used {
+            self.keeper.used(&mut self.ret.bytes, used);
         }
         handled
     }
@@ -393,9 +398,17 @@ impl Dispatcher {
         if ready {
             self.disarm();
         } else {
-            // Going quiet: no big message's buffers held while asleep for long.
-            self.keeper.idle(&mut self.body);
-            self.keeper.idle(&mut self.ret.bytes);
+            // Going quiet: no big message's buffers held while asleep for
+            // long, nor at all by a hosted dispatcher, whose host may not
+            // call again for a long time.
+            let now = !self.shared.config.dispatcher_thread;
+            for s in &mut self.slots {
+                s.idle(now);
+            }
+            match now {
+                true => self.ret.bytes = Vec::new(),
+                false => self.keeper.idle(&mut self.ret.bytes),
+            }
         }
         !ready
     }

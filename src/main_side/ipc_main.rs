@@ -103,7 +103,9 @@ impl IpcMain {
     /// handles what renderers sent, runs listeners and handlers, and sleeps
     /// in between; returns how many records it handled. Only for a main built
     /// with [`Config::dispatcher_thread`]`(false)`, whose host calls this from
-    /// its own loop (other renderers wait while it does not). Fails with
+    /// its own loop (other renderers wait while it does not). It may
+    /// overrun `timeout` by what listeners take, and by the streaming of a
+    /// big sync answer (at most 1 ms per MiB of it). Fails with
     /// [`Error::WrongMode`] otherwise, and [`Error::Disconnected`] after
     /// [`shutdown`](Self::shutdown).
     ///

@@ -9,7 +9,7 @@
 use super::budget::{Account, Charge, OverBudget};
 use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
-use crate::wire::fragment::{Piece, pieces};
+use crate::wire::fragment::{Piece, goes_whole, pieces};
 use crate::wire::record::{ABORT, CONTINUES, Kind, Violation, ring_bytes};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -66,7 +66,9 @@ pub(crate) struct Outgoing {
     /// renderer kicks us when it frees room.
     space_bell: Doorbell,
     /// FIFO of records that found the ring full; always drained before anything
-    /// new is pushed, so order is kept.
+    /// new is pushed, so order is kept. The one record that goes to its front:
+    /// the rest of a streamed message, which was ahead of everything queued
+    /// while it streamed (`queue_rest_first`).
     outbox: VecDeque<Pending>,
     /// Ring bytes the queued records will take (headers and padding
     /// included), so that even an empty reply counts: zero means empty.
@@ -136,6 +138,14 @@ impl Outgoing {
         needed.max(self.producer.capacity() / 4)
     }
 
+    /// Lowers the flag [`Self::ask_for_room`] raised, unless the outbox
+    /// needs it.
+    pub(super) fn no_longer_ask_for_room(&self) {
+        if self.outbox.is_empty() {
+            self.space_bell.set_waiting(false);
+        }
+    }
+
     /// Whether a streaming writer waits for room that is now free.
     pub(super) fn streamer_may_go_on(&mut self) -> bool {
         self.streaming != 0 && self.has_room(self.awaited_room).unwrap_or(true)
@@ -152,8 +162,8 @@ impl Outgoing {
         self.space_bell.set_waiting(true);
     }
 
-    /// Writes a message or reply to the ring, in fragments if it is longer
-    /// than one record can be, or queues it behind earlier ones. Never blocks.
+    /// Writes a message or reply to the ring, in fragments if it is long
+    /// (see `fragment::pieces`), or queues it behind earlier ones. Never blocks.
     /// The caller has checked the length against `max_message`.
     pub fn push(
         &mut self,
@@ -163,7 +173,7 @@ impl Outgoing {
         call_id: u64,
     ) -> Result<(), Broken> {
         let single = self.producer.max_payload(channel.len());
-        if payload.len() <= single {
+        if goes_whole(payload.len(), single) {
             return self.push_record(kind, channel, payload, call_id, 0);
         }
         for piece in pieces(channel, payload, single) {
@@ -329,54 +339,61 @@ impl Outgoing {
 
     /// Puts the rest of a streamed message (`pieces`, in order) at the
     /// front of the outbox, ahead of what others queued while it streamed,
-    /// and tries to flush. Its copies are charged to this renderer.
+    /// writing what fits straight into the ring, and tries to flush. Its
+    /// copies are charged to this renderer. Returns whether any piece had
+    /// to be queued.
     #[cold]
     pub(super) fn queue_rest_first<'a>(
         &mut self,
         kind: Kind,
         call_id: u64,
         pieces: impl Iterator<Item = Piece<'a>>,
-    ) -> Result<(), Broken> {
+    ) -> Result<bool, Broken> {
         // Set aside what others queued meanwhile; flushing as we go moves
         // only our pieces, and frees their copies for the next ones to reuse.
         let behind = std::mem::take(&mut self.outbox);
-        let mut queued = Ok(());
+        let mut queued_any = false;
+        let mut result = Ok(());
         for piece in pieces {
-            if self.outbox.is_empty()
-                && self.try_write(kind, piece.channel, piece.payload, call_id, piece.flags)?
-            {
-                continue;
+            let (channel, payload, flags) = (piece.channel, piece.payload, piece.flags);
+            if self.outbox.is_empty() {
+                match self.try_write(kind, channel, payload, call_id, flags) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(broken) => {
+                        result = Err(broken);
+                        break;
+                    }
+                }
             }
-            let pending = self
-                .pending(
-                    kind,
-                    piece.channel,
-                    piece.payload,
-                    call_id,
-                    piece.flags,
-                    None,
-                )
-                .map_err(|over| Broken(over.to_string()));
+            let pending = self.pending(kind, channel, payload, call_id, flags, None);
             match pending {
                 Ok(pending) => {
                     self.outbox_bytes += pending.ring_bytes();
                     self.outbox.push_back(pending);
+                    queued_any = true;
                     // As in `queue`: kick us when room appears, then look.
                     self.space_bell.set_waiting(true);
                 }
-                Err(broken) => {
-                    queued = Err(broken);
+                Err(over) => {
+                    result = Err(Broken(over.to_string()));
                     break;
                 }
             }
             if let Err(broken) = self.check_limit().and_then(|()| self.flush()) {
-                queued = Err(broken);
+                result = Err(broken);
                 break;
             }
         }
         self.outbox.extend(behind);
-        queued?;
-        self.flush().map(|_| ())
+        result?;
+        if !self.outbox.is_empty() {
+            // A flush above may have emptied our part and lowered the flag
+            // while what others queued still waits.
+            self.space_bell.set_waiting(true);
+        }
+        self.flush()?;
+        Ok(queued_any)
     }
 
     /// The renderer must go if what waits for it, its own records only,
@@ -457,13 +474,13 @@ mod tests {
     /// An outgoing half over a fresh segment's 4 KiB reply ring, and the
     /// renderer's consumer of it.
     fn outgoing() -> (Outgoing, Consumer) {
-        let (out, consumer, _) = outgoing_within(1 << 30);
+        let (out, consumer, _, _) = outgoing_within(1 << 30);
         (out, consumer)
     }
 
     /// [`outgoing`] whose outbox charges an account of a budget of `limit`
     /// bytes, returned too.
-    fn outgoing_within(limit: usize) -> (Outgoing, Consumer, Arc<Account>) {
+    fn outgoing_within(limit: usize) -> (Outgoing, Consumer, Arc<Account>, Doorbell) {
         let layout = Layout::new(4096, 4096).unwrap();
         let fd = create_memfd(layout.segment_len).unwrap();
         let mapping = Arc::new(Mapping::map(fd.as_fd(), layout.segment_len).unwrap());
@@ -486,12 +503,12 @@ mod tests {
             b.reply_space,
             (1 << 20, 1 << 20),
         );
-        (out, renderer.replies, account)
+        (out, renderer.replies, account, renderer.bells.reply_space)
     }
 
     #[test]
     fn the_outbox_is_charged_to_the_budget_and_refused_past_it() {
-        let (mut out, mut consumer, account) = outgoing_within(8 << 10);
+        let (mut out, mut consumer, account, _) = outgoing_within(8 << 10);
         // Fill the ring, then queue: each queued record is charged.
         while out.outbox.is_empty() {
             out.push(Kind::Message, b"m", &[1; 500], 0).ok().unwrap();
@@ -611,6 +628,32 @@ mod tests {
             out.flush().ok().unwrap();
         }
         assert_eq!(got, [b"big".to_vec(), b"small".to_vec()]);
+    }
+
+    #[test]
+    fn the_rest_of_a_stream_leaves_the_room_flag_up_while_others_still_wait() {
+        let (mut out, mut consumer, _, renderer_space) = outgoing_within(1 << 30);
+        // 3 KiB of the 4 KiB ring taken; a writer streams, and a 2 KiB
+        // record queues behind it.
+        out.push(Kind::Message, b"m", &[0; 3000], 0).ok().unwrap();
+        out.streaming = 1;
+        out.push(Kind::Message, b"behind", &[0; 2000], 0)
+            .ok()
+            .unwrap();
+        out.streaming = 0;
+        // The reader frees room; the stream's rest (one small piece) goes
+        // straight in, which leaves no room for the record behind it.
+        let mut body = Vec::new();
+        consumer.pop(&mut body).unwrap().unwrap();
+        // As a flush inside would leave it had the reader freed room while
+        // the rest was being queued (a race a test cannot stage): down.
+        out.space_bell.set_waiting(false);
+        let rest = pieces(b"s", &[1; 2900], out.max_payload(1)).collect::<Vec<_>>();
+        let queued = out.queue_rest_first(Kind::Message, 0, rest.into_iter());
+        assert!(!queued.ok().unwrap(), "all of the rest went straight in");
+        assert_eq!(out.outbox.len(), 1, "the other record still waits");
+        // So the renderer must still be asked to kick main when it reads.
+        assert!(renderer_space.notify(), "the room flag went down");
     }
 
     #[test]

@@ -6,8 +6,9 @@ use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::time::Instant;
 
-/// Sleepers waiting for one renderer's outbox to empty, and how they are
-/// woken. Process-local: nothing here lives in shared memory.
+/// Sleepers waiting for one condition of one renderer's connection (its
+/// outbox emptied; room for a streaming writer), and how they are woken.
+/// Process-local: nothing here lives in shared memory.
 #[derive(Default)]
 pub(crate) struct SentSignal {
     waiters: AtomicUsize,

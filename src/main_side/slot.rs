@@ -13,6 +13,7 @@ use super::budget::Charge;
 use super::config::Config;
 use super::handling::Views;
 use super::incoming::Incoming;
+use crate::buffers::{ALWAYS_KEEP, Keeper};
 use crate::os::lifeline;
 use crate::ring::Consumer;
 use crate::wire::fragment::{Fed, Reassembly};
@@ -35,8 +36,12 @@ pub(super) struct Slot {
     pub own: Views,
     /// Its message in progress, when one arrives in fragments.
     reassembly: Reassembly,
-    /// What that message holds of main's memory budget.
+    /// What that message, and `warm`, hold of main's memory budget.
     charge: Charge,
+    /// A big buffer one of its messages left, kept (and charged to it) for
+    /// its next fragmented message while big ones keep coming.
+    warm: Vec<u8>,
+    keeper: Keeper,
     /// When the message in progress last grew.
     partial_since: Option<Instant>,
     /// When the dispatcher adopted it, and whether it has been heard from
@@ -63,6 +68,8 @@ impl Slot {
             own: Views::new(&conn.listeners, &conn.handlers),
             charge: conn.account.charge(),
             reassembly: Reassembly::new(max_message),
+            warm: Vec::new(),
+            keeper: Keeper::default(),
             r,
             quiet: 0,
             partial_since: None,
@@ -92,9 +99,52 @@ impl Slot {
         if h.flags == 0 {
             return Ok(Some(Fed::Whole(h)));
         }
-        self.under_charge(|reassembly, _, mut allow| {
+        if self.warm.capacity() > 0 {
+            // Its message begins in its own warm buffer; the dispatcher's
+            // stays with the dispatcher.
+            self.warm.clear();
+            self.warm.extend_from_slice(body);
+            std::mem::swap(body, &mut self.warm);
+        }
+        let fed = self.under_charge(|reassembly, _, mut allow| {
             reassembly.feed_within(h, body, &mut allow).map(Some)
-        })
+        });
+        if body.capacity() == 0 {
+            // The message took it: the dispatcher gets its own back.
+            std::mem::swap(body, &mut self.warm);
+        }
+        fed
+    }
+
+    /// Takes back a buffer one of its messages grew (`used` bytes of it),
+    /// to keep warm for its next big one, if its share of main's memory
+    /// allows, and unless the message needed little of it.
+    pub fn keep_warm(&mut self, mut buf: Vec<u8>, used: usize) {
+        self.keeper.used(&mut buf, used);
+        if buf.capacity() <= ALWAYS_KEEP {
+            return;
+        }
+        let held = self.reassembly.held();
+        if self.charge.set(held + buf.capacity()).is_ok() {
+            self.warm = buf;
+        } else {
+            let _ = self.charge.set(held + self.warm.capacity());
+        }
+    }
+
+    /// Main is going quiet: lets go of a warm buffer no big message used
+    /// lately, or at once when `now`.
+    pub fn idle(&mut self, now: bool) {
+        if self.warm.capacity() == 0 {
+            return;
+        }
+        match now {
+            true => self.warm = Vec::new(),
+            false => self.keeper.idle(&mut self.warm),
+        }
+        let _ = self
+            .charge
+            .set(self.reassembly.held() + self.warm.capacity());
     }
 
     /// The next record of a message in progress, copied straight into it.
@@ -142,8 +192,10 @@ impl Slot {
             return Ok(None);
         }
         // What the message holds now (none once it is whole: the body then
-        // moves to the dispatcher, which handles it at once).
-        let _ = self.charge.set(self.reassembly.held());
+        // moves to the dispatcher, which handles it at once), and `warm`.
+        let _ = self
+            .charge
+            .set(self.reassembly.held() + self.warm.capacity());
         // A deadline on progress: every fragment restarts it.
         self.partial_since = self.reassembly.in_progress().then(Instant::now);
         Ok(fed)

@@ -41,7 +41,7 @@ const POLLS_PER_CLOCK: u32 = 16;
 const PAUSES_PER_POLL: u32 = 8;
 /// Replies this long or longer are streamed by the dispatcher (smaller ones
 /// nearly always fit the ring, and skip the bookkeeping).
-const STREAM_REPLIES_FROM: usize = 16 << 10;
+const STREAM_REPLIES_FROM: usize = 32 << 10;
 
 /// How a streaming writer waits for room.
 pub(crate) enum Patience {
@@ -102,13 +102,15 @@ impl WebContents {
     /// messages to a renderer.
     ///
     /// Messages and replies to this renderer from other threads wait behind
-    /// it, in order. A message short enough for one record (32 KiB or less)
-    /// that finds the ring full is copied into the outbox as `send` does,
-    /// and this waits as `wait_sent` does: for small messages the copy is
-    /// the cheaper way. So is a message that finds records already waiting
-    /// in the outbox: it queues behind them. If
-    /// `timeout` passes first, the rest of the message waits in the outbox
-    /// and reaches the renderer later, as with `send`, and this returns
+    /// it, in order. Some messages are copied into the outbox after all, as
+    /// `send` does, and this then waits as `wait_sent` does: one short enough
+    /// for one record (32 KiB, or less with a small ring) that finds the ring
+    /// full, for which the copy costs less than waiting; and one that finds
+    /// records already waiting in the outbox, or another thread streaming to
+    /// this renderer, which queues behind them. If `timeout` passes first
+    /// (counted from the first wait for room: a message that fits at once
+    /// reads no clock), the rest of the message waits in the outbox and
+    /// reaches the renderer later, as with `send`, and this returns
     /// [`Error::Timeout`]. [`Error::Disconnected`] once the renderer is gone.
     /// Not from a listener or handler: main's dispatcher would wait
     /// meanwhile.
@@ -290,10 +292,16 @@ impl Connection {
                 };
                 out.streaming = 0;
                 let queued = out.queue_rest_first(kind, call_id, rest);
-                self.queued.store(out.backlog(), Ordering::Relaxed);
+                let backlog = out.backlog();
+                self.queued.store(backlog, Ordering::Relaxed);
                 drop(guard);
+                if backlog == 0 {
+                    self.sent.notify();
+                }
                 return match queued {
-                    Ok(()) => Ok(Streamed::Queued),
+                    // Room came in time after all: all of it is in the ring.
+                    Ok(false) => Ok(Streamed::Whole),
+                    Ok(true) => Ok(Streamed::Queued),
                     Err(Broken(reason)) => {
                         self.disconnect(reason);
                         Err(Error::Disconnected)
@@ -343,7 +351,7 @@ impl Connection {
         }
     }
 
-    /// An application thread's wait: spins a little, then sleeps in `sent`
+    /// An application thread's wait: spins a little, then sleeps in `room`
     /// with the renderer asked to kick the dispatcher when it frees room
     /// (the dispatcher's flush then wakes us), until `deadline`.
     fn sleep_for_room(&self, needed: usize, deadline: Option<Instant>) -> bool {
@@ -370,13 +378,23 @@ impl Connection {
                 return false;
             }
             let until = deadline.map_or(now + SENDER_SLICE, |d| d.min(now + SENDER_SLICE));
-            self.sent
+            let woke = self
+                .room
                 .sleep(until, || !matches!(self.room(needed), Room::Full));
+            if woke {
+                // Spinning or writing from here on: the renderer need not
+                // kick main for us (each kick would cost main a wake-up,
+                // and kicks that bring nothing get a renderer muted).
+                if let Some(out) = self.out.lock().as_ref() {
+                    out.no_longer_ask_for_room();
+                }
+                return true;
+            }
         }
     }
 
     /// Whether `needed` ring bytes are free now. Never disconnects (it runs
-    /// under `sent`'s lock, which a disconnect takes): a broken ring reads
+    /// under `room`'s lock, which a disconnect takes): a broken ring reads
     /// as [`Room::Gone`], and the writer finds the reason under the lock.
     fn room(&self, needed: usize) -> Room {
         let mut guard = self.out.lock();

@@ -40,11 +40,14 @@ pub(crate) struct Connection {
     /// `None` once disconnected: the mapping is released with it.
     pub out: Mutex<Option<Outgoing>>,
     pub connected: AtomicBool,
-    /// Bytes waiting in the outbox: non-zero tells the dispatcher to flush.
+    /// Bytes waiting in the outbox, and what a streaming writer has left
+    /// (`Outgoing::backlog`): non-zero tells the dispatcher to flush.
     /// Written only under `out`, so it never runs behind the outbox for long.
     pub queued: AtomicUsize,
     /// Wakes threads in [`WebContents::wait_sent`] when `queued` drops to 0.
     pub sent: SentSignal,
+    /// Wakes a thread streaming a message (`stream.rs`) asleep for room.
+    pub room: SentSignal,
     pub reason: Mutex<Option<String>>,
     /// Async messages that arrived on a channel with no listener.
     pub unhandled: AtomicU64,
@@ -83,6 +86,7 @@ impl Connection {
             connected: AtomicBool::new(true),
             queued: AtomicUsize::new(0),
             sent: SentSignal::default(),
+            room: SentSignal::default(),
             reason: Mutex::new(None),
             unhandled: AtomicU64::new(0),
             counters: Counters::default(),
@@ -120,6 +124,7 @@ impl Connection {
             *self.out.lock() = None;
             self.queued.store(0, Ordering::Relaxed);
             self.sent.notify();
+            self.room.notify();
             self.log.close(self.id);
             self.calls.close();
             self.dispatcher.wake();
@@ -230,10 +235,10 @@ impl Connection {
         let emptied = moved && out.backlog() == 0;
         let streamer_may_go_on = out.streamer_may_go_on();
         drop(guard);
-        let mut woke_streamer = false;
-        if emptied || streamer_may_go_on {
-            woke_streamer = self.sent.notify() && streamer_may_go_on;
+        if emptied {
+            self.sent.notify();
         }
+        let woke_streamer = streamer_may_go_on && self.room.notify();
         if let Err(Broken(reason)) = result {
             self.disconnect(reason);
         }
@@ -303,8 +308,10 @@ impl WebContents {
 
     /// Bytes of ring space that records accepted by [`send`](Self::send) (and
     /// replies, main's `invoke`s, messages other renderers forwarded) still
-    /// need while they wait in main's outbox for the renderer to make room:
-    /// 0 once they all reached the ring, or after a disconnect.
+    /// need while they wait in main's outbox for the renderer to make room,
+    /// with what a thread in [`send_blocking`](Self::send_blocking) has
+    /// still to write: 0 once they all reached the ring, or after a
+    /// disconnect.
     /// A sender that produces faster than the renderer reads can pace itself
     /// on this, or sleep in [`wait_sent`](Self::wait_sent).
     pub fn queued_bytes(&self) -> usize {

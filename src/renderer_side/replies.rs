@@ -298,18 +298,21 @@ impl Replies {
                     Some(Fed::Whole(h)) => {
                         done.consumed = true;
                         let front = self.reassembly.take_front_of_whole();
-                        let used = self.fragment.len();
                         if at == 0 && front == inbox::PREFIX {
                             // Reassembled behind room for its prefix: the
-                            // message becomes the inbox, without a copy.
+                            // message becomes the inbox, without a copy (the
+                            // inbox and the receiver's batch swap buffers, so
+                            // a big one stays warm there).
                             std::mem::swap(&mut self.inbox, &mut self.fragment);
+                            self.fragment.clear();
                         } else {
                             self.inbox.resize(at + inbox::PREFIX, 0);
                             self.inbox.extend_from_slice(&self.fragment[front..]);
+                            // Kept for the next big message, while they come.
+                            let used = self.fragment.len();
+                            self.fragment.clear();
+                            self.keeper.used(&mut self.fragment, used);
                         }
-                        // Kept for the next big message, while they come.
-                        self.fragment.clear();
-                        self.keeper.used(&mut self.fragment, used);
                         return Ok(Some(h));
                     }
                     Some(Fed::Partial | Fed::Aborted) => {
