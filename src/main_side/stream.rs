@@ -41,7 +41,7 @@ const POLLS_PER_CLOCK: u32 = 16;
 const PAUSES_PER_POLL: u32 = 8;
 /// Replies this long or longer are streamed by the dispatcher (smaller ones
 /// nearly always fit the ring, and skip the bookkeeping).
-const STREAM_REPLIES_FROM: usize = 32 << 10;
+const STREAM_REPLIES_FROM: usize = 16 << 10;
 
 /// How a streaming writer waits for room.
 pub(crate) enum Patience {
@@ -104,8 +104,8 @@ impl WebContents {
     /// Messages and replies to this renderer from other threads wait behind
     /// it, in order. Some messages are copied into the outbox after all, as
     /// `send` does, and this then waits as `wait_sent` does: one short enough
-    /// for one record (32 KiB, or less with a small ring) that finds the ring
-    /// full, for which the copy costs less than waiting; and one that finds
+    /// for one record (the ring's capacity less a header) that finds the
+    /// ring full, for which the copy costs less than waiting; and one that finds
     /// records already waiting in the outbox, or another thread streaming to
     /// this renderer, which queues behind them. If `timeout` passes first
     /// (counted from the first wait for room: a message that fits at once

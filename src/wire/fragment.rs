@@ -56,22 +56,15 @@ impl Piece<'_> {
     }
 }
 
-/// Payloads longer than this go in fragments even where one record could
-/// carry them, so that the reader copies the first part out while the
-/// writer copies the rest in (a 64 KiB echo round trip took 18 µs whole,
-/// as four copies one after another).
-const PIPELINE_FROM: usize = 32 << 10;
-
 /// Whether a payload of `len` bytes goes as one record in a ring whose
 /// largest record payload (with its channel) is `single`.
 pub(crate) fn goes_whole(len: usize, single: usize) -> bool {
-    len <= single.min(PIPELINE_FROM)
+    len <= single
 }
 
 /// The records a message on `channel` goes as, in ring order, for a ring
 /// whose largest record payload with this channel is `single`: the message
-/// itself when it is short, else fragments of [`fragment_len`] bytes, or a
-/// quarter of the message if that is less.
+/// itself when it fits, else fragments of [`fragment_len`] bytes.
 pub(crate) fn pieces<'a>(
     channel: &'a [u8],
     payload: &'a [u8],
@@ -80,7 +73,7 @@ pub(crate) fn pieces<'a>(
     let piece = if goes_whole(payload.len(), single) {
         payload.len().max(1)
     } else {
-        fragment_len(single).min(payload.len().div_ceil(4))
+        fragment_len(single)
     };
     fragments(payload.len(), piece).map(move |(range, flags)| Piece {
         channel: if flags & CONTINUES == 0 { channel } else { &[] },
@@ -392,21 +385,6 @@ mod tests {
                 (0, 1, CONTINUES)
             ]
         );
-    }
-
-    #[test]
-    fn a_long_message_is_split_in_quarters_even_where_one_record_would_carry_it() {
-        let long = vec![1u8; PIPELINE_FROM + 1];
-        let sizes: Vec<_> = pieces(b"c", &long, 1 << 20)
-            .map(|p| p.payload.len())
-            .collect();
-        assert_eq!(sizes.len(), 4, "{sizes:?}");
-        assert_eq!(sizes.iter().sum::<usize>(), long.len());
-        let short = vec![1u8; PIPELINE_FROM];
-        assert_eq!(pieces(b"c", &short, 1 << 20).count(), 1);
-        // Longer ones: pieces of a quarter of the ring's record.
-        let huge = vec![1u8; 1 << 20];
-        assert!(pieces(b"c", &huge, 1 << 16).all(|p| p.payload.len() <= 1 << 14));
     }
 
     #[test]
