@@ -196,18 +196,7 @@ fn spin_ring_messages_per_second() -> f64 {
     const SLOTS: u64 = 1024;
     const LINE: usize = 128;
     let len = 2 * LINE + SLOTS as usize * MESSAGE_LEN;
-    // SAFETY: a fresh shared anonymous mapping; nothing aliases it.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(base, libc::MAP_FAILED);
+    let base = common::map_shared(len);
     let addr = base as usize;
     // SAFETY: the mapping stays until the munmap below, which runs after the
     // child was reaped; each index is an AtomicU64 on a line of its own.

@@ -66,6 +66,23 @@ pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
     pid
 }
 
+/// A fresh zeroed mapping of `len` bytes that a forked child shares.
+pub fn map_shared(len: usize) -> *mut libc::c_void {
+    // SAFETY: a fresh shared anonymous mapping; nothing aliases it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED, "mmap of {len} bytes");
+    base
+}
+
 pub fn reap(pid: libc::pid_t) {
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -83,18 +100,7 @@ const STOP: u64 = u64::MAX;
 
 impl SpinPingPong {
     pub fn start() -> SpinPingPong {
-        // SAFETY: a fresh shared anonymous page; nothing aliases it.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(page, libc::MAP_FAILED);
+        let page = map_shared(4096);
         let line = page as *const AtomicU64;
         let addr = line as usize;
         let child = fork_child(move || {
@@ -165,18 +171,7 @@ pub fn raw_stream(message: usize, count: usize, ring: usize, piece: usize) -> Du
     assert!(ring % piece == 0 && message % piece == 0);
     const HEADER: usize = 256;
     let len = HEADER + ring;
-    // SAFETY: a fresh shared anonymous mapping; nothing aliases it.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    } as usize;
-    assert_ne!(base as *mut libc::c_void, libc::MAP_FAILED);
+    let base = map_shared(len) as usize;
     // Written bytes, read bytes: each on its own cache line.
     // SAFETY: inside the zeroed mapping, 8-aligned, only used atomically.
     let written = unsafe { &*((base) as *const AtomicU64) };
