@@ -277,6 +277,9 @@ fn role_slow_reader() {
         std::thread::sleep(Duration::from_millis(2));
     })
     .unwrap();
+    // Main sends once the listener is up: a message that arrives before
+    // there is a listener for it is dropped, as in Electron.
+    ipc.send_sync("ready", []).unwrap();
     eventually(LIMIT, "every big message", || {
         next.load(Ordering::Relaxed) == WAIT_SENT_MESSAGES
     });
@@ -299,7 +302,15 @@ fn wait_sent_paces_main_on_a_slow_reader_and_reports_timeout_and_death() {
         e.set_return_value([]);
     })
     .unwrap();
+    let (ready, ready_rx) = std::sync::mpsc::channel();
+    let ready = std::sync::Mutex::new(ready);
+    ipc.on("ready", move |e, _| {
+        let _ = ready.lock().unwrap().send(());
+        e.set_return_value([]);
+    })
+    .unwrap();
     let (wc, mut child) = spawn(&ipc, ENTRY, "slow_reader", "");
+    ready_rx.recv_timeout(LIMIT).expect("the reader ready");
     let mut most_queued = 0;
     for i in 0..WAIT_SENT_MESSAGES {
         let mut m = vec![0x5A; WAIT_SENT_LEN];
