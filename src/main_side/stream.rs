@@ -12,7 +12,7 @@ use crate::error::{Error, Result, check_channel};
 use crate::wait;
 use crate::wait::spin::Spinning;
 use crate::wire::failure::RemoteFailure;
-use crate::wire::fragment::{goes_whole, pieces};
+use crate::wire::fragment::{Piece, goes_whole, pieces};
 use crate::wire::record::{Kind, ring_bytes};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -202,44 +202,27 @@ impl Connection {
         patience: &mut Patience,
     ) -> Result<Streamed> {
         let mut guard = self.out.lock();
-        let out = guard.as_mut().ok_or(Error::Disconnected)?;
-        let max = out.max_message;
-        if payload.len() > max {
-            return Err(Error::MessageTooLarge {
-                len: payload.len(),
-                max,
-            });
-        }
-        if !out.is_clear() {
-            drop(guard);
-            return self
-                .push(kind, channel, payload, call_id)
-                .map(|()| Streamed::Queued);
-        }
+        let out = guard.as_ref().ok_or(Error::Disconnected)?;
         let single = out.max_payload(channel.len());
-        if goes_whole(payload.len(), single) {
-            // One record: should the ring be full, copying it into the
-            // outbox costs less than waiting for its room, and a writer of
-            // many small ones then fills the ring in bursts, as with `send`.
-            let pushed = out.push(kind, channel, payload, call_id);
-            let backlog = out.backlog();
-            self.queued.store(backlog, Ordering::Relaxed);
-            drop(guard);
-            if let Err(Broken(reason)) = pushed {
-                self.disconnect(reason);
-                return Err(Error::Disconnected);
-            }
-            return Ok(if backlog == 0 {
-                Streamed::Whole
-            } else {
-                Streamed::Queued
+        if !out.is_clear() || goes_whole(payload.len(), single) || payload.len() > out.max_message {
+            // As `send`: records wait ahead of it; or it is one record,
+            // which, should the ring be full, costs less to copy into the
+            // outbox than to wait for (a writer of many small ones then
+            // fills the ring in bursts); or it is too long, which `push`
+            // reports.
+            let backlog = self.push_locked(guard, (kind, channel, payload, call_id))?;
+            return Ok(match backlog {
+                0 => Streamed::Whole,
+                _ => Streamed::Queued,
             });
         }
-        let size =
-            |p: &crate::wire::fragment::Piece<'_>| ring_bytes(p.channel.len(), p.payload.len());
+        let size = |p: &Piece<'_>| ring_bytes(p.channel.len(), p.payload.len());
         let mut rest = pieces(channel, payload, single).peekable();
         // Whether the lock was let go: only then may others have queued.
         let mut waited = false;
+        // Ring bytes of the pieces not yet written, counted at the first
+        // wait (a message that fits at once never needs it).
+        let mut left: Option<usize> = None;
         loop {
             let Some(out) = guard.as_mut() else {
                 return Err(Error::Disconnected);
@@ -248,6 +231,9 @@ impl Connection {
             while let Some(piece) = rest.peek() {
                 match out.try_write(kind, piece.channel, piece.payload, call_id, piece.flags) {
                     Ok(true) => {
+                        if let Some(left) = &mut left {
+                            *left -= size(piece);
+                        }
                         rest.next();
                     }
                     Ok(false) => break,
@@ -279,7 +265,7 @@ impl Connection {
                 return Ok(Streamed::Whole);
             }
             let needed = out.room_to_resume(next.unwrap_or_default());
-            out.streaming = rest.clone().map(|p| size(&p)).sum();
+            out.streaming = *left.get_or_insert_with(|| rest.clone().map(|p| size(&p)).sum());
             out.awaited_room = needed;
             self.queued.store(out.backlog(), Ordering::Relaxed);
             drop(guard);

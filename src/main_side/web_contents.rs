@@ -15,7 +15,7 @@ use crate::listeners::{ListenerId, Listeners};
 use crate::wait;
 use crate::wire::failure::RemoteFailure;
 use crate::wire::record::Kind;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -136,7 +136,18 @@ impl Connection {
 
     /// Pushes one record and keeps `queued` in step with the outbox.
     pub fn push(&self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<()> {
-        let mut guard = self.out.lock();
+        let guard = self.out.lock();
+        self.push_locked(guard, (kind, channel, payload, call_id))
+            .map(drop)
+    }
+
+    /// [`Self::push`] under the lock the caller took (and this lets go of);
+    /// returns the backlog it left.
+    pub fn push_locked(
+        &self,
+        mut guard: MutexGuard<'_, Option<Outgoing>>,
+        (kind, channel, payload, call_id): (Kind, &[u8], &[u8], u64),
+    ) -> Result<usize> {
         let out = guard.as_mut().ok_or(Error::Disconnected)?;
         let max = out.max_message;
         if payload.len() > max {
@@ -147,9 +158,10 @@ impl Connection {
         }
         let result = out.push(kind, channel, payload, call_id);
         // Under the lock, so concurrent pushers and flushes cannot reorder it.
-        self.queued.store(out.backlog(), Ordering::Relaxed);
+        let backlog = out.backlog();
+        self.queued.store(backlog, Ordering::Relaxed);
         drop(guard);
-        result.map_err(|Broken(reason)| {
+        result.map(|()| backlog).map_err(|Broken(reason)| {
             self.disconnect(reason);
             Error::Disconnected
         })
