@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench compare` prints one table: round-trip percentiles (HDR
 //! histogram) for a raw shared-memory spin ping-pong (the physical floor),
-//! ringipc `send_sync` with both sides awake, a Unix socket and a pipe, each
+//! the same through two raw rings laid out as ringipc's (the floor of its
+//! layout, with no software), ringipc `send_sync` with both sides awake, a Unix socket and a pipe, each
 //! measured in interleaved blocks so that they share the machine's moods; then
 //! the cold path (both sides asleep), and one-way message rates.
 //!
@@ -22,7 +23,7 @@ mod hosted;
 #[cfg(feature = "peers")]
 mod peers;
 
-use common::{BlastCounter, SpinPingPong, fork_child, reap};
+use common::{BlastCounter, SpinPingPong, SpinRingPingPong, fork_child, reap};
 use hdrhistogram::Histogram;
 use ringipc::IpcRenderer;
 use std::io::{Read, Write};
@@ -75,6 +76,16 @@ impl RoundTrip for SpinPingPong {
     }
 }
 
+impl RoundTrip for SpinRingPingPong {
+    fn name(&self) -> &'static str {
+        "raw spin, two rings (layout floor)"
+    }
+
+    fn round_trip(&mut self) {
+        SpinRingPingPong::round_trip(self);
+    }
+}
+
 /// Something that can do one 16-byte request/reply round trip.
 trait RoundTrip {
     fn name(&self) -> &'static str;
@@ -86,6 +97,7 @@ fn renderer() {
     let clock = Clock::calibrate();
     let mut transports: Vec<Box<dyn RoundTrip + '_>> = vec![
         Box::new(SpinPingPong::start()),
+        Box::new(SpinRingPingPong::start()),
         Box::new(Ringipc {
             ipc: &ipc,
             reply: Vec::with_capacity(64),
@@ -176,6 +188,12 @@ fn renderer() {
     println!(
         "timer overhead (included above): p50 {} ns",
         timer.value_at_quantile(0.5)
+    );
+    // What ringipc's software costs on top of its own layout's floor.
+    let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
+    println!(
+        "ringipc send_sync, hot p50 / layout floor p50: {:.2}x",
+        p50(&hot[2]) / p50(&hot[1]).max(1.0)
     );
     println!();
     println!("one-way messages of {MESSAGE_LEN} bytes into a counting receiver");

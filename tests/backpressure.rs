@@ -546,6 +546,10 @@ fn a_big_answer_to_a_caller_that_stops_reading_costs_main_a_bounded_wait() {
     done_rx
         .recv_timeout(LIMIT)
         .expect("the caller got everything");
+    // Its first call comes after its "stop" listener is up.
+    eventually(LIMIT, "the bystander to get going", || {
+        bystander.stats().sync_calls > 0
+    });
     bystander.send("stop", []).unwrap();
     bystander_child.assert_success(LIMIT);
     let took = answer_took.lock().unwrap().expect("answered");

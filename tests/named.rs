@@ -150,6 +150,10 @@ fn a_renderer_that_truncates_its_named_segment_is_cut_off_and_main_lives() {
     for role in ["truncates_first", "truncates_later"] {
         let ipc = named_main();
         let (bystander, mut calm) = spawn(&ipc, ENTRY, "bystander", "");
+        // Its first call comes after its "stop" listener is up.
+        eventually(LIMIT, "the bystander to get going", || {
+            bystander.stats().sync_calls > 0
+        });
         let (hostile, mut child) = spawn(&ipc, ENTRY, role, "");
         eventually(LIMIT, "main to cut the truncating renderer off", || {
             !hostile.is_connected()

@@ -161,6 +161,115 @@ impl Drop for SpinPingPong {
     }
 }
 
+/// The floor of ringipc's own layout: a forked child echoes records through
+/// two rings, one each way, as a `send_sync` of 16 bytes on a 4-byte channel
+/// moves them (48-byte records, 8-aligned, so most straddle two cache lines;
+/// the commit word stored last, the next one zeroed first, the body copied
+/// out after the commit is seen), with no software around them. What a
+/// round trip costs here beyond [`SpinPingPong`] is the price of the rings
+/// themselves: the writer must take each line from a reader that polls it.
+pub struct SpinRingPingPong {
+    base: *mut u8,
+    sent: u64,
+    child: libc::pid_t,
+}
+
+/// Bytes of one record: an echo of 16 bytes on "echo" in ringipc's format.
+const RECORD: usize = 48;
+/// A multiple of [`RECORD`], so that no record wraps; about ringipc's 256 KiB.
+const RING_BYTES: usize = RECORD * 5461;
+/// Offsets in the mapping: a stop word on its own page, then the two rings.
+const TO_CHILD: usize = 4096;
+const TO_PARENT: usize = TO_CHILD + RING_BYTES + 4096;
+const MAPPED: usize = TO_PARENT + RING_BYTES + 4096;
+
+/// The commit word of the record at position `pos` of the ring at `ring`.
+fn commit_word(base: usize, ring: usize, pos: u64) -> &'static AtomicU64 {
+    let at = base + ring + (pos as usize % RING_BYTES);
+    // SAFETY: 8-aligned (records are) and inside the mapping, which lives as
+    // long as both processes use it.
+    unsafe { &*(at as *const AtomicU64) }
+}
+
+/// Writes a record at `pos`: body, then the next commit word zeroed, then
+/// its own commit word (Release).
+fn put_record(base: usize, ring: usize, pos: u64, body: &[u8; RECORD - 8]) {
+    let at = base + ring + (pos as usize % RING_BYTES);
+    // SAFETY: the record lies inside the ring (no wrap, see RING_BYTES), and
+    // the reader does not read it before its commit word says so.
+    unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), (at + 8) as *mut u8, body.len()) };
+    commit_word(base, ring, pos + RECORD as u64).store(0, Ordering::Relaxed);
+    commit_word(base, ring, pos).store(pos + 1, Ordering::Release);
+}
+
+/// Waits for the record at `pos` and copies its body out; `None` on stop.
+fn take_record(base: usize, ring: usize, pos: u64, stop: &AtomicU64) -> Option<[u8; RECORD - 8]> {
+    let word = commit_word(base, ring, pos);
+    let mut polls = 0u32;
+    let mut idle_since = Instant::now();
+    while word.load(Ordering::Acquire) != pos + 1 {
+        if stop.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        // As the plain floor: between blocks, stop stealing a core.
+        polls += 1;
+        if polls == 1 {
+            idle_since = Instant::now();
+        } else if polls % 1024 == 0 && idle_since.elapsed() > Duration::from_millis(1) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        std::hint::spin_loop();
+    }
+    let mut body = [0u8; RECORD - 8];
+    let at = base + ring + (pos as usize % RING_BYTES) + 8;
+    // SAFETY: committed, so the writer is done with these bytes.
+    unsafe { std::ptr::copy_nonoverlapping(at as *const u8, body.as_mut_ptr(), body.len()) };
+    Some(body)
+}
+
+impl SpinRingPingPong {
+    pub fn start() -> SpinRingPingPong {
+        let base = map_shared(MAPPED) as *mut u8;
+        let addr = base as usize;
+        let child = fork_child(move || {
+            // SAFETY: the mapping is inherited, zero-initialised.
+            let stop = unsafe { &*(addr as *const AtomicU64) };
+            let mut pos = 0;
+            while let Some(body) = take_record(addr, TO_CHILD, pos, stop) {
+                put_record(addr, TO_PARENT, pos, &body);
+                pos += RECORD as u64;
+            }
+        });
+        SpinRingPingPong {
+            base,
+            sent: 0,
+            child,
+        }
+    }
+
+    /// One round trip: a record out, the echoed record back.
+    pub fn round_trip(&mut self) {
+        let base = self.base as usize;
+        let body = [0x5A; RECORD - 8];
+        put_record(base, TO_CHILD, self.sent, &body);
+        // SAFETY: the stop word, mapped until `drop`.
+        let never = unsafe { &*(base as *const AtomicU64) };
+        let echoed = take_record(base, TO_PARENT, self.sent, never).expect("we never stop");
+        std::hint::black_box(echoed);
+        self.sent += RECORD as u64;
+    }
+}
+
+impl Drop for SpinRingPingPong {
+    fn drop(&mut self) {
+        // SAFETY: the stop word; the child exits when it sees it.
+        unsafe { &*(self.base as *const AtomicU64) }.store(1, Ordering::Release);
+        reap(self.child);
+        // SAFETY: unmapping our own mapping, which nobody uses any more.
+        unsafe { libc::munmap(self.base.cast(), MAPPED) };
+    }
+}
+
 /// The floor of a one-way stream of `message`-byte messages between two
 /// processes: a forked child reads `count` of them through a shared ring of
 /// `ring` bytes in pieces of `piece` bytes, copying each piece out into its

@@ -45,7 +45,7 @@ impl Shared {
         let pushed = self.push_telling(kind, channel, arg, call.call_id, Patience::Wait(deadline));
         // Main was asleep. If it sleeps long (a cold call), its answer comes
         // through a scheduler's wake-up that spinning here would only delay
-        // (the woken main tends to run on this core). If it only dozes
+        // (the woken main tends to run on this core): park at once. If it only dozes
         // between calls (a host waiting on main's descriptor, woken within
         // a microsecond or two), sleeping here would add a wake-up of our
         // own to every call: 80 µs instead of 1 µs. The two are told apart

@@ -33,7 +33,8 @@ pub(super) const POLL_PARK_SLICE: Duration = Duration::MAX;
 /// cache-line transfer the wait is for.
 const FIRST_BURST: usize = 64;
 
-/// Spins on `ready` for the budget `spin` grants, then parks on `bell` in
+/// Spins on `ready` for the budget `spin` grants (none at all when it
+/// [parks at once](AdaptiveSpin::parks_at_once)), then parks on `bell` in
 /// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready` yields a value, `deadline` passes,
 /// or `peer_alive` says the other side is gone. The time the wait took
 /// teaches `spin` for next time.
@@ -44,12 +45,14 @@ pub(crate) fn wait_for<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    for _ in 0..FIRST_BURST {
-        if let Some(v) = ready() {
-            spin.record_quick();
-            return Ok(v);
+    if !spin.parks_at_once() {
+        for _ in 0..FIRST_BURST {
+            if let Some(v) = ready() {
+                spin.record_quick();
+                return Ok(v);
+            }
+            std::hint::spin_loop();
         }
-        std::hint::spin_loop();
     }
     let start = Instant::now();
     let budget = spin.budget();
@@ -68,9 +71,11 @@ fn spin_then_park<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
-    if let Some(v) = spin_until_time(spin_until, &mut ready) {
-        return Ok(v);
+    if !spin.is_zero() {
+        let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
+        if let Some(v) = spin_until_time(spin_until, &mut ready) {
+            return Ok(v);
+        }
     }
     park(bell, deadline, ready, peer_alive)
 }

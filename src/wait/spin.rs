@@ -42,6 +42,16 @@ impl AdaptiveSpin {
         }
     }
 
+    /// Whether the next wait should not spin at all, not even its first
+    /// burst: only at a site whose minimum is zero, once its waits are out
+    /// of spinning's reach, and not when the next wait is a probe.
+    #[inline]
+    pub(crate) fn parks_at_once(&self) -> bool {
+        self.min.is_zero()
+            && self.typical_ns.load(Ordering::Relaxed) > self.max.as_nanos() as u64 / 2
+            && self.waits.load(Ordering::Relaxed) % PROBE_EVERY != 0
+    }
+
     /// How long the next wait should spin before it parks.
     pub(crate) fn budget(&self) -> Budget {
         let n = self.waits.fetch_add(1, Ordering::Relaxed);
@@ -196,5 +206,25 @@ mod tests {
         }
         spin.budget(); // whatever this one is, the figure is low now
         assert_eq!(spin.budget().spin, MAX);
+    }
+
+    #[test]
+    fn a_site_without_minimum_parks_at_once_when_slow_except_for_probes() {
+        let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
+        assert!(!spin.parks_at_once(), "starts optimistic");
+        waits(&spin, 40, Duration::from_millis(2));
+        let mut at_once = 0;
+        for _ in 0..PROBE_EVERY {
+            let parks = spin.parks_at_once();
+            let b = spin.budget();
+            assert_eq!(parks, !b.probe, "only a probe spins");
+            at_once += parks as u32;
+            spin.record(b, Duration::from_millis(2));
+        }
+        assert_eq!(at_once, PROBE_EVERY - 1);
+        // A site with a minimum always spins it.
+        let floor = AdaptiveSpin::new(MIN, MAX);
+        waits(&floor, 40, Duration::from_millis(2));
+        assert!((0..PROBE_EVERY).all(|_| !floor.parks_at_once() && floor.budget().spin >= MIN));
     }
 }
