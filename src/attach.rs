@@ -3,16 +3,17 @@
 //! of each ring they take and in how each doorbell wakes its sleeper, so this
 //! is the one place where either side points into a mapping.
 
+use crate::call_line::{CallLine, LINE_BYTES};
 use crate::os::segment::Mapping;
 use crate::ring::{Consumer, Producer};
 use crate::sync::{Backing, SharedBytes};
 use crate::wait::raw_event::RawEvent;
 use crate::wait::{Doorbell, WaitBackend, Wake};
-use crate::wire::layout::{BellSlot, EVENT_SLOT, Layout, RingControl, SegmentHeader};
+use crate::wire::layout::{BellSlot, DoorbellWord, EVENT_SLOT, Layout, RingControl, SegmentHeader};
 use std::io;
 use std::sync::Arc;
 
-/// The five doorbells of a segment, as one side rings or sleeps on them.
+/// The six doorbells of a segment, as one side rings or sleeps on them.
 pub(crate) struct Doorbells {
     /// request.data: main's "asleep, kick me" flag.
     pub request_data: Doorbell,
@@ -24,6 +25,8 @@ pub(crate) struct Doorbells {
     pub reply_calls: Doorbell,
     /// reply.space: main's flag while it holds an outbox for the renderer.
     pub reply_space: Doorbell,
+    /// The call line's: the renderer thread waiting for its answer sleeps here.
+    pub call: Doorbell,
 }
 
 /// How each doorbell's notifier wakes its sleeper, from one side's view.
@@ -33,13 +36,15 @@ pub(crate) struct Wakes {
     pub reply_data: Wake,
     pub reply_calls: Wake,
     pub reply_space: Wake,
+    pub call: Wake,
 }
 
 /// One side's ends of a segment: its half of the request ring, its half of
-/// the reply ring, and the doorbells. Each holds the mapping.
+/// the reply ring, the call line, and the doorbells. Each holds the mapping.
 pub(crate) struct Attached<Requests, Replies> {
     pub requests: Requests,
     pub replies: Replies,
+    pub line: CallLine,
     pub bells: Doorbells,
 }
 
@@ -107,10 +112,19 @@ pub(crate) fn attach<Q: Half, P: Half>(
         reply_data: bell(reply_ctrl, |c| &c.data, wakes.reply_data),
         reply_calls: bell(reply_ctrl, |c| &c.calls, wakes.reply_calls),
         reply_space: bell(reply_ctrl, |c| &c.space, wakes.reply_space),
+        call: {
+            let word = mapping.at::<DoorbellWord>(layout.call_bell).cast_const();
+            // SAFETY: the word lies in the mapping the doorbell holds.
+            unsafe { Doorbell::new(word, wakes.call, backing()) }
+        },
     };
+    // SAFETY: LINE_BYTES at a LINE-aligned offset inside the mapping (`range`
+    // checks the bounds), which the line holds.
+    let line = unsafe { CallLine::new(bytes(layout.call_line, LINE_BYTES), backing()) };
     Attached {
         requests,
         replies,
+        line,
         bells,
     }
 }

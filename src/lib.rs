@@ -18,6 +18,7 @@ pub mod async_io;
 mod attach;
 mod attach_point;
 mod buffers;
+mod call_line;
 mod error;
 mod listeners;
 mod main_side;

@@ -150,6 +150,11 @@ impl Producer {
         Ok(self.capacity - (self.tail - head))
     }
 
+    /// Where the next record goes: every record pushed so far lies before it.
+    pub fn position(&self) -> u64 {
+        self.tail
+    }
+
     /// Bytes the ring holds in all.
     pub fn capacity(&self) -> usize {
         self.capacity as usize
@@ -259,6 +264,11 @@ impl Consumer {
         // SAFETY: our `head` is 8-aligned (record lengths are), so the word is
         // whole and in bounds.
         unsafe { self.data.load_word(at, Ordering::Acquire) == self.head + 1 }
+    }
+
+    /// Our position: every record before it has been copied out.
+    pub fn position(&self) -> u64 {
+        self.head
     }
 
     /// A lock-free view that answers [`Self::has_next`] for other threads.

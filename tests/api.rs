@@ -29,6 +29,7 @@ fn renderer_entry() {
         "pumped" => role_pumped(),
         "hundred_pings" => role_hundred_pings(),
         "chat_sender" => role_chat_sender(std::env::var(ARG).unwrap().parse().unwrap()),
+        "line" => role_line(),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);
@@ -750,4 +751,67 @@ fn a_prepared_renderer_started_by_the_host_connects() {
 fn prepared_rejects_stdio(ipc: &ringipc::IpcMain) -> bool {
     let prepared = ipc.prepare_renderer().unwrap();
     prepared.environment(2, 4).is_err() && prepared.environment(3, 0).is_err()
+}
+
+/// Small calls ride the call line (one cache line shared by request and
+/// answer); these are the ways off it.
+fn role_line() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let echo = |ipc: &IpcRenderer, tag: u64| {
+        let request = pattern(tag, 16);
+        assert_eq!(
+            ipc.send_sync("echo", &request).unwrap(),
+            request,
+            "call {tag}"
+        );
+    };
+    // A call that gives up leaves the line busy until main answers it:
+    // meanwhile calls take the rings, and no answer reaches the wrong call.
+    let late = ipc.send_sync_timeout("slow", "s", Duration::from_millis(50));
+    assert!(matches!(late, Err(Error::Timeout)), "{late:?}");
+    (0..200).for_each(|i| echo(&ipc, i));
+    std::thread::sleep(Duration::from_millis(400));
+    (200..400).for_each(|i| echo(&ipc, i));
+    // Answers around the line's room and far beyond it, to small requests.
+    for len in [0usize, 1, 37, 38, 39, 46, 47, 1000, 300_000] {
+        let answer = ipc.send_sync("big", (len as u32).to_le_bytes()).unwrap();
+        assert_eq!(answer, pattern(len as u64, len), "answer of {len} bytes");
+    }
+    // A failure too long for the line comes through the ring.
+    match ipc.send_sync("boom", "x") {
+        Err(Error::HandlerPanicked { message, .. }) => assert_eq!(message, "b".repeat(300)),
+        other => panic!("expected HandlerPanicked, got {other:?}"),
+    }
+    // Several threads at once: one has the line, the others the rings.
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let ipc = &ipc;
+            s.spawn(move || (0..2_000).for_each(|i| echo(ipc, 1_000_000 * (t + 1) + i)));
+        }
+    });
+}
+
+#[test]
+fn small_calls_on_the_call_line_fall_back_to_the_rings_and_recover() {
+    let _serial = serial();
+    let ipc = main_with(WaitBackend::Futex);
+    ipc.on("echo", |e, arg| {
+        e.set_return_value(arg);
+    })
+    .unwrap();
+    ipc.on("slow", |e, _| {
+        std::thread::sleep(Duration::from_millis(300));
+        e.set_return_value("late");
+    })
+    .unwrap();
+    ipc.on("big", |e, arg| {
+        let len = u32::from_le_bytes(arg.try_into().unwrap()) as usize;
+        e.set_return_value(pattern(len as u64, len));
+    })
+    .unwrap();
+    ipc.on("boom", |_, _| panic!("{}", "b".repeat(300)))
+        .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "line", "");
+    child.assert_success(LIMIT);
+    assert_eq!(wc.stats().sync_calls, 1 + 400 + 9 + 1 + 8_000);
 }

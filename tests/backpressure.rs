@@ -32,6 +32,7 @@ fn renderer_entry() {
         "blocked_in_send" => role_blocked_in_send(),
         "main_for_kill" => role_main_for_kill(),
         "calls_behind_floods" => role_calls_behind_floods(),
+        "line_loop_under_flood" => role_line_loop_under_flood(),
         "slow_reader" => role_slow_reader(),
         "stream_reader" => role_stream_reader(),
         "stopped_caller" => role_stopped_caller(),
@@ -241,6 +242,60 @@ fn role_calls_behind_floods() {
     eventually(LIMIT, "every flooded message", || {
         received.load(Ordering::Relaxed) == sent
     });
+}
+
+/// Calls a renderer loops on, each answered after main sends it
+/// [`SENT_PER_CALL`] messages of 1 KiB.
+const LOOPED_CALLS: u64 = 5_000;
+const SENT_PER_CALL: u64 = 4;
+
+/// Loops on small calls (the call line's), each of which makes main send it
+/// messages, then waits for every message.
+fn role_line_loop_under_flood() {
+    let ipc = IpcRenderer::from_env().unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    ipc.on("flooded", move |_, arg| {
+        assert_eq!(arg.len(), MESSAGE_LEN);
+        r.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    for i in 0..LOOPED_CALLS {
+        let got = ipc.send_sync("echo", i.to_le_bytes()).unwrap_or_else(|e| {
+            let so_far = received.load(Ordering::Relaxed);
+            panic!("call {i}: {e}; {so_far} messages so far")
+        });
+        assert_eq!(got, i.to_le_bytes());
+    }
+    eventually(LIMIT, "every message", || {
+        received.load(Ordering::Relaxed) == LOOPED_CALLS * SENT_PER_CALL
+    });
+}
+
+/// A thread that loops on the call line reads what main sends meanwhile, as
+/// a caller through the rings does (messages sent before an answer reach
+/// the renderer before its call returns): main's outbox, 1 MiB here, never
+/// overflows while 20 MiB go by, though the receiver thread may not drain
+/// while a call is in flight.
+#[test]
+fn a_caller_looping_on_the_call_line_keeps_reading_what_main_sends() {
+    let _serial = serial();
+    let config = ringipc::Config::default().outbox_limit(1 << 20);
+    let ipc = ringipc::IpcMain::with_config(config).unwrap();
+    ipc.on("echo", |e, arg| {
+        for i in 0..SENT_PER_CALL {
+            e.sender().send("flooded", numbered(i)).unwrap();
+        }
+        e.set_return_value(arg);
+    })
+    .unwrap();
+    let (wc, mut child) = spawn(&ipc, ENTRY, "line_loop_under_flood", "");
+    child.assert_success(LIMIT);
+    let reason = wc.disconnect_reason();
+    assert!(
+        reason.as_deref().is_none_or(|r| r.contains("exited")),
+        "{reason:?}"
+    );
 }
 
 #[test]

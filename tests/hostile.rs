@@ -32,6 +32,9 @@ const FLOOD: u32 = 4_000;
 const HEADER_LEN: usize = 56;
 const REQUEST_CONTROL: usize = 128;
 const REPLY_CONTROL: usize = 640;
+/// The call line (`call_line.rs`): sequence word, call id, ring position,
+/// channel and payload lengths, then their bytes.
+const CALL_LINE: usize = 1152;
 const REQUEST_DATA: usize = 4096;
 /// Offset of `request_capacity` in the segment header.
 const REQUEST_CAPACITY_AT: usize = 24;
@@ -117,6 +120,17 @@ impl OwnSegment {
         self.word(at).store(head + 1, Ordering::Release);
     }
 
+    /// Publishes a request on the call line (odd sequence word last).
+    fn line_request(&self, seq: u64, pos: u64, lens: [u8; 2], data: &[u8]) {
+        let mut rest = Vec::new();
+        rest.extend_from_slice(&7u64.to_le_bytes()); // call id
+        rest.extend_from_slice(&pos.to_le_bytes());
+        rest.extend_from_slice(&lens);
+        rest.extend_from_slice(data);
+        self.write(CALL_LINE + 8, &rest);
+        self.word(CALL_LINE).store(seq, Ordering::Release);
+    }
+
     fn scribble(&self, rng: &mut Rng, offset: usize, len: usize) {
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         self.write(offset, &bytes);
@@ -156,6 +170,27 @@ fn role_attacker(attack: &str) {
                     seg.word(at).store(head + 1, Ordering::Release);
                 }
             }
+            park_forever();
+        }
+        "line_too_long" => seg.line_request(1_001, 0, [20, 19], &[b'a'; 38]),
+        "line_not_utf8" => seg.line_request(1_001, 0, [2, 0], &[0xFF, 0xFE]),
+        "line_garbage" => {
+            // Requests with random contents (within the line) as fast as
+            // main takes them, under ever new sequence numbers: each is a
+            // call on some channel, answered as such.
+            for round in 0..20_000u64 {
+                let c = 1 + (rng.next() % 20) as u8;
+                let p = (rng.next() % (38 - c as u64 + 1)) as u8;
+                let data: Vec<u8> = (0..38).map(|_| b'a' + (rng.next() % 26) as u8).collect();
+                seg.line_request(2 * round + 1_001, 0, [c, p], &data);
+                std::thread::yield_now();
+            }
+            park_forever();
+        }
+        "line_ahead" => {
+            // A request that claims to follow records never pushed: only
+            // this renderer's calls on the line stall.
+            seg.line_request(1_001, u64::MAX / 2, [4, 0], b"echo");
             park_forever();
         }
         "corrupt_header" => {
@@ -402,6 +437,26 @@ fn random_bytes_everywhere_are_a_violation() {
         "random_everything",
         Outcome::Disconnected(&["protocol violation"]),
     );
+}
+
+#[test]
+fn call_line_request_longer_than_the_line_is_a_violation() {
+    attack("line_too_long", Outcome::Disconnected(&["call line"]));
+}
+
+#[test]
+fn call_line_channel_that_is_not_utf8_is_a_violation() {
+    attack("line_not_utf8", Outcome::Disconnected(&["UTF-8"]));
+}
+
+#[test]
+fn call_line_garbage_is_answered_as_calls() {
+    attack("line_garbage", Outcome::Survives);
+}
+
+#[test]
+fn call_line_request_ahead_of_the_ring_stalls_only_its_writer() {
+    attack("line_ahead", Outcome::Survives);
 }
 
 #[test]

@@ -337,6 +337,9 @@ impl Dispatcher {
                 break;
             }
         }
+        if handled < BATCH && self.serve_line(i) {
+            handled += 1;
+        }
         if handled > 0 {
             // The renderer may be asleep waiting for room we just freed.
             self.slots[i].r.space_bell.notify();
@@ -345,6 +348,52 @@ impl Dispatcher {
             self.keeper.used(&mut self.ret.bytes, used);
         }
         handled
+    }
+
+    /// Handles slot `i`'s request on the call line, if one waits and every
+    /// record the renderer pushed before it has been handled; returns
+    /// whether it did.
+    fn serve_line(&mut self, i: usize) -> bool {
+        let slot = &mut self.slots[i];
+        let r = &mut slot.r;
+        let conn = &r.web_contents.conn;
+        if r.line_waiting.is_none() {
+            // SYNC(line_owed): Acquire ← Release in `Connection::answer_on_line`.
+            if conn.line_owed.load(Ordering::Acquire) || !r.web_contents.is_connected() {
+                return false;
+            }
+            match r.line.take() {
+                Ok(Some(request)) => r.line_waiting = Some(request),
+                Ok(None) => return false,
+                Err(v) => {
+                    conn.disconnect(format!("protocol violation: {v}"));
+                    return false;
+                }
+            }
+        }
+        // After the records it follows: a renderer that lies about where
+        // they end only stalls its own calls.
+        let at = r.consumer.position();
+        let Some(request) = r.line_waiting.take_if(|w| w.pos <= at) else {
+            return false;
+        };
+        conn.line_owed.store(true, Ordering::Relaxed);
+        slot.heard();
+        let handling = Handling {
+            shared: &self.shared,
+            main: &mut self.views,
+            own: &mut slot.own,
+            ret: &mut self.ret,
+            sender: &slot.r.web_contents,
+        };
+        let outcome = panics::guarded(|| handling.handle_line(&request));
+        let failed = match outcome {
+            Ok(Ok(())) => return true,
+            Ok(Err(v)) => format!("protocol violation: {v}"),
+            Err(_) => "internal error in the dispatcher".into(),
+        };
+        self.slots[i].r.web_contents.conn.disconnect(failed);
+        true
     }
 
     /// Does what one whole request of slot `i` asks; `Err` with the reason
@@ -402,7 +451,8 @@ impl Dispatcher {
             // A commit word that keeps appearing and vanishing (a renderer
             // retracting it) must not keep main awake: after a few such
             // false alarms, only its records count, found on later rounds.
-            if s.false_alarms < FALSE_ALARMS && s.r.consumer.has_next() {
+            if s.false_alarms < FALSE_ALARMS && (s.r.consumer.has_next() || s.r.line.has_request())
+            {
                 s.false_alarms += 1;
                 ready = true;
             }

@@ -2,6 +2,7 @@
 
 use super::WebContents;
 use super::responder::Responder;
+use super::web_contents::Route;
 use crate::error::Result;
 
 /// The event passed to every listener registered with [`crate::IpcMain::on`].
@@ -12,6 +13,8 @@ pub struct IpcMainEvent<'a> {
     /// An `invoke` for the channel's handler.
     pub(crate) invoke: bool,
     pub(crate) call_id: u64,
+    /// How a sync message came, and so how its answer goes back.
+    pub(crate) route: Route,
     pub(crate) reply: &'a mut ReturnValue,
 }
 
@@ -74,10 +77,8 @@ impl IpcMainEvent<'_> {
         self.reply.set = true;
         // Straight from the listener's bytes into the ring; a failure to
         // answer is a disconnect, recorded on the connection.
-        let _ = self
-            .sender
-            .conn
-            .answer_blocked_caller(self.call_id, value.as_ref());
+        let conn = &self.sender.conn;
+        let _ = conn.answer_call(self.route, self.call_id, value.as_ref(), true);
         true
     }
 
@@ -122,6 +123,7 @@ impl IpcMainEvent<'_> {
         Some(Responder {
             to: self.sender.clone(),
             call_id: self.call_id,
+            route: self.route,
             invoke: self.invoke,
             answered: false,
         })

@@ -4,8 +4,9 @@
 
 use super::event::{IpcMainEvent, ReturnValue};
 use super::shared::MainShared;
-use super::web_contents::{Connection, WebContents};
+use super::web_contents::{Connection, Route, WebContents};
 use super::{MainHandler, MainListener};
+use crate::call_line::LineRequest;
 use crate::listeners::{Entry, Listeners, Snapshot};
 use crate::panics;
 use crate::wire::failure::RemoteFailure;
@@ -53,7 +54,7 @@ impl Handling<'_> {
         match request.asks {
             Asks::Invoke => self.invoke(request),
             Asks::SendTo(to) => self.forward(request, to),
-            Asks::Message | Asks::Sync => self.run_listeners(request),
+            Asks::Message | Asks::Sync => self.run_listeners(request, Route::Ring),
             Asks::Answer { error } => {
                 let (payload, call) = (request.payload, request.call_id);
                 if let Err(refused) = conn.calls.answer(call, error, payload, &conn.account) {
@@ -62,6 +63,24 @@ impl Handling<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A `send_sync` taken off the call line, checked there for length.
+    #[inline]
+    pub fn handle_line(self, request: &LineRequest) -> Result<(), Violation> {
+        let (channel, payload) = request.parts();
+        let channel = std::str::from_utf8(channel).map_err(|_| Violation::ChannelNotUtf8)?;
+        self.sender.conn.counters.record(true, payload.len());
+        let call_id = request.call_id;
+        let route = Route::Line { seq: request.seq };
+        let request = Request {
+            asks: Asks::Sync,
+            channel,
+            payload,
+            call_id,
+        };
+        self.run_listeners(request, route);
         Ok(())
     }
 
@@ -110,9 +129,10 @@ impl Handling<'_> {
     }
 
     /// `send` and `send_sync`: every listener of the channel, in order: the
-    /// renderer's own, then main's (Electron's order).
+    /// renderer's own, then main's (Electron's order). A sync message's
+    /// answer goes back by `route`.
     #[inline]
-    fn run_listeners(self, request: Request<'_>) {
+    fn run_listeners(self, request: Request<'_>, route: Route) {
         let Request {
             asks,
             channel,
@@ -129,7 +149,7 @@ impl Handling<'_> {
             .get(channel);
         if own.is_empty() && main.is_empty() {
             if sync {
-                conn.fail(call_id, RemoteFailure::NoListener, "");
+                conn.fail_call(route, call_id, RemoteFailure::NoListener, "");
             } else {
                 conn.unhandled.fetch_add(1, Ordering::Relaxed);
                 if conn.log.admit(conn.id) {
@@ -148,6 +168,7 @@ impl Handling<'_> {
             sync,
             invoke: false,
             call_id,
+            route,
             reply: self.ret,
         };
         let in_order = own.iter().map(|e| (e, &conn.listeners));
@@ -166,7 +187,7 @@ impl Handling<'_> {
             }
         }
         if sync {
-            answer_sync(conn, call_id, self.ret, panicked);
+            answer_sync(conn, route, call_id, self.ret, panicked);
         }
     }
 
@@ -201,6 +222,7 @@ impl Handling<'_> {
             sync: false,
             invoke: true,
             call_id,
+            route: Route::Ring,
             reply: self.ret,
         };
         let outcome = panics::guarded(|| (entry.f)(&mut event, payload));
@@ -244,12 +266,18 @@ fn claim_first<'a>(
 /// Answers a `send_sync` once its listeners ran, unless one of them did
 /// (a value set is sent at once) or took the responder to answer later:
 /// with the reason there is no value.
-fn answer_sync(conn: &Connection, call_id: u64, ret: &ReturnValue, panicked: Option<String>) {
+fn answer_sync(
+    conn: &Connection,
+    route: Route,
+    call_id: u64,
+    ret: &ReturnValue,
+    panicked: Option<String>,
+) {
     if ret.deferred || ret.set {
         return;
     }
     match panicked {
-        Some(message) => conn.fail(call_id, RemoteFailure::HandlerPanicked, &message),
-        None => conn.fail(call_id, RemoteFailure::NoReturnValue, ""),
+        Some(message) => conn.fail_call(route, call_id, RemoteFailure::HandlerPanicked, &message),
+        None => conn.fail_call(route, call_id, RemoteFailure::NoReturnValue, ""),
     }
 }

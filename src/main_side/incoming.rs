@@ -2,6 +2,7 @@
 //! dispatcher touches.
 
 use super::web_contents::WebContents;
+use crate::call_line::{LineRequest, LineServer};
 use crate::os::segment::{Mapping, SegmentName};
 use crate::ring::Consumer;
 use crate::wait::Doorbell;
@@ -14,6 +15,11 @@ pub(crate) struct Incoming {
     pub web_contents: WebContents,
     /// The request ring's consumer.
     pub consumer: Consumer,
+    /// Takes small `send_sync` requests off the call line.
+    pub line: LineServer,
+    /// One taken off the line, until every record pushed before it has been
+    /// handled.
+    pub line_waiting: Option<LineRequest>,
     /// request.data: our "I am asleep, kick me" flag.
     pub data_bell: Doorbell,
     /// request.space: the renderer sleeps here when its ring is full.

@@ -7,6 +7,7 @@
 //! `outbox_limit` (a sender must not get a briefly busy target cut off).
 
 use super::budget::{Account, Charge, OverBudget};
+use crate::call_line::{ANSWER_ROOM, CallLine, Status};
 use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
 use crate::wire::fragment::{Piece, goes_whole, pieces};
@@ -65,6 +66,10 @@ pub(crate) struct Outgoing {
     /// reply.space: we raise its flag while the outbox is non-empty, and the
     /// renderer kicks us when it frees room.
     space_bell: Doorbell,
+    /// Where small `send_sync`s are answered, and the doorbell their caller
+    /// sleeps on (see `call_line.rs`).
+    line: CallLine,
+    line_bell: Doorbell,
     /// FIFO of records that found the ring full; always drained before anything
     /// new is pushed, so order is kept. The one record that goes to its front:
     /// the rest of a streamed message, which was ahead of everything queued
@@ -93,9 +98,8 @@ impl Outgoing {
     pub fn new(
         charge: Charge,
         producer: Producer,
-        data_bell: Doorbell,
-        calls_bell: Doorbell,
-        space_bell: Doorbell,
+        (data_bell, calls_bell, space_bell): (Doorbell, Doorbell, Doorbell),
+        (line, line_bell): (CallLine, Doorbell),
         (outbox_limit, max_message): (usize, usize),
     ) -> Self {
         Outgoing {
@@ -103,6 +107,8 @@ impl Outgoing {
             data_bell,
             calls_bell,
             space_bell,
+            line,
+            line_bell,
             outbox: VecDeque::new(),
             outbox_bytes: 0,
             forwarded_bytes: 0,
@@ -112,6 +118,20 @@ impl Outgoing {
             streaming: 0,
             awaited_room: 0,
         }
+    }
+
+    /// Answers request `seq` (call `call_id`) on the call line with `bytes`
+    /// as `status` says if they fit it, else with word that the answer comes
+    /// through the ring; returns whether they fit. Wakes the caller if it
+    /// sleeps.
+    pub fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> bool {
+        let fits = bytes.len() <= ANSWER_ROOM;
+        match fits {
+            true => self.line.answer(seq, call_id, status, bytes),
+            false => self.line.answer(seq, call_id, Status::InRing, &[]),
+        }
+        self.line_bell.notify();
+        fits
     }
 
     /// Ring bytes still waiting to be written: the outbox, and what a
@@ -490,6 +510,7 @@ mod tests {
             reply_data: Wake::FUTEX_ALL,
             reply_calls: Wake::FUTEX_ALL,
             reply_space: Wake::FUTEX_ALL,
+            call: Wake::FUTEX_ALL,
         };
         let main: MainEnds = attach::attach(&mapping, &layout, futexes());
         let renderer: RendererEnds = attach::attach(&mapping, &layout, futexes());
@@ -498,9 +519,8 @@ mod tests {
         let out = Outgoing::new(
             account.charge(),
             main.replies,
-            b.reply_data,
-            b.reply_calls,
-            b.reply_space,
+            (b.reply_data, b.reply_calls, b.reply_space),
+            (main.line, b.call),
             (1 << 20, 1 << 20),
         );
         (out, renderer.replies, account, renderer.bells.reply_space)

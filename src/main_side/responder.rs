@@ -2,6 +2,7 @@
 //! from any thread.
 
 use super::WebContents;
+use super::web_contents::Route;
 use crate::error::Result;
 use crate::wire::failure::RemoteFailure;
 
@@ -31,6 +32,8 @@ use crate::wire::failure::RemoteFailure;
 pub struct Responder {
     pub(super) to: WebContents,
     pub(super) call_id: u64,
+    /// How the call came: its answer goes back the same way.
+    pub(super) route: Route,
     /// An `invoke`'s answer: nobody may be blocked on it, so the renderer's
     /// receiver is woken for it.
     pub(super) invoke: bool,
@@ -43,7 +46,8 @@ impl Responder {
     /// answering the caller with that error) if the value is too long.
     pub fn respond(mut self, value: impl AsRef<[u8]>) -> Result<()> {
         self.answered = true;
-        let answered = self.to.conn.answer(self.call_id, value.as_ref());
+        let conn = &self.to.conn;
+        let answered = conn.answer_call(self.route, self.call_id, value.as_ref(), false);
         self.wake();
         answered
     }
@@ -53,9 +57,10 @@ impl Responder {
     /// carrying `message`, as when a handler returns an error.
     pub fn fail(mut self, message: &str) {
         self.answered = true;
+        let failure = RemoteFailure::HandlerFailed;
         self.to
             .conn
-            .fail(self.call_id, RemoteFailure::HandlerFailed, message);
+            .fail_call(self.route, self.call_id, failure, message);
         self.wake();
     }
 
@@ -75,7 +80,9 @@ impl Drop for Responder {
     fn drop(&mut self) {
         if !self.answered {
             let failure = RemoteFailure::NoReturnValue;
-            self.to.conn.fail(self.call_id, failure, "");
+            self.to
+                .conn
+                .fail_call(self.route, self.call_id, failure, "");
             self.wake();
         }
     }

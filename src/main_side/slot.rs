@@ -116,6 +116,11 @@ impl Slot {
         fed
     }
 
+    /// Notes that it was heard from (a request on its call line).
+    pub fn heard(&mut self) {
+        self.heard = true;
+    }
+
     /// Takes back a buffer one of its messages grew (`used` bytes of it),
     /// to keep warm for its next big one, if its share of main's memory
     /// allows, and unless the message needed little of it.

@@ -11,6 +11,7 @@ use super::outbox::Outgoing;
 use super::shared::MainShared;
 use super::web_contents::{Connection, WebContents};
 use crate::attach::{self, MainEnds, Wakes};
+use crate::call_line::LineServer;
 use crate::error::{Error, Result};
 use crate::os::inherit;
 use crate::os::invitation::{ENV_VAR, InheritedFd, Invitation, SegmentRef};
@@ -238,6 +239,7 @@ impl PreparedRenderer {
         let MainEnds {
             requests,
             replies,
+            line,
             bells,
         } = ends;
         let cfg = &shared.config;
@@ -246,9 +248,8 @@ impl PreparedRenderer {
         let out = Outgoing::new(
             account.charge(),
             replies,
-            bells.reply_data,
-            bells.reply_calls,
-            bells.reply_space,
+            (bells.reply_data, bells.reply_calls, bells.reply_space),
+            (line.clone(), bells.call),
             limits,
         );
         let main = (shared.control.waker(), shared.hooks.clone());
@@ -258,7 +259,12 @@ impl PreparedRenderer {
         adopt(
             &shared,
             &web_contents,
-            (requests, bells.request_data, bells.request_space),
+            (
+                requests,
+                LineServer::new(line),
+                bells.request_data,
+                bells.request_space,
+            ),
             (main_end, mapping, name),
         );
         web_contents
@@ -285,12 +291,14 @@ impl std::fmt::Debug for PreparedRenderer {
 fn adopt(
     shared: &MainShared,
     web_contents: &WebContents,
-    (consumer, data_bell, space_bell): (Consumer, Doorbell, Doorbell),
+    (consumer, line, data_bell, space_bell): (Consumer, LineServer, Doorbell, Doorbell),
     (lifeline, segment, name): (Arc<OwnedFd>, Arc<Mapping>, Option<SegmentName>),
 ) {
     let renderer = Incoming {
         web_contents: web_contents.clone(),
         consumer,
+        line,
+        line_waiting: None,
         data_bell,
         space_bell,
         lifeline,
@@ -330,5 +338,7 @@ fn main_wakes(
         reply_data: Wake::Kick(lifeline.clone()),
         reply_calls: sleeper(BellSlot::ReplyCalls)?,
         reply_space: Wake::FUTEX_ONE,
+        // One renderer thread at a time waits on the call line.
+        call: Wake::FUTEX_ONE,
     })
 }

@@ -10,6 +10,7 @@ use super::outbox::{Broken, ForwardFailed, Outgoing};
 use super::sent_signal::SentSignal;
 use super::stats::{Counters, RendererStats};
 use super::{IpcMainEvent, MainHandler, MainListener, register_handler};
+use crate::call_line::Status;
 use crate::error::{Error, Result, check_channel};
 use crate::listeners::{ListenerId, Listeners};
 use crate::wait;
@@ -69,6 +70,21 @@ pub(crate) struct Connection {
     pub hooks: Arc<Hooks>,
     /// This connection, for handing a `WebContents` to those callbacks.
     pub this: Weak<Connection>,
+    /// Set while a request the dispatcher took off the call line awaits its
+    /// answer (a listener may defer it): the dispatcher takes no other from
+    /// the line meanwhile, so only one thread of main ever writes there.
+    pub line_owed: AtomicBool,
+}
+
+/// How a `send_sync` reached main, and so how its answer goes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// A record in the request ring: the answer is a reply record.
+    Ring,
+    /// The call line's request `seq` (`call_line.rs`): the answer goes on
+    /// the line if it fits and nothing waits in the outbox ahead of it, else
+    /// through the ring.
+    Line { seq: u64 },
 }
 
 impl Connection {
@@ -98,6 +114,7 @@ impl Connection {
             dispatcher,
             hooks,
             this,
+            line_owed: AtomicBool::new(false),
         }
     }
 
@@ -210,6 +227,61 @@ impl Connection {
             }
             other => other,
         }
+    }
+
+    /// Answers sync call `call_id`, which came by `route`, with `value`: on
+    /// the call line if it may go there (see [`Outgoing::answer_on_line`]),
+    /// else through the ring (streamed from
+    /// `value` if `stream` and it is big, see [`Self::answer_blocked_caller`]).
+    pub fn answer_call(
+        &self,
+        route: Route,
+        call_id: u64,
+        value: &[u8],
+        stream: bool,
+    ) -> Result<()> {
+        if let Route::Line { seq } = route
+            && self.answer_on_line(seq, call_id, Status::Value, value)?
+        {
+            return Ok(());
+        }
+        match stream {
+            true => self.answer_blocked_caller(call_id, value),
+            false => self.answer(call_id, value),
+        }
+    }
+
+    /// [`Self::fail`] of a sync call that came by `route`.
+    pub fn fail_call(&self, route: Route, call_id: u64, failure: RemoteFailure, detail: &str) {
+        let Route::Line { seq } = route else {
+            return self.fail(call_id, failure, detail);
+        };
+        let Some(max) = self.out.lock().as_ref().map(|out| out.max_message) else {
+            return;
+        };
+        let payload = failure.encode_text(detail, max);
+        match self.answer_on_line(seq, call_id, Status::Failure, &payload) {
+            Ok(true) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => self.fail(call_id, failure, detail),
+            Err(_) => {}
+        }
+    }
+
+    /// Answers request `seq` on the call line (see
+    /// [`Outgoing::answer_on_line`]), and lets the dispatcher take the next.
+    /// Returns whether the answer went on the line.
+    fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> Result<bool> {
+        let out = self.out.lock();
+        let on_line = out
+            .as_ref()
+            .map(|out| out.answer_on_line(seq, call_id, status, bytes))
+            .ok_or(Error::Disconnected);
+        // SYNC(line_owed): Release → Acquire in `Dispatcher::serve_line`;
+        // our writes to the line come before its next request's answer.
+        self.line_owed.store(false, Ordering::Release);
+        on_line
     }
 
     /// Answers call `call_id` with an error the caller decodes into its

@@ -39,6 +39,9 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<()> {
         check_channel(channel)?;
+        if let Some(done) = self.try_call_on_line(channel, arg, out, deadline) {
+            return done;
+        }
         let call = self.begin_call();
         self.lock_replies().expect(call.call_id, true);
         let kind = Kind::SyncRequest;

@@ -7,8 +7,10 @@ use super::IpcRenderer;
 use super::drain_turn::DrainTurn;
 use super::receiver::start_receiver;
 use super::replies::Replies;
+use super::shared::OnLine;
 use super::shared::{MAX_CALL_SPIN, MAX_RECEIVER_SPIN, MIN_SPIN, Pumped, Requests, Shared};
 use crate::attach::{self, RendererEnds, Wakes};
+use crate::call_line::LineCaller;
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
 use crate::os::epoll::{self, Epoll};
@@ -154,8 +156,11 @@ pub(super) fn connect(
     let RendererEnds {
         requests,
         replies,
+        line,
         bells,
     } = attach::attach(&mapping, &layout, wakes);
+    let line =
+        (backend == WaitBackend::Futex).then(|| OnLine::new(LineCaller::new(line), bells.call));
     let reply_hint = replies.hint();
     let turn = Arc::new(DrainTurn::default());
     let max_message = header.max_message_len as usize;
@@ -173,6 +178,8 @@ pub(super) fn connect(
         reply_calls: bells.reply_calls,
         reply_space: bells.reply_space,
         reply_hint,
+        line,
+        pushed_to: AtomicU64::new(0),
         call_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
         woke_main_spin: AdaptiveSpin::new(Duration::ZERO, MAX_CALL_SPIN),
         space_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
@@ -212,5 +219,7 @@ fn renderer_wakes(
         },
         reply_calls: sleeper(BellSlot::ReplyCalls)?,
         reply_space: Wake::Kick(lifeline.clone()),
+        // Only main rings it.
+        call: Wake::FUTEX_ALL,
     })
 }

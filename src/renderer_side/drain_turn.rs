@@ -6,6 +6,9 @@
 //!   own reply into its buffer, another call's reply to the stash (bumping
 //!   [`DrainTurn::stashed`] and waking the callers' doorbell), messages to
 //!   the inbox (raising `inbox_ready` and waking the receiver's doorbell).
+//! - A thread waiting for its answer on the call line counts as blocked
+//!   too (`line_blocked`), though it drains nothing: what comes meanwhile
+//!   stays in the ring, to be delivered after its call, as with any call.
 //! - With no thread blocked, the receiver thread (or a pumping host) drains.
 //! - When the last blocked caller leaves, the ring becomes the receiver's
 //!   again. A record may already wait there, announced to nobody who will
@@ -33,10 +36,16 @@ use crate::wait::Doorbell;
 pub(crate) struct DrainTurn {
     /// Threads blocked on a reply, as `Replies` last published under its lock.
     blocked: AtomicUsize,
+    /// A thread waits for its answer on the call line (only one can).
+    line_blocked: AtomicBool,
     /// Bumped whenever a drainer stashes a reply for another caller.
     stashed: AtomicU64,
     /// Set whenever a blocked caller leaves messages in the inbox.
     inbox_ready: AtomicBool,
+    /// The call on the call line whose answer main may send through the
+    /// ring instead (`call_line.rs`): a drainer stashes that reply though
+    /// no thread registered the call. Zero for none.
+    line_call: AtomicU64,
 }
 
 impl DrainTurn {
@@ -48,10 +57,33 @@ impl DrainTurn {
         self.blocked.store(n, Ordering::Relaxed);
     }
 
+    /// Names the call on the call line (or none, 0). Set before its request
+    /// is published; cleared under the replies lock.
+    pub fn set_line_call(&self, call_id: u64) {
+        // SYNC(line_call): the drainer that meets the call's reply in the
+        // ring reads this after main's Acquire of the request and its own
+        // Acquire of the reply's commit word, so it sees the value; a clear
+        // and a stash both happen under the replies lock.
+        self.line_call.store(call_id, Ordering::Relaxed);
+    }
+
+    /// The call on the call line, if any (0 for none); under the replies lock.
+    pub fn line_call(&self) -> u64 {
+        // SYNC(line_call): see `set_line_call`.
+        self.line_call.load(Ordering::Relaxed)
+    }
+
+    /// Whether a thread waits on the call line; set by that thread alone.
+    /// Lowering it is followed by [`Self::caller_left`].
+    pub fn set_line_blocked(&self, waiting: bool) {
+        // SYNC(blocked): as `set_blocked`, against the same fence.
+        self.line_blocked.store(waiting, Ordering::Relaxed);
+    }
+
     /// Whether the receiver may drain: nobody is blocked on a reply.
     pub fn receiver_may_drain(&self) -> bool {
         // SYNC(blocked): see `set_blocked`.
-        self.blocked.load(Ordering::Relaxed) == 0
+        self.blocked.load(Ordering::Relaxed) == 0 && !self.line_blocked.load(Ordering::Relaxed)
     }
 
     /// A blocked caller is done with the ring. If it was the last one, the

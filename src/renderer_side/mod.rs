@@ -10,6 +10,7 @@ mod event;
 pub(crate) mod inbox;
 mod invocation;
 mod ipc_renderer;
+mod line_call;
 mod receiver;
 pub(crate) mod replies;
 mod send;

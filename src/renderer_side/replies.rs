@@ -160,14 +160,17 @@ impl Replies {
         self.turn.set_blocked(self.blocked_callers());
     }
 
-    /// Keeps a reply for the call that expects it, or drops it if none does
-    /// (the caller gave up); a kept one is marked in `done`, and its future's
-    /// waker moved there.
+    /// Keeps a reply for the call that expects it (or the call line's call),
+    /// or drops it if none does (the caller gave up); a kept one is marked in
+    /// `done`, and its future's waker moved there.
     fn stash_reply(&mut self, call_id: u64, is_error: bool, body: &[u8], done: &mut Drained) {
-        let Some(o) = self.outstanding.iter_mut().find(|o| o.call_id == call_id) else {
+        let o = self.outstanding.iter_mut().find(|o| o.call_id == call_id);
+        // The call line's call registers only once it learns its answer
+        // comes this way, which may be after the answer came.
+        if o.is_none() && call_id != self.turn.line_call() {
             return;
-        };
-        if let Some(w) = o.waker.take() {
+        }
+        if let Some(w) = o.and_then(|o| o.waker.take()) {
             done.wakers.push(w);
         }
         let mut payload = self.spare.pop().unwrap_or_default();

@@ -178,7 +178,11 @@ impl Shared {
             flags,
         } = piece;
         match producer.try_push_flagged(kind, channel, payload, tag, flags) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // Read by this process's next call on the line.
+                self.pushed_to.store(producer.position(), Ordering::Relaxed);
+                Ok(())
+            }
             Err(PushError::Violation(v)) => Err(protocol(v)),
             Err(PushError::TooLarge { len, capacity }) => {
                 Err(Error::MessageTooLarge { len, max: capacity })

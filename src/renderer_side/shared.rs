@@ -5,6 +5,7 @@
 use super::drain_turn::DrainTurn;
 use super::event::{RendererHandler, RendererListener};
 use super::replies::{Drained, Replies};
+use crate::call_line::LineCaller;
 use crate::error::Error;
 use crate::listeners::Listeners;
 use crate::os::epoll::Epoll;
@@ -71,6 +72,12 @@ pub(crate) struct Shared {
     /// reply.space: main's flag while it has an outbox for us.
     pub(super) reply_space: Doorbell,
     pub(super) reply_hint: ReadyHint,
+    /// The call line, for small `send_sync`s (`None` under the `raw_sync`
+    /// backend, whose doorbells need an event slot each).
+    pub(super) line: Option<OnLine>,
+    /// The request ring's position after this process's latest push: a call
+    /// on the line follows every record before it.
+    pub(super) pushed_to: AtomicU64,
     /// Spin budgets learned from how long replies, replies to calls that
     /// had to wake main, room in the request ring, and messages from main
     /// recently took to come.
@@ -168,4 +175,32 @@ impl Shared {
 /// The caller's error for bytes main sent that break the protocol.
 pub(super) fn protocol(v: Violation) -> Error {
     Error::Protocol(v.to_string())
+}
+
+/// The call line as the renderer holds it.
+pub(super) struct OnLine {
+    /// Held by the thread whose call is on the line: `try_lock` only, so it
+    /// never parks (and parking_lot never allocates its wait table for it).
+    pub caller: Mutex<LineUse>,
+    /// Where that thread sleeps for its answer; main rings it.
+    pub bell: Doorbell,
+}
+
+pub(super) struct LineUse {
+    pub line: LineCaller,
+    /// The answer a call that gave up (timeout, main gone) still awaits:
+    /// the line is busy until main has written it.
+    pub abandoned: Option<u64>,
+}
+
+impl OnLine {
+    pub fn new(line: LineCaller, bell: Doorbell) -> OnLine {
+        OnLine {
+            caller: Mutex::new(LineUse {
+                line,
+                abandoned: None,
+            }),
+            bell,
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The shared segment's byte layout: one `#[repr(C)]` header, two ring control
-//! blocks, the optional `raw_sync` event storage, then the two rings' data areas.
+//! blocks, the call line and its doorbell, the optional `raw_sync` event
+//! storage, then the two rings' data areas.
 //!
 //! Everything here is addressed by offset from the segment base; nothing stored in
 //! the segment is a pointer. Main writes the header once before the renderer
@@ -11,7 +12,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;
@@ -89,6 +90,10 @@ pub(crate) struct Layout {
     pub reply_capacity: usize,
     pub request_control: usize,
     pub reply_control: usize,
+    /// The call line (`call_line.rs`), alone on its pair of cache lines.
+    pub call_line: usize,
+    /// The [`DoorbellWord`] a caller waiting on the call line sleeps on.
+    pub call_bell: usize,
     /// One event slot per doorbell a renderer sleeps on (see [`BellSlot`]).
     pub events: usize,
     pub request_data: usize,
@@ -121,7 +126,9 @@ impl Layout {
         }
         let request_control = round_up(size_of::<SegmentHeader>(), LINE);
         let reply_control = request_control + round_up(size_of::<RingControl>(), LINE);
-        let events = reply_control + round_up(size_of::<RingControl>(), LINE);
+        let call_line = reply_control + round_up(size_of::<RingControl>(), LINE);
+        let call_bell = call_line + LINE;
+        let events = call_bell + round_up(size_of::<DoorbellWord>(), LINE);
         let request_data = round_up(events + BellSlot::COUNT * EVENT_SLOT, 4096);
         let reply_data = request_data + request_capacity;
         let segment_len = reply_data + reply_capacity;
@@ -130,6 +137,8 @@ impl Layout {
             reply_capacity,
             request_control,
             reply_control,
+            call_line,
+            call_bell,
             events,
             request_data,
             reply_data,
@@ -204,6 +213,7 @@ const _: () = {
     assert!(size_of::<RingControl>() == 4 * LINE);
     assert!(std::mem::offset_of!(RingControl, data) == LINE);
     assert!(std::mem::align_of::<RingControl>() == LINE);
+    assert!(size_of::<DoorbellWord>() == LINE);
 };
 
 #[cfg(test)]
@@ -224,7 +234,10 @@ mod tests {
         let l = Layout::new(8192, 4096).unwrap();
         assert!(l.request_control >= size_of::<SegmentHeader>());
         assert!(l.reply_control >= l.request_control + size_of::<RingControl>());
-        assert!(l.events >= l.reply_control + size_of::<RingControl>());
+        assert!(l.call_line >= l.reply_control + size_of::<RingControl>());
+        assert!(l.call_bell >= l.call_line + crate::call_line::LINE_BYTES);
+        assert_eq!((l.call_line % LINE, l.call_bell % LINE), (0, 0));
+        assert!(l.events >= l.call_bell + size_of::<DoorbellWord>());
         assert!(l.request_data >= l.events + BellSlot::COUNT * EVENT_SLOT);
         assert_eq!(l.request_data % 4096, 0);
         assert_eq!(l.reply_data, l.request_data + 8192);

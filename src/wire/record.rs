@@ -140,6 +140,9 @@ pub(crate) enum Violation {
     /// The reader refused the memory a message needs (its budget, or the
     /// allocator, said no); the reader knows why.
     Refused,
+    /// A request or answer on the call line (`call_line.rs`) that breaks its
+    /// format.
+    CallLine(&'static str),
 }
 
 impl fmt::Display for Violation {
@@ -170,6 +173,7 @@ impl fmt::Display for Violation {
             Violation::BadErrorReply => write!(f, "malformed error reply"),
             Violation::Fragment(why) => write!(f, "fragmented message: {why}"),
             Violation::Refused => write!(f, "memory for the message was refused"),
+            Violation::CallLine(why) => write!(f, "call line: {why}"),
         }
     }
 }
