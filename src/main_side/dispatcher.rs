@@ -306,6 +306,13 @@ impl Dispatcher {
         // The largest return value this batch held, if any.
         let mut ret_used = None;
         while handled < BATCH {
+            // A call on the call line goes in its place among the records:
+            // after those its thread pushed before it, before the next.
+            self.take_line(i);
+            if self.serve_line(i) {
+                handled += 1;
+                continue;
+            }
             let slot = &mut self.slots[i];
             if !slot.r.web_contents.is_connected() {
                 break;
@@ -337,7 +344,10 @@ impl Dispatcher {
                 break;
             }
         }
-        if handled < BATCH && self.serve_line(i) {
+        // Past the batch too: records other threads keep pushing behind it
+        // must not hold it back.
+        self.take_line(i);
+        if self.serve_line(i) {
             handled += 1;
         }
         if handled > 0 {
@@ -350,33 +360,38 @@ impl Dispatcher {
         handled
     }
 
-    /// Handles slot `i`'s request on the call line, if one waits and every
-    /// record the renderer pushed before it has been handled; returns
-    /// whether it did.
+    /// Takes slot `i`'s request off the call line, if one was published
+    /// and none is taken and unanswered (see `Connection::line_owed`).
+    #[inline]
+    fn take_line(&mut self, i: usize) {
+        let r = &mut self.slots[i].r;
+        let conn = &r.web_contents.conn;
+        // SYNC(line_owed): Relaxed, see `Connection::answer_on_line`.
+        if r.line_waiting.is_some() || conn.line_owed.load(Ordering::Relaxed) {
+            return;
+        }
+        match r.line.take() {
+            Ok(request) => r.line_waiting = request,
+            Err(v) => conn.disconnect(format!("protocol violation: {v}")),
+        }
+    }
+
+    /// Handles slot `i`'s request from the call line if every record the
+    /// renderer pushed before it has been handled; returns whether it did.
+    /// A renderer that lies about where those records end stalls only its
+    /// own calls.
+    #[inline]
     fn serve_line(&mut self, i: usize) -> bool {
         let slot = &mut self.slots[i];
         let r = &mut slot.r;
-        let conn = &r.web_contents.conn;
-        if r.line_waiting.is_none() {
-            // SYNC(line_owed): Acquire ← Release in `Connection::answer_on_line`.
-            if conn.line_owed.load(Ordering::Acquire) || !r.web_contents.is_connected() {
-                return false;
-            }
-            match r.line.take() {
-                Ok(Some(request)) => r.line_waiting = Some(request),
-                Ok(None) => return false,
-                Err(v) => {
-                    conn.disconnect(format!("protocol violation: {v}"));
-                    return false;
-                }
-            }
-        }
-        // After the records it follows: a renderer that lies about where
-        // they end only stalls its own calls.
         let at = r.consumer.position();
         let Some(request) = r.line_waiting.take_if(|w| w.pos <= at) else {
             return false;
         };
+        let conn = &r.web_contents.conn;
+        if !r.web_contents.is_connected() {
+            return false;
+        }
         conn.line_owed.store(true, Ordering::Relaxed);
         slot.heard();
         let handling = Handling {

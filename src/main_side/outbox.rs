@@ -121,17 +121,19 @@ impl Outgoing {
     }
 
     /// Answers request `seq` (call `call_id`) on the call line with `bytes`
-    /// as `status` says if they fit it, else with word that the answer comes
-    /// through the ring; returns whether they fit. Wakes the caller if it
-    /// sleeps.
+    /// as `status` says, or with word that the answer comes through the
+    /// ring: when they do not fit, or when records wait in the outbox or
+    /// behind a stream, which an answer on the line would overtake (what is
+    /// already in the ring, the caller reads before it returns). Returns
+    /// whether the answer is on the line. Wakes the caller if it sleeps.
     pub fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> bool {
-        let fits = bytes.len() <= ANSWER_ROOM;
-        match fits {
+        let on_line = bytes.len() <= ANSWER_ROOM && self.is_clear();
+        match on_line {
             true => self.line.answer(seq, call_id, status, bytes),
             false => self.line.answer(seq, call_id, Status::InRing, &[]),
         }
         self.line_bell.notify();
-        fits
+        on_line
     }
 
     /// Ring bytes still waiting to be written: the outbox, and what a
@@ -350,10 +352,9 @@ impl Outgoing {
             Kind::Reply | Kind::ErrorReply => {
                 self.calls_bell.notify();
             }
-            _ => {
-                self.data_bell.notify();
-                self.calls_bell.notify();
-            }
+            // A caller on the call line drains the ring too (it counts as
+            // blocked), so it is woken like one.
+            _ => Doorbell::notify_each([&self.data_bell, &self.calls_bell, &self.line_bell]),
         }
     }
 

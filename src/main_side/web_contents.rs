@@ -72,7 +72,8 @@ pub(crate) struct Connection {
     pub this: Weak<Connection>,
     /// Set while a request the dispatcher took off the call line awaits its
     /// answer (a listener may defer it): the dispatcher takes no other from
-    /// the line meanwhile, so only one thread of main ever writes there.
+    /// the line meanwhile, so a late answer cannot land on a newer request.
+    /// (Two answers never mix: each is written under `out`.)
     pub line_owed: AtomicBool,
 }
 
@@ -274,14 +275,16 @@ impl Connection {
     /// Returns whether the answer went on the line.
     fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> Result<bool> {
         let out = self.out.lock();
-        let on_line = out
-            .as_ref()
+        // Before the answer is out: once its caller has it, it may publish
+        // its next request at once, and the dispatcher must not refuse that
+        // one (no kick would come again). Two answers cannot mix: every
+        // answer is written under `out`.
+        // SYNC(line_owed): Relaxed: it orders nothing; an honest renderer's
+        // next request comes after it read this answer.
+        self.line_owed.store(false, Ordering::Relaxed);
+        out.as_ref()
             .map(|out| out.answer_on_line(seq, call_id, status, bytes))
-            .ok_or(Error::Disconnected);
-        // SYNC(line_owed): Release → Acquire in `Dispatcher::serve_line`;
-        // our writes to the line come before its next request's answer.
-        self.line_owed.store(false, Ordering::Release);
-        on_line
+            .ok_or(Error::Disconnected)
     }
 
     /// Answers call `call_id` with an error the caller decodes into its

@@ -7,8 +7,8 @@
 //!   [`DrainTurn::stashed`] and waking the callers' doorbell), messages to
 //!   the inbox (raising `inbox_ready` and waking the receiver's doorbell).
 //! - A thread waiting for its answer on the call line counts as blocked
-//!   too (`line_blocked`), though it drains nothing: what comes meanwhile
-//!   stays in the ring, to be delivered after its call, as with any call.
+//!   too (`line_blocked`, its own flag, set without the replies lock), and
+//!   drains the same way, with no reply of its own in the ring to stop at.
 //! - With no thread blocked, the receiver thread (or a pumping host) drains.
 //! - When the last blocked caller leaves, the ring becomes the receiver's
 //!   again. A record may already wait there, announced to nobody who will
@@ -58,7 +58,8 @@ impl DrainTurn {
     }
 
     /// Names the call on the call line (or none, 0). Set before its request
-    /// is published; cleared under the replies lock.
+    /// is published; cleared under the replies lock while its reply may
+    /// still come through the ring.
     pub fn set_line_call(&self, call_id: u64) {
         // SYNC(line_call): the drainer that meets the call's reply in the
         // ring reads this after main's Acquire of the request and its own
@@ -90,13 +91,16 @@ impl DrainTurn {
     /// ring is the receiver's again: wake it if a record already waits (else
     /// main's next message will).
     pub fn caller_left(&self, replies: &ReadyHint, receiver: &Doorbell) {
+        // Either the receiver sees `blocked == 0` or we see its announcement
+        // when we notify. The fence comes before the look at the flags too:
+        // a caller through the rings and one on the call line, leaving at
+        // once, each store their own flag and read the other's, and one of
+        // them must see both lowered.
+        // SYNC(blocked): ↔ the fence in the receiver's `Doorbell::prepare` (Dekker pair).
+        fence(Ordering::SeqCst);
         if !self.receiver_may_drain() {
             return;
         }
-        // SYNC(blocked): ↔ the fence in the receiver's `Doorbell::prepare`
-        // (Dekker pair): either it sees `blocked == 0` or we see its
-        // announcement when we notify.
-        fence(Ordering::SeqCst);
         if replies.ready() {
             receiver.notify();
         }

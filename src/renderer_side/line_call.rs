@@ -99,6 +99,11 @@ impl Shared {
                 Err(e)
             }
         };
+        if !matches!(got, Ok(Answer::InRing)) {
+            // No reply for it will come through the ring (none did, if it gave
+            // up: see above).
+            self.turn.set_line_call(0);
+        }
         Some(match got {
             Ok(Answer::Here { failure }) => self.decode_reply(Ok(failure), channel, out),
             Ok(Answer::InRing) => {

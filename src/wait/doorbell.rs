@@ -154,6 +154,18 @@ impl Doorbell {
         false
     }
 
+    /// [`Self::notify`] of several doorbells, after one fence.
+    #[inline]
+    pub fn notify_each<const N: usize>(bells: [&Doorbell; N]) {
+        // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
+        fence(Ordering::SeqCst);
+        for bell in bells {
+            if bell.word().sleepers.load(Ordering::Relaxed) != 0 {
+                bell.wake();
+            }
+        }
+    }
+
     /// How long one sleep lasts before the sleeper looks at its peer's
     /// liveness itself. A `poll` sleeper learns of a death from the lifeline,
     /// so it needs no slice at all.
