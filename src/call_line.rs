@@ -45,6 +45,8 @@ const DATA: usize = 26;
 pub(crate) const REQUEST_ROOM: usize = LINE_BYTES - DATA;
 /// Most answer bytes the line carries; a longer answer takes the reply ring.
 pub(crate) const ANSWER_ROOM: usize = LINE_BYTES - DATA;
+/// The top bit of every call id on the line.
+const LINE_CALL_IDS: u64 = 1 << 63;
 
 /// How main answered a request on the line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,10 +150,19 @@ impl LineCaller {
         channel_len + payload_len <= REQUEST_ROOM
     }
 
-    /// Publishes a request that [`Self::fits`]; returns the sequence number
-    /// its answer will carry.
-    pub fn publish(&mut self, call_id: u64, pos: u64, channel: &[u8], payload: &[u8]) -> u64 {
+    /// The call id of the next request: its sequence number with the top bit
+    /// set, apart from the ids the renderer counts up from 1 for calls
+    /// through the rings, and taken without an atomic read-modify-write.
+    pub fn next_call_id(&self) -> u64 {
+        LINE_CALL_IDS | self.next
+    }
+
+    /// Publishes a request that [`Self::fits`], as call
+    /// [`Self::next_call_id`]; returns the sequence number its answer will
+    /// carry.
+    pub fn publish(&mut self, pos: u64, channel: &[u8], payload: &[u8]) -> u64 {
         debug_assert!(Self::fits(channel.len(), payload.len()));
+        let call_id = self.next_call_id();
         let seq = self.next;
         self.next += 2;
         let line = &self.line;
@@ -293,32 +304,34 @@ mod tests {
     fn a_request_is_taken_once_and_answered() {
         let (mut caller, mut server, answers, _keep) = line_pair();
         assert_eq!(server.take(), Ok(None));
-        let awaited = caller.publish(7, 96, b"echo", &[1, 2, 3]);
+        let id = caller.next_call_id();
+        assert_eq!(id, 1 << 63 | 1, "apart from the ids counted from 1");
+        let awaited = caller.publish(96, b"echo", &[1, 2, 3]);
         assert!(server.has_request());
         let r = server.take().unwrap().unwrap();
         assert_eq!(
             (r.call_id, r.pos, r.parts()),
-            (7, 96, (&b"echo"[..], &[1, 2, 3][..]))
+            (id, 96, (&b"echo"[..], &[1, 2, 3][..]))
         );
         assert_eq!(server.take(), Ok(None), "taken once");
         assert!(!server.has_request());
         assert!(!caller.answered(awaited));
-        answers.answer(r.seq, 7, Status::Value, &[9; ANSWER_ROOM]);
+        answers.answer(r.seq, id, Status::Value, &[9; ANSWER_ROOM]);
         assert!(caller.answered(awaited));
         let mut out = Vec::new();
         assert_eq!(caller.take(&mut out), Ok(Answer::Here { failure: false }));
         assert_eq!(out, [9; ANSWER_ROOM]);
         // The next request and a failure; then one answered through the ring.
-        let awaited = caller.publish(8, 200, b"c", &[0; REQUEST_ROOM - 1]);
+        let awaited = caller.publish(200, b"c", &[0; REQUEST_ROOM - 1]);
         let r = server.take().unwrap().unwrap();
         assert_eq!(r.parts().1.len(), REQUEST_ROOM - 1);
-        answers.answer(r.seq, 8, Status::Failure, b"\x02");
+        answers.answer(r.seq, r.call_id, Status::Failure, b"\x02");
         assert!(caller.answered(awaited));
         assert_eq!(caller.take(&mut out), Ok(Answer::Here { failure: true }));
         assert_eq!(out, b"\x02");
-        let awaited = caller.publish(9, 200, b"c", b"");
+        let awaited = caller.publish(200, b"c", b"");
         let r = server.take().unwrap().unwrap();
-        answers.answer(r.seq, 9, Status::InRing, &[]);
+        answers.answer(r.seq, r.call_id, Status::InRing, &[]);
         assert!(caller.answered(awaited));
         assert_eq!(caller.take(&mut out), Ok(Answer::InRing));
     }

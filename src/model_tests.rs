@@ -261,50 +261,6 @@ fn a_leaving_caller_hands_the_ring_to_the_receiver() {
     });
 }
 
-/// The same hand-over when two callers leave at once, one through the rings
-/// (its count, under the replies lock) and one on the call line (its own
-/// flag): one of them must see both lowered. With the message already in
-/// the ring, nobody else would wake the receiver.
-#[test]
-fn two_leaving_callers_of_both_kinds_hand_the_ring_to_the_receiver() {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(3);
-    b.check(|| {
-        let ring = SharedRing::new(64);
-        let (mut producer, consumer) = ring.halves();
-        let hint = consumer.hint();
-        let turn = Arc::new(DrainTurn::default());
-        turn.set_blocked(1);
-        turn.set_line_blocked(true);
-        producer
-            .try_push(Kind::Message, b"c", &payload(5), 0)
-            .unwrap();
-        let leave = |line: bool| {
-            let (r, t, hint) = (ring.clone(), turn.clone(), consumer.hint());
-            thread::spawn(move || {
-                match line {
-                    true => t.set_line_blocked(false),
-                    false => t.set_blocked(0),
-                }
-                t.caller_left(&hint, &r.bell(&r.ctrl.data));
-            })
-        };
-        let (ring_caller, line_caller) = (leave(false), leave(true));
-        let bell = ring.bell(&ring.ctrl.data);
-        while !turn.receiver_has_work(&hint) {
-            let prepared = bell.prepare(Duration::MAX).unwrap();
-            if turn.receiver_has_work(&hint) {
-                bell.cancel(prepared);
-                break;
-            }
-            bell.sleep(prepared, Duration::MAX);
-        }
-        ring_caller.join().unwrap();
-        line_caller.join().unwrap();
-        drop(consumer);
-    });
-}
-
 /// The call line's shared bytes, as the two processes would see them.
 struct SharedLine {
     cells: Box<[UnsafeCell<u8>]>,
@@ -365,13 +321,15 @@ fn call_line_requests_and_answers_do_not_race() {
         });
         let mut caller = LineCaller::new(shared.line());
         let mut out = Vec::new();
-        for call in 1..=2u64 {
-            let awaited = caller.publish(call, 0, b"c", &[call as u8; 3]);
+        for call in 1..=2u8 {
+            // Its own call id comes back with the answer (the low byte).
+            let id = caller.next_call_id() as u8;
+            let awaited = caller.publish(0, b"c", &[call; 3]);
             while !caller.answered(awaited) {
                 thread::yield_now();
             }
             assert_eq!(caller.take(&mut out), Ok(Answer::Here { failure: false }));
-            assert_eq!(out, [call as u8, call as u8, call as u8, call as u8]);
+            assert_eq!(out, [call, call, call, id]);
         }
         main.join().unwrap();
     });

@@ -6,9 +6,11 @@
 //!   own reply into its buffer, another call's reply to the stash (bumping
 //!   [`DrainTurn::stashed`] and waking the callers' doorbell), messages to
 //!   the inbox (raising `inbox_ready` and waking the receiver's doorbell).
-//! - A thread waiting for its answer on the call line counts as blocked
-//!   too (`line_blocked`, its own flag, set without the replies lock), and
-//!   drains the same way, with no reply of its own in the ring to stop at.
+//! - A thread waiting for its answer on the call line is not blocked in
+//!   this sense: the receiver keeps draining meanwhile. The caller drains
+//!   too, what the ring holds when its answer comes (so that what main sent
+//!   before the answer is in the inbox before the call returns) and while
+//!   it waits (for a renderer without a receiver thread).
 //! - With no thread blocked, the receiver thread (or a pumping host) drains.
 //! - When the last blocked caller leaves, the ring becomes the receiver's
 //!   again. A record may already wait there, announced to nobody who will
@@ -36,8 +38,6 @@ use crate::wait::Doorbell;
 pub(crate) struct DrainTurn {
     /// Threads blocked on a reply, as `Replies` last published under its lock.
     blocked: AtomicUsize,
-    /// A thread waits for its answer on the call line (only one can).
-    line_blocked: AtomicBool,
     /// Bumped whenever a drainer stashes a reply for another caller.
     stashed: AtomicU64,
     /// Set whenever a blocked caller leaves messages in the inbox.
@@ -74,33 +74,23 @@ impl DrainTurn {
         self.line_call.load(Ordering::Relaxed)
     }
 
-    /// Whether a thread waits on the call line; set by that thread alone.
-    /// Lowering it is followed by [`Self::caller_left`].
-    pub fn set_line_blocked(&self, waiting: bool) {
-        // SYNC(blocked): as `set_blocked`, against the same fence.
-        self.line_blocked.store(waiting, Ordering::Relaxed);
-    }
-
     /// Whether the receiver may drain: nobody is blocked on a reply.
     pub fn receiver_may_drain(&self) -> bool {
         // SYNC(blocked): see `set_blocked`.
-        self.blocked.load(Ordering::Relaxed) == 0 && !self.line_blocked.load(Ordering::Relaxed)
+        self.blocked.load(Ordering::Relaxed) == 0
     }
 
     /// A blocked caller is done with the ring. If it was the last one, the
     /// ring is the receiver's again: wake it if a record already waits (else
     /// main's next message will).
     pub fn caller_left(&self, replies: &ReadyHint, receiver: &Doorbell) {
-        // Either the receiver sees `blocked == 0` or we see its announcement
-        // when we notify. The fence comes before the look at the flags too:
-        // a caller through the rings and one on the call line, leaving at
-        // once, each store their own flag and read the other's, and one of
-        // them must see both lowered.
-        // SYNC(blocked): ↔ the fence in the receiver's `Doorbell::prepare` (Dekker pair).
-        fence(Ordering::SeqCst);
         if !self.receiver_may_drain() {
             return;
         }
+        // SYNC(blocked): ↔ the fence in the receiver's `Doorbell::prepare`
+        // (Dekker pair): either it sees `blocked == 0` or we see its
+        // announcement when we notify.
+        fence(Ordering::SeqCst);
         if replies.ready() {
             receiver.notify();
         }

@@ -48,14 +48,11 @@ impl Shared {
         if self.closed.load(Ordering::Relaxed) {
             return Some(Err(Error::Disconnected));
         }
-        let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let call_id = using.line.next_call_id();
         self.turn.set_line_call(call_id);
-        // Blocked as a caller through the rings is: the receiver leaves the
-        // ring to us meanwhile.
-        self.turn.set_line_blocked(true);
         // Every record this thread pushed before lies before this position.
         let pos = self.pushed_to.load(Ordering::Relaxed);
-        let awaited = using.line.publish(call_id, pos, channel.as_bytes(), arg);
+        let awaited = using.line.publish(pos, channel.as_bytes(), arg);
         // As in `Shared::call`: a caller that woke main learns its own spin.
         let spin = match self.request_data.notify() {
             true => &self.woke_main_spin,
@@ -70,8 +67,8 @@ impl Shared {
                 return Some(Err(Error::Disconnected));
             }
             // What main sent meanwhile goes to the inbox, as a caller through
-            // the rings routes it: the ring never fills behind a thread
-            // that loops on the line.
+            // the rings routes it (for a renderer without a receiver thread,
+            // nobody else would while the answer takes long).
             if self.reply_hint.ready()
                 && let Err(e) = self.route_for_others(out)
             {
@@ -81,12 +78,12 @@ impl Shared {
         };
         let mut waited = wait::wait_for(&on_line.bell, spin, deadline, ready, || self.alive());
         // A caller through the rings drains what came before its reply; this
-        // one takes what came before it left, for the same reason.
+        // one takes what came before it left: what main sent before the
+        // answer is in the inbox before the call returns. (Main answers on
+        // the line only with nothing queued ahead of the answer.)
         if matches!(waited, Ok(Ok(()))) && self.reply_hint.ready() {
             waited = Ok(self.route_for_others(out));
         }
-        self.turn.set_line_blocked(false);
-        self.turn.caller_left(&self.reply_hint, &self.reply_data);
         let got = match waited.unwrap_or_else(|unmet| Err(self.unmet(unmet))) {
             Ok(()) => line.take(out).map_err(super::shared::protocol),
             Err(e) => {
@@ -107,8 +104,9 @@ impl Shared {
         Some(match got {
             Ok(Answer::Here { failure }) => self.decode_reply(Ok(failure), channel, out),
             Ok(Answer::InRing) => {
-                // Registered now, as a blocked caller: a drainer may have
-                // stashed the reply already (it is the line's call).
+                // Registered now, as a blocked caller: a drainer (the
+                // receiver, say) may have stashed the reply already, as the
+                // line's call.
                 let seen = self.turn.stashed().wrapping_sub(1);
                 let mut replies = self.lock_replies();
                 replies.expect(call_id, true);
