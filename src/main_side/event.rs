@@ -75,8 +75,9 @@ impl IpcMainEvent<'_> {
             return false;
         }
         self.reply.set = true;
-        // Straight from the listener's bytes into the ring; a failure to
-        // answer is a disconnect, recorded on the connection.
+        // Straight from the listener's bytes onto the call line or into the
+        // ring; a failure to answer is a disconnect, recorded on the
+        // connection.
         let conn = &self.sender.conn;
         let _ = conn.answer_call(self.route, self.call_id, value.as_ref(), true);
         true

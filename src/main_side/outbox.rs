@@ -352,8 +352,9 @@ impl Outgoing {
             Kind::Reply | Kind::ErrorReply => {
                 self.calls_bell.notify();
             }
-            // A caller on the call line drains the ring too (it counts as
-            // blocked), so it is woken like one.
+            // A caller parked on the call line drains the ring too (nobody
+            // else does in a renderer without a receiver thread), so it is
+            // woken like a caller through the rings.
             _ => Doorbell::notify_each([&self.data_bell, &self.calls_bell, &self.line_bell]),
         }
     }

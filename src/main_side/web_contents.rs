@@ -232,8 +232,8 @@ impl Connection {
 
     /// Answers sync call `call_id`, which came by `route`, with `value`: on
     /// the call line if it may go there (see [`Outgoing::answer_on_line`]),
-    /// else through the ring (streamed from
-    /// `value` if `stream` and it is big, see [`Self::answer_blocked_caller`]).
+    /// else through the ring, streamed from `value` if `stream` and it is
+    /// big (see [`Self::answer_blocked_caller`]).
     pub fn answer_call(
         &self,
         route: Route,
