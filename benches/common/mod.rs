@@ -88,6 +88,41 @@ pub fn reap(pid: libc::pid_t) {
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
 }
 
+/// How a floor's child polls: a spin, except that after a millisecond
+/// without work it sleeps 100 µs between polls, so that between its blocks
+/// it does not steal a core from the others'.
+pub struct IdlePoll {
+    polls: u32,
+    idle_since: Instant,
+}
+
+impl Default for IdlePoll {
+    fn default() -> IdlePoll {
+        IdlePoll {
+            polls: 0,
+            idle_since: Instant::now(),
+        }
+    }
+}
+
+impl IdlePoll {
+    /// A poll found work.
+    pub fn work(&mut self) {
+        self.polls = 0;
+    }
+
+    /// A poll found nothing: spin, or after a while sleep.
+    pub fn nothing(&mut self) {
+        self.polls += 1;
+        if self.polls == 1 {
+            self.idle_since = Instant::now();
+        } else if self.polls % 1024 == 0 && self.idle_since.elapsed() > Duration::from_millis(1) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// A forked child that answers every odd value on one shared cache line with
 /// the next even one: the cheapest possible cross-process round trip.
 pub struct SpinPingPong {
@@ -106,10 +141,7 @@ impl SpinPingPong {
         let child = fork_child(move || {
             // SAFETY: the page is mapped in the child too, zero-initialised.
             let word = unsafe { &*(addr as *const AtomicU64) };
-            // Between its blocks the floor must not steal a core from the others:
-            // after a millisecond without a request, poll every 100 µs instead.
-            let mut idle_since = Instant::now();
-            let mut polls = 0u32;
+            let mut idle = IdlePoll::default();
             loop {
                 let v = word.load(Ordering::Acquire);
                 if v == STOP {
@@ -117,16 +149,10 @@ impl SpinPingPong {
                 }
                 if v % 2 == 1 {
                     word.store(v + 1, Ordering::Release);
-                    polls = 0;
+                    idle.work();
                     continue;
                 }
-                polls += 1;
-                if polls == 1 {
-                    idle_since = Instant::now();
-                } else if polls % 1024 == 0 && idle_since.elapsed() > Duration::from_millis(1) {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                std::hint::spin_loop();
+                idle.nothing();
             }
         });
         SpinPingPong {
@@ -203,22 +229,27 @@ fn put_record(base: usize, ring: usize, pos: u64, body: &[u8; RECORD - 8]) {
 }
 
 /// Waits for the record at `pos` and copies its body out; `None` on stop.
-fn take_record(base: usize, ring: usize, pos: u64, stop: &AtomicU64) -> Option<[u8; RECORD - 8]> {
+/// The child polls as [`IdlePoll`] says; the measuring parent (`idle`
+/// `None`) only spins, as [`SpinPingPong::round_trip`] does.
+fn take_record(
+    base: usize,
+    ring: usize,
+    pos: u64,
+    stop: &AtomicU64,
+    mut idle: Option<&mut IdlePoll>,
+) -> Option<[u8; RECORD - 8]> {
     let word = commit_word(base, ring, pos);
-    let mut polls = 0u32;
-    let mut idle_since = Instant::now();
     while word.load(Ordering::Acquire) != pos + 1 {
         if stop.load(Ordering::Relaxed) != 0 {
             return None;
         }
-        // As the plain floor: between blocks, stop stealing a core.
-        polls += 1;
-        if polls == 1 {
-            idle_since = Instant::now();
-        } else if polls % 1024 == 0 && idle_since.elapsed() > Duration::from_millis(1) {
-            std::thread::sleep(Duration::from_micros(100));
+        match idle.as_deref_mut() {
+            Some(idle) => idle.nothing(),
+            None => std::hint::spin_loop(),
         }
-        std::hint::spin_loop();
+    }
+    if let Some(idle) = idle {
+        idle.work();
     }
     let mut body = [0u8; RECORD - 8];
     let at = base + ring + (pos as usize % RING_BYTES) + 8;
@@ -235,7 +266,8 @@ impl SpinRingPingPong {
             // SAFETY: the mapping is inherited, zero-initialised.
             let stop = unsafe { &*(addr as *const AtomicU64) };
             let mut pos = 0;
-            while let Some(body) = take_record(addr, TO_CHILD, pos, stop) {
+            let mut idle = IdlePoll::default();
+            while let Some(body) = take_record(addr, TO_CHILD, pos, stop, Some(&mut idle)) {
                 put_record(addr, TO_PARENT, pos, &body);
                 pos += RECORD as u64;
             }
@@ -254,7 +286,7 @@ impl SpinRingPingPong {
         put_record(base, TO_CHILD, self.sent, &body);
         // SAFETY: the stop word, mapped until `drop`.
         let never = unsafe { &*(base as *const AtomicU64) };
-        let echoed = take_record(base, TO_PARENT, self.sent, never).expect("we never stop");
+        let echoed = take_record(base, TO_PARENT, self.sent, never, None).expect("we never stop");
         std::hint::black_box(echoed);
         self.sent += RECORD as u64;
     }

@@ -21,7 +21,7 @@ use crate::os::lifeline;
 use crate::os::timer::Timer;
 use crate::panics;
 use crate::wire::fragment::Fed;
-use crate::wire::record::RecordHeader;
+use crate::wire::record::{RecordHeader, Violation};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -394,20 +394,9 @@ impl Dispatcher {
         }
         conn.line_owed.store(true, Ordering::Relaxed);
         slot.heard();
-        let handling = Handling {
-            shared: &self.shared,
-            main: &mut self.views,
-            own: &mut slot.own,
-            ret: &mut self.ret,
-            sender: &slot.r.web_contents,
-        };
-        let outcome = panics::guarded(|| handling.handle_line(&request));
-        let failed = match outcome {
-            Ok(Ok(())) => return true,
-            Ok(Err(v)) => format!("protocol violation: {v}"),
-            Err(_) => "internal error in the dispatcher".into(),
-        };
-        self.slots[i].r.web_contents.conn.disconnect(failed);
+        if let Err(reason) = self.guarded(i, |handling, _| handling.handle_line(&request)) {
+            self.slots[i].r.web_contents.conn.disconnect(reason);
+        }
         true
     }
 
@@ -415,6 +404,19 @@ impl Dispatcher {
     /// to disconnect the renderer.
     #[inline]
     fn handle(&mut self, i: usize, header: RecordHeader) -> Result<(), String> {
+        self.guarded(i, |handling, body| handling.handle(header, body))
+    }
+
+    /// Runs `f` on what handling one request of slot `i` needs (and the
+    /// request body's buffer); `Err` with the reason to disconnect the
+    /// renderer. Listeners run guarded on their own; this is a backstop so
+    /// that a bug here costs one renderer, not the dispatcher.
+    #[inline]
+    fn guarded(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(Handling<'_>, &[u8]) -> Result<(), Violation>,
+    ) -> Result<(), String> {
         let slot = &mut self.slots[i];
         let handling = Handling {
             shared: &self.shared,
@@ -423,10 +425,8 @@ impl Dispatcher {
             ret: &mut self.ret,
             sender: &slot.r.web_contents,
         };
-        // Listeners run guarded on their own; this is a backstop so that a
-        // bug here costs one renderer, not the dispatcher.
         let body = &self.body;
-        match panics::guarded(|| handling.handle(header, body)) {
+        match panics::guarded(|| f(handling, body)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(v)) => Err(format!("protocol violation: {v}")),
             Err(_) => Err("internal error in the dispatcher".into()),
