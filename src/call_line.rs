@@ -179,7 +179,7 @@ impl LineCaller {
     /// Whether the answer carrying `awaited` has arrived.
     #[inline]
     pub fn answered(&self, awaited: u64) -> bool {
-        // SYNC(answer): Acquire ← Release in `LineServer::answer`.
+        // SYNC(answer): Acquire ← Release in `CallLine::answer`.
         self.line.seq(Ordering::Acquire) == awaited
     }
 
@@ -286,9 +286,12 @@ impl CallLine {
 mod tests {
     use super::*;
 
-    /// A line in process memory, as both sides see it.
-    fn line_pair() -> (LineCaller, LineServer, CallLine, std::sync::Arc<[u64; 8]>) {
-        let words = std::sync::Arc::new([0u64; 8]);
+    type Words = std::sync::Arc<[std::sync::atomic::AtomicU64; 8]>;
+
+    /// A line in process memory, as both sides see it (atomics, so that
+    /// writing through the line's pointer is allowed).
+    fn line_pair() -> (LineCaller, LineServer, CallLine, Words) {
+        let words: Words = std::sync::Arc::new(Default::default());
         let ptr = words.as_ptr() as *mut u8;
         let backing: Backing = words.clone();
         // SAFETY: 64 bytes, 8-aligned, kept alive by `backing`.

@@ -147,11 +147,7 @@ impl Doorbell {
     pub fn notify(&self) -> bool {
         // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
         fence(Ordering::SeqCst);
-        if self.word().sleepers.load(Ordering::Relaxed) != 0 {
-            self.wake();
-            return true;
-        }
-        false
+        self.wake_if_asleep()
     }
 
     /// [`Self::notify`] of several doorbells, after one fence.
@@ -160,10 +156,18 @@ impl Doorbell {
         // SYNC(sleepers): ↔ the fence in `prepare`/`set_waiting` (Dekker pair).
         fence(Ordering::SeqCst);
         for bell in bells {
-            if bell.word().sleepers.load(Ordering::Relaxed) != 0 {
-                bell.wake();
-            }
+            bell.wake_if_asleep();
         }
+    }
+
+    /// The second half of a notify, after its fence.
+    #[inline]
+    fn wake_if_asleep(&self) -> bool {
+        let asleep = self.word().sleepers.load(Ordering::Relaxed) != 0;
+        if asleep {
+            self.wake();
+        }
+        asleep
     }
 
     /// How long one sleep lasts before the sleeper looks at its peer's
