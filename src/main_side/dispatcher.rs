@@ -6,8 +6,11 @@
 //! Fairness: each renderer gets at most [`BATCH`] records per round, and the
 //! round starts one renderer later each time, so a renderer that floods its ring
 //! delays the others by at most one batch of handler calls. A renderer that has
-//! been quiet for a while is looked at less often (see [`QUIET_STRIDE`]), but
-//! never after more than one further batch was handled.
+//! been quiet for a while is looked at only in the rounds that start with it
+//! (one in as many as there are renderers), so that idle renderers add almost
+//! nothing to the time an active one waits for its turn; and, once a further
+//! batch was handled, in the next round, which looks at everyone. A kick, a
+//! record, or a backlog to flush makes it active again.
 
 use super::doors::Doors;
 use super::event::ReturnValue;
@@ -34,12 +37,6 @@ const BATCH: usize = 64;
 const FALSE_ALARMS: u32 = 8;
 /// Rounds of draining at shutdown, at most.
 const SHUTDOWN_ROUNDS: usize = 1024;
-/// A quiet renderer's ring is looked at every this many rounds (staggered
-/// across renderers), so that many idle renderers add little to the time an
-/// active one waits for its turn; a kick, a record, or a backlog to flush
-/// makes it active again. Once [`BATCH`] records were handled since the last
-/// round that looked at everyone, the next one does.
-const QUIET_STRIDE: usize = 8;
 /// The epoll tokens of the control socket and the deadline timer; a
 /// renderer's lifeline is `id << 1`, its pidfd `id << 1 | 1` (ids start at 1).
 const CONTROL: u64 = 0;
@@ -259,6 +256,9 @@ impl Dispatcher {
     fn drain_all(&mut self) -> usize {
         let n = self.slots.len();
         let round = self.round_start;
+        // The slot this round starts at: `round % n`, without a division
+        // per slot.
+        let first = if n == 0 { 0 } else { round % n };
         // Skipping quiet renderers only pays while little is handled; once a
         // batch's worth was handled since everyone was last looked at, look at
         // everyone, so a renderer that speaks up waits one batch at most.
@@ -266,12 +266,16 @@ impl Dispatcher {
         let mut handled = 0;
         let mut flushed_any = false;
         for k in 0..n {
-            let i = (round + k) % n;
+            let i = if first + k < n {
+                first + k
+            } else {
+                first + k - n
+            };
             let slot = &self.slots[i];
             let conn = &slot.r.web_contents.conn;
             let backlog = conn.queued.load(Ordering::Relaxed) != 0;
-            if may_skip && !backlog && slot.quiet >= QUIET_AFTER && (round + i) % QUIET_STRIDE != 0
-            {
+            // A quiet renderer is looked at when its turn starts the round.
+            if may_skip && !backlog && slot.quiet >= QUIET_AFTER && k != 0 {
                 continue;
             }
             // Only a flush that moved something counts as work for a kick.
