@@ -17,7 +17,7 @@ RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
   cargo build --release --target "$host" --bins
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in request_ring reply_ring; do
+for target in request_ring reply_ring call_line; do
   mkdir -p "$scratch/$target"
   # New inputs go to the scratch directory; the committed seeds are only read.
   "target/$host/release/$target" "$scratch/$target" "corpus/$target" \

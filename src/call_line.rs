@@ -119,6 +119,22 @@ impl CallLine {
     }
 }
 
+/// The words of a line kept in process memory (see [`CallLine::on_heap`]).
+pub(crate) type HeapWords = std::sync::Arc<[std::sync::atomic::AtomicU64; LINE_BYTES / 8]>;
+
+impl CallLine {
+    /// A line in process memory, zeroed, for tests and the fuzz target; its
+    /// words are atomics, so that tests may write them as a peer would.
+    pub fn on_heap() -> (CallLine, HeapWords) {
+        let words: HeapWords = std::sync::Arc::new(Default::default());
+        let backing: Backing = words.clone();
+        // SAFETY: LINE_BYTES of atomics, 8-aligned, kept alive by `backing`.
+        let bytes = unsafe { SharedBytes::new(words.as_ptr() as *mut u8, LINE_BYTES) };
+        // SAFETY: as above.
+        (unsafe { CallLine::new(bytes, backing) }, words)
+    }
+}
+
 fn word(line: &[u8; LINE_BYTES], at: usize) -> u64 {
     u64::from_le_bytes(line[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -286,21 +302,17 @@ impl CallLine {
 mod tests {
     use super::*;
 
-    type Words = std::sync::Arc<[std::sync::atomic::AtomicU64; 8]>;
+    type Words = HeapWords;
 
-    /// A line in process memory, as both sides see it (atomics, so that
-    /// writing through the line's pointer is allowed).
+    /// A line in process memory, as both sides see it.
     fn line_pair() -> (LineCaller, LineServer, CallLine, Words) {
-        let words: Words = std::sync::Arc::new(Default::default());
-        let ptr = words.as_ptr() as *mut u8;
-        let backing: Backing = words.clone();
-        // SAFETY: 64 bytes, 8-aligned, kept alive by `backing`.
-        let bytes = unsafe { SharedBytes::new(ptr, LINE_BYTES) };
-        // SAFETY: as above.
-        let caller = LineCaller::new(unsafe { CallLine::new(bytes, backing.clone()) });
-        // SAFETY: as above.
-        let line = unsafe { CallLine::new(bytes, backing) };
-        (caller, LineServer::new(line.clone()), line, words)
+        let (line, words) = CallLine::on_heap();
+        (
+            LineCaller::new(line.clone()),
+            LineServer::new(line.clone()),
+            line,
+            words,
+        )
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! (the fuzz build's sanitizer coverage and debug assertions watch for the
 //! rest).
 
+use crate::call_line::{ANSWER_ROOM, CallLine, LINE_BYTES, LineCaller, LineServer, Status};
 use crate::renderer_side::inbox;
 use crate::renderer_side::replies::Replies;
 use crate::ring::{Consumer, HeapRing};
 use crate::wire::fragment::{Fed, Reassembly};
 use crate::wire::request::Request;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// The smallest ring there is, so that short inputs reach wrap-around.
 const CAPACITY: usize = crate::wire::layout::MIN_RING_CAPACITY;
@@ -71,6 +73,46 @@ pub fn reply_ring(data: &[u8]) -> usize {
     messages
 }
 
+/// Both sides of the call line on lines a hostile peer wrote: each 64-byte
+/// chunk of `data` (the last one zero-padded) is laid on the line in turn.
+/// Main takes it as the dispatcher does (copy out, check the lengths, split,
+/// check the channel as UTF-8) and answers with the request's payload; a
+/// renderer reads the same bytes as an answer. Stops where main would
+/// disconnect. Returns how many requests main took.
+pub fn call_line(data: &[u8]) -> usize {
+    let (line, words) = CallLine::on_heap();
+    let mut server = LineServer::new(line.clone());
+    let caller = LineCaller::new(line.clone());
+    let mut out = Vec::new();
+    let mut taken = 0;
+    for chunk in data.chunks(LINE_BYTES) {
+        let mut image = [0u8; LINE_BYTES];
+        image[..chunk.len()].copy_from_slice(chunk);
+        for (word, bytes) in words.iter().zip(image.chunks_exact(8)) {
+            word.store(
+                u64::from_le_bytes(bytes.try_into().expect("8")),
+                Ordering::Relaxed,
+            );
+        }
+        // The renderer's reading; main's answers are checked there too.
+        let _ = caller.take(&mut out);
+        match server.take() {
+            Ok(Some(request)) => {
+                let (channel, payload) = request.parts();
+                if std::str::from_utf8(channel).is_err() {
+                    break;
+                }
+                let answer = &payload[..payload.len().min(ANSWER_ROOM)];
+                line.answer(request.seq, request.call_id, Status::Value, answer);
+                taken += 1;
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +146,36 @@ mod tests {
         assert_eq!(reply_ring(&replies), 1);
         assert_eq!(request_ring(&[0xFF; 64]), 0);
         assert_eq!(request_ring(&[]), 0);
+    }
+
+    /// One call line image: request `seq` of `channel` and `payload`.
+    fn line(seq: u64, channel: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut l = seq.to_le_bytes().to_vec();
+        l.extend_from_slice(&(1u64 << 63 | seq).to_le_bytes());
+        l.extend_from_slice(&0u64.to_le_bytes());
+        l.extend_from_slice(&[channel.len() as u8, payload.len() as u8]);
+        l.extend_from_slice(channel);
+        l.extend_from_slice(payload);
+        l.resize(LINE_BYTES, 0);
+        l
+    }
+
+    #[test]
+    fn takes_requests_once_and_stops_at_a_lie() {
+        let mut lines = line(1, b"echo", b"hi");
+        lines.extend(line(1, b"echo", b"hi"));
+        lines.extend(line(2, b"echo", b"even: an answer, not a request"));
+        lines.extend(line(3, b"c", &[7; 37]));
+        assert_eq!(
+            call_line(&lines),
+            2,
+            "the repeat and the answer are not taken"
+        );
+        let mut lies = line(1, b"echo", b"");
+        lies[25] = 40; // channel and payload past the line
+        assert_eq!(call_line(&lies), 0);
+        assert_eq!(call_line(&line(1, &[0xFF], b"")), 0, "not UTF-8");
+        assert_eq!(call_line(&[0xFF; 200]), 0);
+        assert_eq!(call_line(&[]), 0);
     }
 }
