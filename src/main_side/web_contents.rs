@@ -38,6 +38,9 @@ pub struct WebContents {
 pub(crate) struct Connection {
     pub id: u32,
     pub pid: u32,
+    /// The longest message it may be sent (`Config::max_message_len`); a
+    /// failure's text is cut to it.
+    pub max_message: usize,
     /// `None` once disconnected: the mapping is released with it.
     pub out: Mutex<Option<Outgoing>>,
     pub connected: AtomicBool,
@@ -99,6 +102,7 @@ impl Connection {
         Connection {
             id,
             pid,
+            max_message: out.max_message,
             out: Mutex::new(Some(out)),
             connected: AtomicBool::new(true),
             queued: AtomicUsize::new(0),
@@ -257,10 +261,7 @@ impl Connection {
         let Route::Line { seq } = route else {
             return self.fail(call_id, failure, detail);
         };
-        let Some(max) = self.out.lock().as_ref().map(|out| out.max_message) else {
-            return;
-        };
-        let payload = failure.encode_text(detail, max);
+        let payload = failure.encode_text(detail, self.max_message);
         match self.answer_on_line(seq, call_id, Status::Failure, &payload) {
             Ok(true) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -291,10 +292,7 @@ impl Connection {
     /// [`Error`]. A failure to send is a disconnect, recorded here.
     pub fn fail(&self, call_id: u64, failure: RemoteFailure, detail: &str) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        let Some(max) = self.out.lock().as_ref().map(|out| out.max_message) else {
-            return;
-        };
-        let payload = failure.encode_text(detail, max);
+        let payload = failure.encode_text(detail, self.max_message);
         let _ = self.push(Kind::ErrorReply, &[], &payload, call_id);
     }
 
