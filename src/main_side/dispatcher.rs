@@ -274,8 +274,11 @@ impl Dispatcher {
             let slot = &self.slots[i];
             let conn = &slot.r.web_contents.conn;
             let backlog = conn.queued.load(Ordering::Relaxed) != 0;
-            // A quiet renderer is looked at when its turn starts the round.
-            if may_skip && !backlog && slot.quiet >= QUIET_AFTER && k != 0 {
+            // A quiet renderer is looked at when its turn starts the round,
+            // and when a round looks at everyone; a look that would find
+            // nothing costs a few loads, not a turn.
+            if !backlog && slot.quiet >= QUIET_AFTER && ((may_skip && k != 0) || slot.looks_idle())
+            {
                 continue;
             }
             // Only a flush that moved something counts as work for a kick.

@@ -116,6 +116,18 @@ impl Slot {
         fed
     }
 
+    /// Whether a turn now would find nothing to do: no record in its ring
+    /// (as `Consumer::pop` would see it), no request on its call line taken
+    /// or waiting, no message in progress. A few loads, where a turn that
+    /// finds nothing costs tens of nanoseconds.
+    #[inline]
+    pub fn looks_idle(&self) -> bool {
+        !self.reassembly.in_progress()
+            && self.r.line_waiting.is_none()
+            && !self.r.line.has_request()
+            && !self.r.consumer.has_next()
+    }
+
     /// Notes that it was heard from (a request on its call line).
     pub fn heard(&mut self) {
         self.heard = true;
