@@ -120,8 +120,10 @@ impl CallLine {
 }
 
 /// The words of a line kept in process memory (see [`CallLine::on_heap`]).
+#[cfg(not(loom))]
 pub(crate) type HeapWords = std::sync::Arc<[std::sync::atomic::AtomicU64; LINE_BYTES / 8]>;
 
+#[cfg(not(loom))]
 impl CallLine {
     /// A line in process memory, zeroed, for tests and the fuzz target; its
     /// words are atomics, so that tests may write them as a peer would.

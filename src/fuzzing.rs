@@ -7,7 +7,7 @@
 //! (the fuzz build's sanitizer coverage and debug assertions watch for the
 //! rest).
 
-use crate::call_line::{ANSWER_ROOM, CallLine, LINE_BYTES, LineCaller, LineServer, Status};
+use crate::call_line::{ANSWER_ROOM, Answer, CallLine, LINE_BYTES, LineCaller, LineServer, Status};
 use crate::renderer_side::inbox;
 use crate::renderer_side::replies::Replies;
 use crate::ring::{Consumer, HeapRing};
@@ -76,9 +76,10 @@ pub fn reply_ring(data: &[u8]) -> usize {
 /// Both sides of the call line on lines a hostile peer wrote: each 64-byte
 /// chunk of `data` (the last one zero-padded) is laid on the line in turn.
 /// Main takes it as the dispatcher does (copy out, check the lengths, split,
-/// check the channel as UTF-8) and answers with the request's payload; a
-/// renderer reads the same bytes as an answer. Stops where main would
-/// disconnect. Returns how many requests main took.
+/// check the channel as UTF-8) and answers with the request's payload, which
+/// a renderer must then read back as it was sent; a renderer also reads each
+/// chunk as an answer. Stops where main would disconnect. Returns how many
+/// requests main took.
 pub fn call_line(data: &[u8]) -> usize {
     let (line, words) = CallLine::on_heap();
     let mut server = LineServer::new(line.clone());
@@ -94,7 +95,7 @@ pub fn call_line(data: &[u8]) -> usize {
                 Ordering::Relaxed,
             );
         }
-        // The renderer's reading; main's answers are checked there too.
+        // A renderer reading whatever is on the line as an answer.
         let _ = caller.take(&mut out);
         match server.take() {
             Ok(Some(request)) => {
@@ -104,6 +105,10 @@ pub fn call_line(data: &[u8]) -> usize {
                 }
                 let answer = &payload[..payload.len().min(ANSWER_ROOM)];
                 line.answer(request.seq, request.call_id, Status::Value, answer);
+                assert!(caller.answered(request.seq.wrapping_add(1)));
+                let read = caller.take(&mut out);
+                assert_eq!(read, Ok(Answer::Here { failure: false }));
+                assert_eq!(out, answer, "the answer as main wrote it");
                 taken += 1;
             }
             Ok(None) => {}

@@ -476,6 +476,10 @@ impl Dispatcher {
             if s.false_alarms < FALSE_ALARMS && (s.r.consumer.has_next() || s.r.line.has_request())
             {
                 s.false_alarms += 1;
+                // Looked at on the very next round, quiet or not: a quiet
+                // renderer's turn may be many rounds away, and this one
+                // published while main was awake, so it will not kick.
+                s.quiet = 0;
                 ready = true;
             }
         }
@@ -617,8 +621,10 @@ impl Dispatcher {
         self.housekeeping();
         self.doors.close(&self.shared.epoll);
         // Handle what renderers sent before the stop, a bounded number of
-        // rounds: one that keeps sending cannot hold main's exit.
+        // rounds: one that keeps sending cannot hold main's exit. Every
+        // round looks at everyone, the quiet too.
         for _ in 0..SHUTDOWN_ROUNDS {
+            self.handled_since_full_round = BATCH;
             if self.drain_all() == 0 {
                 break;
             }
