@@ -8,9 +8,11 @@
 //! delays the others by at most one batch of handler calls. A renderer that has
 //! been quiet for a while is looked at only in the rounds that start with it
 //! (one in as many as there are renderers), so that idle renderers add almost
-//! nothing to the time an active one waits for its turn; and, once a further
-//! batch was handled, in the next round, which looks at everyone. A kick, a
-//! record, or a backlog to flush makes it active again.
+//! nothing to the time an active one waits for its turn; once a further
+//! batch was handled, in the next round, which looks at everyone; and before
+//! main sleeps, which looks at everyone too (`arm`): one found ready then
+//! gets the next round. A kick, a record, or a backlog to flush makes it
+//! active again.
 
 use super::doors::Doors;
 use super::event::ReturnValue;
