@@ -446,22 +446,13 @@ impl Dispatcher {
     /// or the control socket is poked. Returns how many records it handled
     /// on waking: what woke it is most likely a renderer's record, and its
     /// caller should not wait while kicks, deaths and timers are looked at
-    /// (several system calls; 5 µs of a 35 µs cold call, measured), nor,
-    /// when it runs on this CPU, while main spins afterwards.
+    /// (several system calls; 5 µs of a 35 µs cold call, measured).
     fn park(&mut self, at_most: Duration) -> usize {
         let mut handled = 0;
         if self.arm() {
             let n = self.wait_for_events(at_most.clamp(Duration::from_millis(1), PARK_TIMEOUT));
             self.disarm();
             handled = self.drain_all();
-            if handled > 0 {
-                // What woke us was most likely a caller on this very CPU
-                // (the kernel wakes us where the kick came from), which
-                // yielded to us instead of sleeping (`wait::wait_for`): let
-                // it take its answer now, not after our housekeeping and
-                // spin.
-                std::thread::yield_now();
-            }
             self.take_events(n);
         }
         self.disarm();

@@ -45,18 +45,7 @@ pub(crate) fn wait_for<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    if spin.parks_at_once() {
-        // A caller that woke a peer asleep for long. The kernel tends to
-        // wake the peer on this very CPU, where it runs only once this
-        // thread stops; a yield lets it run now, and main yields back once
-        // it has answered (`Dispatcher::park`): cheaper than a futex sleep
-        // and its wake-up. Where the peer runs elsewhere, this costs one
-        // system call before the park below.
-        std::thread::yield_now();
-        if let Some(v) = ready() {
-            return Ok(v);
-        }
-    } else {
+    if !spin.parks_at_once() {
         for _ in 0..FIRST_BURST {
             if let Some(v) = ready() {
                 spin.record_quick();
