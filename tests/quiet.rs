@@ -27,16 +27,20 @@ fn attach(ipc: &IpcMain, test: &str, n: usize) -> Vec<IpcRenderer> {
         .collect()
 }
 
+/// Rings of the smallest size, so that many renderers cost little memory.
+fn small_rings() -> Config {
+    Config::default()
+        .request_ring_capacity(4096)
+        .reply_ring_capacity(4096)
+}
+
 #[test]
 fn a_quiet_renderer_that_calls_while_main_is_busy_is_served_at_once() {
     let _serial = serial();
     // No spin: main tries to sleep soon after its work, so the rounds it
     // runs awake before it sleeps (some 70) are fewer than there are
     // renderers; a quiet one's turn may not be among them.
-    let config = Config::default()
-        .request_ring_capacity(4096)
-        .reply_ring_capacity(4096)
-        .dispatcher_spin(Duration::ZERO);
+    let config = small_rings().dispatcher_spin(Duration::ZERO);
     let ipc = IpcMain::with_config(config).unwrap();
     ipc.on("ping", |event, _| {
         event.set_return_value("pong");
@@ -72,9 +76,7 @@ fn what_a_quiet_renderer_sent_before_shutdown_is_handled() {
     let _serial = serial();
     // A hosted main that spins through every `dispatch`, so that its
     // rounds make every renderer quiet.
-    let config = Config::default()
-        .request_ring_capacity(4096)
-        .reply_ring_capacity(4096)
+    let config = small_rings()
         .dispatcher_thread(false)
         .dispatcher_spin(Duration::from_secs(1));
     let ipc = IpcMain::with_config(config).unwrap();
