@@ -109,6 +109,56 @@ fn ring_publish_consume() {
     });
 }
 
+/// A waiter that hands its CPU over (`wait::park::hand_over`) before it
+/// parks still gets its wake-up, and leaves no flag behind: the notifier
+/// takes it, or the waiter withdraws it.
+#[test]
+fn a_hand_over_loses_no_wakeup_and_leaves_no_flag() {
+    loom::model(|| {
+        let ring = SharedRing::new(64);
+        let (mut producer, mut consumer) = ring.halves();
+        let r = ring.clone();
+        let t = thread::spawn(move || {
+            producer
+                .try_push(Kind::Message, b"c", &payload(7), 7)
+                .unwrap();
+            let bell = r.bell(&r.ctrl.data);
+            bell.notify();
+            bell.take_hand_over()
+        });
+        let bell = ring.bell(&ring.ctrl.data);
+        let mut body = Vec::new();
+        let got = {
+            let _handing = bell.hand_over();
+            match consumer.pop(&mut body).unwrap() {
+                Some(h) => Some(h),
+                None => {
+                    thread::yield_now();
+                    None
+                }
+            }
+        };
+        let got = got.or_else(|| consumer.pop(&mut body).unwrap());
+        let h = match got {
+            Some(h) => h,
+            None => loop {
+                let prepared = bell.prepare(Duration::MAX).unwrap();
+                if let Some(h) = consumer.pop(&mut body).unwrap() {
+                    bell.cancel(prepared);
+                    break h;
+                }
+                bell.sleep(prepared, Duration::MAX);
+                if let Some(h) = consumer.pop(&mut body).unwrap() {
+                    break h;
+                }
+            },
+        };
+        assert_eq!(h.tag, 7);
+        t.join().unwrap();
+        assert_eq!(ring.ctrl.data.handed.load(Ordering::Relaxed), 0);
+    });
+}
+
 /// The sleep/wake handshake loses no wake-up: a consumer that parks on an
 /// empty ring is always woken by the producer's publish. A lost wake-up would
 /// leave the consumer asleep forever, which loom reports as a deadlock.

@@ -1,7 +1,8 @@
 //! The comparison's hosted variants: main driven by its host rather than by
 //! its own dispatcher thread — a `dispatch` loop, an epoll loop on main's
 //! descriptor, and (feature `tokio`) tokio — each beside the threaded main,
-//! hot and cold, plus the idle CPU of a hosted main with 64 renderers.
+//! hot and cold, the threaded main again with idle renderers beside the
+//! measuring one, plus the idle CPU of a hosted main with 64 renderers.
 //!
 //! Each variant is a fresh main in the bench's main process, driven by a
 //! thread of its own, with one renderer (this binary again, under
@@ -11,7 +12,7 @@ use hdrhistogram::Histogram;
 use ringipc::{Config, Error, IpcMain, IpcRenderer};
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Set in a renderer of a hosted variant; `idle` for the idle ones.
@@ -20,6 +21,8 @@ const HOT: usize = 20_000;
 const COLD: usize = 100;
 const COLD_GAP: Duration = Duration::from_millis(3);
 const IDLE_RENDERERS: usize = 64;
+/// Silent renderers beside the measuring one in the crowded variant.
+const COMPANIONS: usize = 7;
 
 /// How main's dispatch runs.
 #[derive(Clone, Copy, Debug)]
@@ -134,9 +137,14 @@ pub fn run_all() {
         "main", "p50 ns", "p99 ns", "cold p50", "cold p99", "p50/thread"
     );
     let mut thread_p50 = None;
-    for driver in Driver::all() {
+    let variants = Driver::all().into_iter().map(|d| (d, 0));
+    // A cold call's request may belong to a quiet renderer among many,
+    // which main's first round after waking must not skip.
+    let variants = variants.chain([(Driver::Thread, COMPANIONS)]);
+    for (driver, companions) in variants {
         let ipc = hosted_main(driver);
         let driving = drive(&ipc, driver);
+        let idle = spawn_idle(&ipc, companions);
         let (_, mut child) = ipc.spawn(&mut renderer_command("measure")).expect("spawn");
         let stdout = child.stdout.take().expect("piped");
         let line = BufReader::new(stdout)
@@ -145,6 +153,7 @@ pub fn run_all() {
             .find_map(|l| l.strip_prefix("HOSTED ").map(str::to_owned))
             .expect("the renderer's figures");
         assert!(child.wait().expect("reap").success());
+        stop_idle(&ipc, idle);
         ipc.shutdown();
         if let Some(t) = driving {
             t.join().expect("driver");
@@ -154,9 +163,13 @@ pub fn run_all() {
             .map(|v| v.parse().expect("number"))
             .collect();
         let base = *thread_p50.get_or_insert(f[0]);
+        let name = match companions {
+            0 => driver.name().to_owned(),
+            n => format!("{}, {n} idle beside", driver.name()),
+        };
         println!(
             "{:<42} {:>9} {:>9} {:>11} {:>11} {:>8.2}x",
-            driver.name(),
+            name,
             f[0],
             f[1],
             f[2],
@@ -172,13 +185,7 @@ pub fn run_all() {
 fn idle_cpu() {
     let ipc = hosted_main(Driver::Epoll);
     let driving = drive(&ipc, Driver::Epoll);
-    let mut children: Vec<_> = (0..IDLE_RENDERERS)
-        .map(|_| ipc.spawn(&mut renderer_command("idle")).expect("spawn").1)
-        .collect();
-    let start = Instant::now();
-    while ipc.renderers().len() < IDLE_RENDERERS && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let children = spawn_idle(&ipc, IDLE_RENDERERS);
     std::thread::sleep(Duration::from_millis(500));
     let (cpu, wall) = (cpu_time(), Instant::now());
     std::thread::sleep(Duration::from_secs(2));
@@ -187,15 +194,32 @@ fn idle_cpu() {
         "idle CPU of a hosted main (epoll) with {IDLE_RENDERERS} renderers connected: {:.2}% of a core",
         share * 100.0
     );
+    stop_idle(&ipc, children);
+    ipc.shutdown();
+    if let Some(t) = driving {
+        t.join().expect("driver");
+    }
+}
+
+/// `n` silent renderers of `ipc`, once all of them are connected.
+fn spawn_idle(ipc: &IpcMain, n: usize) -> Vec<Child> {
+    let children: Vec<_> = (0..n)
+        .map(|_| ipc.spawn(&mut renderer_command("idle")).expect("spawn").1)
+        .collect();
+    let start = Instant::now();
+    while ipc.renderers().len() < n && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    children
+}
+
+/// Tells every renderer of `ipc` to stop, and reaps `children`.
+fn stop_idle(ipc: &IpcMain, mut children: Vec<Child>) {
     for r in ipc.renderers() {
         let _ = r.send("stop", b"");
     }
     for c in &mut children {
         let _ = c.wait();
-    }
-    ipc.shutdown();
-    if let Some(t) = driving {
-        t.join().expect("driver");
     }
 }
 

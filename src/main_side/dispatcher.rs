@@ -137,13 +137,18 @@ impl Dispatcher {
         // find nothing either (a kick without a record), park again at once
         // instead of spinning for it.
         let mut woke_idle = false;
-        // A host waited on the descriptor: renderers need not kick any more.
+        // Armed: main may have slept, its host waiting on the descriptor.
+        let mut after_sleep = self.armed;
+        // Renderers need not kick any more.
         self.disarm();
         while !self.shared.is_stopping() {
             if self.shared.control.waker().take_poke() {
                 self.housekeeping();
             }
-            let handled = self.drain_all();
+            let handled = match std::mem::take(&mut after_sleep) {
+                true => self.first_round_after_sleep(),
+                false => self.drain_all(),
+            };
             total += handled;
             if first_work && handled > 0 {
                 // The host calls again at once while work comes; deaths,
@@ -452,11 +457,21 @@ impl Dispatcher {
         if self.arm() {
             let n = self.wait_for_events(at_most.clamp(Duration::from_millis(1), PARK_TIMEOUT));
             self.disarm();
-            handled = self.drain_all();
+            handled = self.first_round_after_sleep();
             self.take_events(n);
         }
         self.disarm();
         handled
+    }
+
+    /// The round right after main may have slept (in [`Self::park`], or in
+    /// its host's wait on the descriptor) looks at everyone: what woke main
+    /// is most likely a request, and a quiet renderer's turn may be rounds
+    /// away, while its caller, which may have handed its CPU to main
+    /// (`wait::park::hand_over`), waits.
+    fn first_round_after_sleep(&mut self) -> usize {
+        self.handled_since_full_round = BATCH;
+        self.drain_all()
     }
 
     /// Raises every renderer's "asleep, kick me" flag, then looks again: a
@@ -466,6 +481,10 @@ impl Dispatcher {
     fn arm(&mut self) -> bool {
         if !self.armed {
             for s in &self.slots {
+                // A caller that kicks main from here on may hand it its CPU
+                // (even if main finds work below and never sleeps).
+                let conn = &s.r.web_contents.conn;
+                conn.may_hand_back.store(true, Ordering::Relaxed);
                 s.r.data_bell.set_waiting(true);
             }
             self.armed = true;

@@ -14,6 +14,7 @@ use crate::ring::{Producer, PushError};
 use crate::wait::Doorbell;
 use crate::wire::fragment::{Piece, goes_whole, pieces};
 use crate::wire::record::{ABORT, CONTINUES, Kind, Violation, ring_bytes};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -94,6 +95,12 @@ pub(crate) struct Outgoing {
     pub(super) streaming: usize,
     /// Ring bytes that writer waits to be free for its next piece.
     pub(super) awaited_room: usize,
+    /// A notify that answered a call found that its caller handed its CPU
+    /// over to main rather than sleep (see `Doorbell::hand_over`): whoever
+    /// lets go of `out` with the answer written yields back
+    /// (`Connection::hand_back`). Kept past a word on the line that the
+    /// answer comes through the ring, until the reply is in the ring.
+    handed_over: Cell<bool>,
 }
 
 impl Outgoing {
@@ -119,6 +126,20 @@ impl Outgoing {
             max_message,
             streaming: 0,
             awaited_room: 0,
+            handed_over: Cell::new(false),
+        }
+    }
+
+    /// Whether a caller handed its CPU over since this was last asked.
+    pub fn take_handed_over(&self) -> bool {
+        self.handed_over.take()
+    }
+
+    /// Notes a hand-over by a caller that waits on `bell`, after its notify.
+    #[inline]
+    fn note_hand_over(&self, bell: &Doorbell) {
+        if bell.take_hand_over() {
+            self.handed_over.set(true);
         }
     }
 
@@ -135,6 +156,7 @@ impl Outgoing {
             false => self.line.answer(seq, call_id, Status::InRing, &[]),
         }
         self.line_bell.notify();
+        self.note_hand_over(&self.line_bell);
         on_line
     }
 
@@ -353,6 +375,9 @@ impl Outgoing {
         match kind {
             Kind::Reply | Kind::ErrorReply => {
                 self.calls_bell.notify();
+                // Not for a message: one a listener sends before it
+                // answers would hand the CPU back before the answer exists.
+                self.note_hand_over(&self.calls_bell);
             }
             // A caller parked on the call line drains the ring too (nobody
             // else does in a renderer without a receiver thread), so it is
@@ -470,6 +495,9 @@ impl Outgoing {
             // Both: a flushed reply may answer an `invoke` nobody blocks on,
             // which the receiver thread must drain (see `wake_receiver`).
             self.notify_for(Kind::Message);
+        }
+        if replies {
+            self.note_hand_over(&self.calls_bell);
         }
         let empty = self.outbox.is_empty();
         if empty {

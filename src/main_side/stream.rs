@@ -246,6 +246,9 @@ impl Connection {
             let next = rest.peek().map(size);
             if broken.is_none() && next.is_none() && !waited {
                 // All of it fit at once (the common case): as `push`.
+                let handed = out.take_handed_over();
+                drop(guard);
+                self.hand_back(handed);
                 return Ok(Streamed::Whole);
             }
             if broken.is_some() || next.is_none() {
@@ -254,7 +257,9 @@ impl Connection {
                 let flushed = out.flush();
                 let backlog = out.backlog();
                 self.queued.store(backlog, Ordering::Relaxed);
+                let handed = out.take_handed_over();
                 drop(guard);
+                self.hand_back(handed);
                 if backlog == 0 {
                     self.sent.notify();
                 }
@@ -268,7 +273,11 @@ impl Connection {
             out.streaming = *left.get_or_insert_with(|| rest.clone().map(|p| size(&p)).sum());
             out.awaited_room = needed;
             self.queued.store(out.backlog(), Ordering::Relaxed);
+            // The caller reads the pieces so far, which frees the room
+            // waited for below, on the CPU it may have handed to main.
+            let handed = out.take_handed_over();
             drop(guard);
+            self.hand_back(handed);
             waited = true;
             let room = self.wait_for_room(needed, patience);
             guard = self.out.lock();
@@ -280,7 +289,9 @@ impl Connection {
                 let queued = out.queue_rest_first(kind, call_id, rest);
                 let backlog = out.backlog();
                 self.queued.store(backlog, Ordering::Relaxed);
+                let handed = out.take_handed_over();
                 drop(guard);
+                self.hand_back(handed);
                 if backlog == 0 {
                     self.sent.notify();
                 }

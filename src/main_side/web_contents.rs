@@ -78,6 +78,10 @@ pub(crate) struct Connection {
     /// the line meanwhile, so a late answer cannot land on a newer request.
     /// (Two answers never mix: each is written under `out`.)
     pub line_owed: AtomicBool,
+    /// Raised by the dispatcher each time it asks renderers to kick it (as
+    /// it goes to sleep), lowered by a yield to a caller that handed its
+    /// CPU over ([`Self::hand_back`]).
+    pub may_hand_back: AtomicBool,
 }
 
 /// How a `send_sync` reached main, and so how its answer goes back.
@@ -120,6 +124,7 @@ impl Connection {
             hooks,
             this,
             line_owed: AtomicBool::new(false),
+            may_hand_back: AtomicBool::new(false),
         }
     }
 
@@ -156,6 +161,19 @@ impl Connection {
         }
     }
 
+    /// Yields once if a caller of this renderer `handed` its CPU over to main
+    /// (`Outgoing::take_handed_over`, taken before `out` was let go), so
+    /// that it takes what main just wrote on the CPU they share, unless
+    /// main has yielded to this renderer since it last asked renderers to
+    /// kick it: no renderer can make main yield more often than main goes
+    /// to sleep.
+    #[inline]
+    pub fn hand_back(&self, handed: bool) {
+        if handed && self.may_hand_back.swap(false, Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
+    }
+
     /// Pushes one record and keeps `queued` in step with the outbox.
     pub fn push(&self, kind: Kind, channel: &[u8], payload: &[u8], call_id: u64) -> Result<()> {
         let guard = self.out.lock();
@@ -182,7 +200,9 @@ impl Connection {
         // Under the lock, so concurrent pushers and flushes cannot reorder it.
         let backlog = out.backlog();
         self.queued.store(backlog, Ordering::Relaxed);
+        let handed = out.take_handed_over();
         drop(guard);
+        self.hand_back(handed);
         result.map(|()| backlog).map_err(|Broken(reason)| {
             self.disconnect(reason);
             Error::Disconnected
@@ -209,7 +229,9 @@ impl Connection {
         }
         let result = out.forward(channel, payload, from, sender);
         self.queued.store(out.backlog(), Ordering::Relaxed);
+        let handed = out.take_handed_over();
         drop(guard);
+        self.hand_back(handed);
         match result {
             Ok(()) => Ok(true),
             Err(ForwardFailed::Sender(over)) => Err(over.to_string()),
@@ -275,7 +297,7 @@ impl Connection {
     /// [`Outgoing::answer_on_line`]), and lets the dispatcher take the next.
     /// Returns whether the answer went on the line.
     fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> Result<bool> {
-        let out = self.out.lock();
+        let guard = self.out.lock();
         // Before the answer is out: once its caller has it, it may publish
         // its next request at once, and the dispatcher must not refuse that
         // one (no kick would come again). Two answers cannot mix: every
@@ -283,9 +305,14 @@ impl Connection {
         // SYNC(line_owed): Relaxed: it orders nothing; an honest renderer's
         // next request comes after it read this answer.
         self.line_owed.store(false, Ordering::Relaxed);
-        out.as_ref()
-            .map(|out| out.answer_on_line(seq, call_id, status, bytes))
-            .ok_or(Error::Disconnected)
+        let out = guard.as_ref().ok_or(Error::Disconnected)?;
+        let on_line = out.answer_on_line(seq, call_id, status, bytes);
+        // Only word that the answer comes through the ring: the push of
+        // the reply, which follows, hands the CPU back.
+        let handed = on_line && out.take_handed_over();
+        drop(guard);
+        self.hand_back(handed);
+        Ok(on_line)
     }
 
     /// Answers call `call_id` with an error the caller decodes into its
@@ -319,7 +346,9 @@ impl Connection {
         self.queued.store(out.backlog(), Ordering::Relaxed);
         let emptied = moved && out.backlog() == 0;
         let streamer_may_go_on = out.streamer_may_go_on();
+        let handed = out.take_handed_over();
         drop(guard);
+        self.hand_back(handed);
         if emptied {
             self.sent.notify();
         }

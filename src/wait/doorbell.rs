@@ -127,6 +127,28 @@ impl Doorbell {
         timed_out
     }
 
+    /// Tells the notifier that this waiter yields its CPU to it rather than
+    /// sleep, until the returned guard drops: a notifier that finds the flag
+    /// ([`Self::take_hand_over`]) should yield back once it has notified.
+    pub fn hand_over(&self) -> HandingOver<'_> {
+        // SYNC(handed): Relaxed, a hint that orders nothing. The notifier
+        // needs it only when it runs on this very CPU, where it runs after
+        // our yield, so it sees this store; elsewhere a late or stale flag
+        // costs one needless yield at most.
+        self.word().handed.store(1, Ordering::Relaxed);
+        HandingOver(self)
+    }
+
+    /// Whether a waiter handed its CPU over ([`Self::hand_over`]); clears
+    /// the flag, so one hand-over is answered by one yield. Call after a
+    /// notify; costs one load of the line `notify` just read.
+    #[inline]
+    pub fn take_hand_over(&self) -> bool {
+        let handed = &self.word().handed;
+        // SYNC(handed): Relaxed, see `hand_over`.
+        handed.load(Ordering::Relaxed) != 0 && handed.swap(0, Ordering::Relaxed) != 0
+    }
+
     /// For a waiter that parks elsewhere (main in `poll`): raise or lower the flag
     /// that asks notifiers to wake it. Raising is followed by a SeqCst fence.
     pub fn set_waiting(&self, waiting: bool) {
@@ -197,6 +219,17 @@ impl Doorbell {
             }
             Wake::Kick(fd) | Wake::PollSockets { kick: fd, .. } => lifeline::kick(fd.as_raw_fd()),
         }
+    }
+}
+
+/// A waiter's hand-over in progress; see [`Doorbell::hand_over`]. Dropping
+/// it withdraws the flag, if the notifier has not taken it.
+pub(crate) struct HandingOver<'a>(&'a Doorbell);
+
+impl Drop for HandingOver<'_> {
+    fn drop(&mut self) {
+        // SYNC(handed): Relaxed, see `Doorbell::hand_over`.
+        self.0.word().handed.store(0, Ordering::Relaxed);
     }
 }
 

@@ -45,7 +45,8 @@ pub(crate) fn wait_for<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    if !spin.parks_at_once() {
+    let parks_at_once = spin.parks_at_once();
+    if !parks_at_once {
         for _ in 0..FIRST_BURST {
             if let Some(v) = ready() {
                 spin.record_quick();
@@ -56,11 +57,43 @@ pub(crate) fn wait_for<T>(
     }
     let start = Instant::now();
     let budget = spin.budget();
+    if parks_at_once && spin.hands_over() {
+        let got = hand_over(bell, &mut ready);
+        let took = start.elapsed();
+        spin.hand_over_went(got.is_some(), took);
+        if let Some(v) = got {
+            spin.record(budget, took);
+            return Ok(v);
+        }
+    }
     let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
     if got.is_ok() {
         spin.record(budget, start.elapsed());
     }
     got
+}
+
+/// A caller that has just woken a peer asleep for long (a site that
+/// [parks at once](AdaptiveSpin::parks_at_once)) yields its CPU once before
+/// it parks, with a flag on `bell` that asks the peer to yield back once it
+/// has notified it. The kernel tends to wake the peer on the waker's CPU,
+/// where it runs only once the waker stops. A futex sleep would stop it,
+/// and the answer's futex wake would bring it back: two trips through the
+/// scheduler. Handed over, the caller is back as soon as main has answered
+/// and yielded. Where the peer runs on another CPU or answers later, this
+/// costs a system call or two before the park; where another thread holds
+/// the CPU for a time slice, it costs that slice. The wait site notices
+/// both and stops trying, but for a probe now and then
+/// ([`AdaptiveSpin::hands_over`]).
+#[cold]
+fn hand_over<T>(bell: &Doorbell, ready: &mut impl FnMut() -> Option<T>) -> Option<T> {
+    let handing = bell.hand_over();
+    if let Some(v) = ready() {
+        return Some(v);
+    }
+    std::thread::yield_now();
+    drop(handing);
+    ready()
 }
 
 fn spin_then_park<T>(

@@ -27,9 +27,24 @@ pub(crate) struct AdaptiveSpin {
     /// Smoothed duration of recent waits, in nanoseconds (1/4 weight to the newest).
     typical_ns: AtomicU64,
     waits: AtomicU32,
+    /// Misses of the hand-overs in a row that did not pay (see
+    /// `park::hand_over`), then the waits that skipped one since.
+    hand_over_misses: AtomicU32,
     min: Duration,
     max: Duration,
 }
+
+/// Misses in a row after which a site stops handing over, but for every
+/// [`PROBE_EVERY`]th wait. A hand-over that found no answer costs a system
+/// call or a switch, and counts one: the peer ran elsewhere, or answers
+/// later (a host that answers from its own loop); it happens now and then
+/// even where hand-overs pay (1 % of the cold calls measured).
+const HAND_OVER_MISSES: u32 = 8;
+/// A hand-over that took longer than this lost the CPU to another thread
+/// for a time slice (Linux gives 0.75 ms or more), where a futex wake would
+/// have preempted it; it counts half of [`HAND_OVER_MISSES`], answered or
+/// not. A cold call takes 20–200 µs on the VM measured.
+const HAND_OVER_LOST: Duration = Duration::from_micros(500);
 
 impl AdaptiveSpin {
     /// A budget between `min` and `max`, starting optimistic (at `max`).
@@ -37,6 +52,7 @@ impl AdaptiveSpin {
         AdaptiveSpin {
             typical_ns: AtomicU64::new(0),
             waits: AtomicU32::new(0),
+            hand_over_misses: AtomicU32::new(0),
             min,
             max,
         }
@@ -50,6 +66,33 @@ impl AdaptiveSpin {
         self.min.is_zero()
             && self.typical_ns.load(Ordering::Relaxed) > self.max.as_nanos() as u64 / 2
             && self.waits.load(Ordering::Relaxed) % PROBE_EVERY != 0
+    }
+
+    /// Whether a wait that [parks at once](Self::parks_at_once) should hand
+    /// its CPU over first: yes until hand-overs stop paying (the peer's
+    /// answer comes later, from elsewhere, or the CPU is contended), then
+    /// every [`PROBE_EVERY`]th time, to notice when they pay again.
+    pub(crate) fn hands_over(&self) -> bool {
+        let misses = self.hand_over_misses.load(Ordering::Relaxed);
+        if misses < HAND_OVER_MISSES {
+            return true;
+        }
+        self.hand_over_misses
+            .store(misses.wrapping_add(1), Ordering::Relaxed);
+        misses % PROBE_EVERY == 0
+    }
+
+    /// Reports a hand-over: it paid if the answer was there when the CPU
+    /// came back, and the CPU came back without a time slice lost.
+    pub(crate) fn hand_over_went(&self, answered: bool, took: Duration) {
+        let miss = match (answered, took <= HAND_OVER_LOST) {
+            (true, true) => return self.hand_over_misses.store(0, Ordering::Relaxed),
+            (false, true) => 1,
+            (_, false) => HAND_OVER_MISSES / 2,
+        };
+        let misses = self.hand_over_misses.load(Ordering::Relaxed);
+        self.hand_over_misses
+            .store(misses.wrapping_add(miss), Ordering::Relaxed);
     }
 
     /// How long the next wait should spin before it parks.
@@ -156,6 +199,37 @@ mod tests {
 
     fn spins(spin: &AdaptiveSpin, n: usize) -> Vec<Duration> {
         (0..n).map(|_| spin.budget().spin).collect()
+    }
+
+    #[test]
+    fn hand_overs_stop_once_they_miss_and_are_probed_now_and_then() {
+        let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
+        let paid = Duration::from_micros(20);
+        for _ in 0..10 {
+            assert!(spin.hands_over());
+            spin.hand_over_went(true, paid);
+        }
+        // Misses without an answer, as many as may come now and then...
+        for _ in 0..HAND_OVER_MISSES - 1 {
+            assert!(spin.hands_over());
+            spin.hand_over_went(false, paid);
+        }
+        // ...then one that also cost a time slice.
+        assert!(spin.hands_over());
+        spin.hand_over_went(true, Duration::from_millis(3));
+        let tried: Vec<bool> = (0..3 * PROBE_EVERY).map(|_| spin.hands_over()).collect();
+        assert_eq!(tried.iter().filter(|&&t| t).count(), 3, "{tried:?}");
+        // A probe that pays brings hand-overs back.
+        let probe = (0..=PROBE_EVERY).find(|_| spin.hands_over());
+        assert!(probe.is_some());
+        spin.hand_over_went(true, paid);
+        assert!((0..5).all(|_| spin.hands_over()));
+        // Two time slices lost in a row are enough to stop.
+        for _ in 0..2 {
+            assert!(spin.hands_over());
+            spin.hand_over_went(true, Duration::from_millis(3));
+        }
+        assert!(!spin.hands_over());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 7;
+pub(crate) const LAYOUT_VERSION: u32 = 8;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;
@@ -52,6 +52,10 @@ pub(crate) struct SegmentHeader {
 pub(crate) struct DoorbellWord {
     pub seq: FutexWord,
     pub sleepers: AtomicU32,
+    /// Non-zero while a waiter has yielded its CPU to the notifier rather
+    /// than sleep, and asks it to yield back once it has notified (see
+    /// `wait::Doorbell::hand_over`). A hint, never trusted for more.
+    pub handed: AtomicU32,
 }
 
 /// A value alone on its own pair of cache lines.
