@@ -3,7 +3,8 @@
 //! its CPU before parking (`wait::park::hand_over`); main yields back when
 //! it answers. Whatever way the request and the answer take (the call line,
 //! the rings, an answer streamed past the ring's size, deferred to another
-//! thread, a failure), with main on its own thread or hosted, and with
+//! thread, a failure, an answer too long to send), with main on its own
+//! thread or hosted, and with
 //! several threads calling at once, every caller gets its own answer, and
 //! no wake-up is lost: a lost one would cost a 50 ms park slice, and the
 //! median call must stay far below that (the calls take tens of
@@ -31,11 +32,14 @@ const STREAMED: usize = 300 * 1024;
 const MEDIAN_WITHIN: Duration = Duration::from_millis(25);
 /// Longer than the call line's room: the request takes the ring.
 const LONG_ARG: usize = 100;
+/// The longest message main may send; `too_long` answers with more.
+const MAX_MESSAGE: usize = 512 * 1024;
 
 /// A main that answers on every way an answer can take.
 fn main(hosted: bool) -> IpcMain {
     let config = Config::default()
         .reply_ring_capacity(64 * 1024)
+        .max_message_len(MAX_MESSAGE)
         .dispatcher_thread(!hosted);
     let ipc = IpcMain::with_config(config).unwrap();
     ipc.on("line", |event, arg| {
@@ -61,6 +65,10 @@ fn main(hosted: bool) -> IpcMain {
     .unwrap();
     ipc.on("fails", |event, _| {
         event.take_responder().unwrap().fail("refused");
+    })
+    .unwrap();
+    ipc.on("too_long", |event, _| {
+        event.set_return_value(vec![0; MAX_MESSAGE + 1]);
     })
     .unwrap();
     ipc
@@ -99,6 +107,12 @@ fn cold_calls(r: &IpcRenderer, channel: &str, tag: u8, len: usize) -> Duration {
                 Err(Error::HandlerFailed { message, .. }) => assert_eq!(message, "refused"),
                 other => panic!("call {i} on {channel}: {other:?}"),
             },
+            "too_long" => match got {
+                Err(Error::MessageTooLarge { len, max }) => {
+                    assert_eq!((len, max), (MAX_MESSAGE + 1, MAX_MESSAGE))
+                }
+                other => panic!("call {i} on {channel}: {other:?}"),
+            },
             "ring" => assert_eq!(got.unwrap(), arg.repeat(32), "call {i}"),
             "streamed" => {
                 let got = got.unwrap();
@@ -129,6 +143,8 @@ fn cold_calls_get_their_answers_whatever_way_they_take() {
             ("deferred", 4),
             ("deferred", LONG_ARG),
             ("fails", 4),
+            ("fails", LONG_ARG),
+            ("too_long", 4),
             ("line", 4),
         ];
         for (tag, (channel, len)) in ways.into_iter().enumerate() {

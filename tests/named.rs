@@ -73,9 +73,9 @@ fn role_truncates_first() {
 }
 
 /// Connects, works, then finds its segment's descriptor and empties it.
-/// Without a receiver thread: one woken after the ping (and run late on a
-/// busy machine) would read the emptied ring and die of SIGBUS, which main
-/// would see as an exit, not a truncation.
+/// Without a receiver thread: one that has not parked yet (started late on
+/// a busy machine) would read the emptied ring and die of SIGBUS, which
+/// main would see as an exit, not a truncation.
 fn role_truncates_later() {
     let ipc = IpcRenderer::from_env_without_receiver().unwrap();
     assert_eq!(ipc.send_sync("ping", []).unwrap(), b"pong");

@@ -236,6 +236,10 @@ impl Dispatcher {
                 continue;
             }
             if self.armed {
+                r.web_contents
+                    .conn
+                    .may_hand_back
+                    .store(true, Ordering::Relaxed);
                 r.data_bell.set_waiting(true);
             }
             self.slots.push(Slot::new(r, max_message));

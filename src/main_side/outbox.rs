@@ -95,11 +95,10 @@ pub(crate) struct Outgoing {
     pub(super) streaming: usize,
     /// Ring bytes that writer waits to be free for its next piece.
     pub(super) awaited_room: usize,
-    /// A notify that answered a call found that its caller handed its CPU
-    /// over to main rather than sleep (see `Doorbell::hand_over`): whoever
-    /// lets go of `out` with the answer written yields back
-    /// (`Connection::hand_back`). Kept past a word on the line that the
-    /// answer comes through the ring, until the reply is in the ring.
+    /// A notify that put a reply in the ring found that a caller waiting
+    /// for replies handed its CPU over to main rather than sleep (see
+    /// `Doorbell::hand_over`): whoever lets go of `out` next yields back
+    /// (`Connection::hand_back`).
     handed_over: Cell<bool>,
 }
 
@@ -148,16 +147,25 @@ impl Outgoing {
     /// ring: when they do not fit, or when records wait in the outbox or
     /// behind a stream, which an answer on the line would overtake (what is
     /// already in the ring, the caller reads before it returns). Returns
-    /// whether the answer is on the line. Wakes the caller if it sleeps.
-    pub fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> bool {
-        let on_line = bytes.len() <= ANSWER_ROOM && self.is_clear();
+    /// whether the answer is on the line, and whether its caller handed
+    /// its CPU over to main (see `Doorbell::hand_over`; not taken while the
+    /// outbox holds records, which the answer's reply would wait behind).
+    /// Wakes the caller if it sleeps.
+    pub fn answer_on_line(
+        &self,
+        seq: u64,
+        call_id: u64,
+        status: Status,
+        bytes: &[u8],
+    ) -> (bool, bool) {
+        let clear = self.is_clear();
+        let on_line = bytes.len() <= ANSWER_ROOM && clear;
         match on_line {
             true => self.line.answer(seq, call_id, status, bytes),
             false => self.line.answer(seq, call_id, Status::InRing, &[]),
         }
         self.line_bell.notify();
-        self.note_hand_over(&self.line_bell);
-        on_line
+        (on_line, clear && self.line_bell.take_hand_over())
     }
 
     /// Ring bytes still waiting to be written: the outbox, and what a

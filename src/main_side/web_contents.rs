@@ -166,7 +166,8 @@ impl Connection {
     /// that it takes what main just wrote on the CPU they share, unless
     /// main has yielded to this renderer since it last asked renderers to
     /// kick it: no renderer can make main yield more often than main goes
-    /// to sleep.
+    /// to sleep. The yield may come inside a listener's `set_return_value`,
+    /// with whatever locks the listener holds.
     #[inline]
     pub fn hand_back(&self, handed: bool) {
         if handed && self.may_hand_back.swap(false, Ordering::Relaxed) {
@@ -267,15 +268,23 @@ impl Connection {
         value: &[u8],
         stream: bool,
     ) -> Result<()> {
-        if let Route::Line { seq } = route
-            && self.answer_on_line(seq, call_id, Status::Value, value)?
-        {
-            return Ok(());
+        let mut handed = false;
+        if let Route::Line { seq } = route {
+            let on_line;
+            (on_line, handed) = self.answer_on_line(seq, call_id, Status::Value, value)?;
+            if on_line {
+                self.hand_back(handed);
+                return Ok(());
+            }
         }
-        match stream {
+        let answered = match stream {
             true => self.answer_blocked_caller(call_id, value),
             false => self.answer(call_id, value),
-        }
+        };
+        // A caller on the line that handed its CPU over takes the reply
+        // now that it is in the ring.
+        self.hand_back(handed);
+        answered
     }
 
     /// [`Self::fail`] of a sync call that came by `route`.
@@ -285,18 +294,29 @@ impl Connection {
         };
         let payload = failure.encode_text(detail, self.max_message);
         match self.answer_on_line(seq, call_id, Status::Failure, &payload) {
-            Ok(true) => {
+            Ok((true, handed)) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                self.hand_back(handed);
             }
-            Ok(false) => self.fail(call_id, failure, detail),
+            Ok((false, handed)) => {
+                self.fail(call_id, failure, detail);
+                self.hand_back(handed);
+            }
             Err(_) => {}
         }
     }
 
     /// Answers request `seq` on the call line (see
     /// [`Outgoing::answer_on_line`]), and lets the dispatcher take the next.
-    /// Returns whether the answer went on the line.
-    fn answer_on_line(&self, seq: u64, call_id: u64, status: Status, bytes: &[u8]) -> Result<bool> {
+    /// Returns whether the answer went on the line, and whether its caller
+    /// handed its CPU over, for [`Self::hand_back`] once the answer is out.
+    fn answer_on_line(
+        &self,
+        seq: u64,
+        call_id: u64,
+        status: Status,
+        bytes: &[u8],
+    ) -> Result<(bool, bool)> {
         let guard = self.out.lock();
         // Before the answer is out: once its caller has it, it may publish
         // its next request at once, and the dispatcher must not refuse that
@@ -305,14 +325,10 @@ impl Connection {
         // SYNC(line_owed): Relaxed: it orders nothing; an honest renderer's
         // next request comes after it read this answer.
         self.line_owed.store(false, Ordering::Relaxed);
-        let out = guard.as_ref().ok_or(Error::Disconnected)?;
-        let on_line = out.answer_on_line(seq, call_id, status, bytes);
-        // Only word that the answer comes through the ring: the push of
-        // the reply, which follows, hands the CPU back.
-        let handed = on_line && out.take_handed_over();
-        drop(guard);
-        self.hand_back(handed);
-        Ok(on_line)
+        guard
+            .as_ref()
+            .map(|out| out.answer_on_line(seq, call_id, status, bytes))
+            .ok_or(Error::Disconnected)
     }
 
     /// Answers call `call_id` with an error the caller decodes into its
