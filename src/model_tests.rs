@@ -10,7 +10,7 @@ use crate::ring::{Consumer, Producer, PushError};
 use crate::sync::{AtomicU64, Backing, Ordering, SharedBytes};
 use crate::wait::{Doorbell, Wake};
 use crate::wire::layout::{DoorbellWord, RingControl};
-use crate::wire::record::Kind;
+use crate::wire::record::{Kind, RecordHeader};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
@@ -109,6 +109,22 @@ fn ring_publish_consume() {
     });
 }
 
+/// The consumer's side of the sleep handshake: looks, announces that it
+/// sleeps, looks again, sleeps; until a record comes.
+fn pop_or_park(consumer: &mut Consumer, bell: &Doorbell, body: &mut Vec<u8>) -> RecordHeader {
+    loop {
+        if let Some(h) = consumer.pop(body).unwrap() {
+            return h;
+        }
+        let prepared = bell.prepare(Duration::MAX).unwrap();
+        if let Some(h) = consumer.pop(body).unwrap() {
+            bell.cancel(prepared);
+            return h;
+        }
+        bell.sleep(prepared, Duration::MAX);
+    }
+}
+
 /// A waiter that hands its CPU over (`wait::park::hand_over`) before it
 /// parks still gets its wake-up, and leaves no flag behind: the notifier
 /// takes it, or the waiter withdraws it.
@@ -138,21 +154,7 @@ fn a_hand_over_loses_no_wakeup_and_leaves_no_flag() {
                 }
             }
         };
-        let got = got.or_else(|| consumer.pop(&mut body).unwrap());
-        let h = match got {
-            Some(h) => h,
-            None => loop {
-                let prepared = bell.prepare(Duration::MAX).unwrap();
-                if let Some(h) = consumer.pop(&mut body).unwrap() {
-                    bell.cancel(prepared);
-                    break h;
-                }
-                bell.sleep(prepared, Duration::MAX);
-                if let Some(h) = consumer.pop(&mut body).unwrap() {
-                    break h;
-                }
-            },
-        };
+        let h = got.unwrap_or_else(|| pop_or_park(&mut consumer, &bell, &mut body));
         assert_eq!(h.tag, 7);
         t.join().unwrap();
         assert_eq!(ring.ctrl.data.handed.load(Ordering::Relaxed), 0);
@@ -176,17 +178,7 @@ fn doorbell_never_loses_a_wakeup() {
         });
         let bell = ring.bell(&ring.ctrl.data);
         let mut body = Vec::new();
-        let h = loop {
-            if let Some(h) = consumer.pop(&mut body).unwrap() {
-                break h;
-            }
-            let prepared = bell.prepare(Duration::MAX).unwrap();
-            if let Some(h) = consumer.pop(&mut body).unwrap() {
-                bell.cancel(prepared);
-                break h;
-            }
-            bell.sleep(prepared, Duration::MAX);
-        };
+        let h = pop_or_park(&mut consumer, &bell, &mut body);
         assert_eq!(h.tag, 7);
         assert_eq!(&body[1..], &payload(7));
         t.join().unwrap();
