@@ -30,6 +30,9 @@ pub(crate) struct AdaptiveSpin {
     /// Misses of the hand-overs in a row that did not pay (see
     /// `park::hand_over`), then the waits that skipped one since.
     hand_over_misses: AtomicU32,
+    /// Once a site stopped handing over: every how many waits it tries
+    /// again. Doubles while those tries lose time slices.
+    hand_over_probes: AtomicU32,
     min: Duration,
     max: Duration,
 }
@@ -43,8 +46,13 @@ const HAND_OVER_MISSES: u32 = 8;
 /// A hand-over that took longer than this lost the CPU to another thread
 /// for a time slice (Linux gives 0.75 ms or more), where a futex wake would
 /// have preempted it; it counts half of [`HAND_OVER_MISSES`], answered or
-/// not. A cold call takes 20–200 µs on the VM measured.
+/// not, and doubles the interval between later tries, up to
+/// [`HAND_OVER_PROBES_MAX`]. A cold call takes 20–200 µs on the VM measured.
 const HAND_OVER_LOST: Duration = Duration::from_micros(500);
+/// The longest interval between tries of a site that stopped handing
+/// over: under lasting contention, one cold call in this many loses a
+/// time slice to a try.
+const HAND_OVER_PROBES_MAX: u32 = 1024;
 
 impl AdaptiveSpin {
     /// A budget between `min` and `max`, starting optimistic (at `max`).
@@ -53,6 +61,7 @@ impl AdaptiveSpin {
             typical_ns: AtomicU64::new(0),
             waits: AtomicU32::new(0),
             hand_over_misses: AtomicU32::new(0),
+            hand_over_probes: AtomicU32::new(PROBE_EVERY),
             min,
             max,
         }
@@ -71,7 +80,8 @@ impl AdaptiveSpin {
     /// Whether a wait that [parks at once](Self::parks_at_once) should hand
     /// its CPU over first: yes until hand-overs stop paying (the peer's
     /// answer comes later, from elsewhere, or the CPU is contended), then
-    /// every [`PROBE_EVERY`]th time, to notice when they pay again.
+    /// every [`PROBE_EVERY`]th time (less often while those tries lose time
+    /// slices), to notice when they pay again.
     pub(crate) fn hands_over(&self) -> bool {
         let misses = self.hand_over_misses.load(Ordering::Relaxed);
         if misses < HAND_OVER_MISSES {
@@ -79,18 +89,29 @@ impl AdaptiveSpin {
         }
         self.hand_over_misses
             .store(misses.wrapping_add(1), Ordering::Relaxed);
-        misses % PROBE_EVERY == 0
+        misses % self.hand_over_probes.load(Ordering::Relaxed) == 0
     }
 
     /// Reports a hand-over: it paid if the answer was there when the CPU
     /// came back, and the CPU came back without a time slice lost.
     pub(crate) fn hand_over_went(&self, answered: bool, took: Duration) {
-        let miss = match (answered, took <= HAND_OVER_LOST) {
-            (true, true) => return self.hand_over_misses.store(0, Ordering::Relaxed),
-            (false, true) => 1,
-            (_, false) => HAND_OVER_MISSES / 2,
-        };
         let misses = self.hand_over_misses.load(Ordering::Relaxed);
+        let miss = match (answered, took <= HAND_OVER_LOST) {
+            (true, true) => {
+                self.hand_over_probes.store(PROBE_EVERY, Ordering::Relaxed);
+                return self.hand_over_misses.store(0, Ordering::Relaxed);
+            }
+            (false, true) => 1,
+            (_, false) => {
+                if misses >= HAND_OVER_MISSES {
+                    // A try that lost a time slice: try half as often.
+                    let every = self.hand_over_probes.load(Ordering::Relaxed);
+                    let every = (every * 2).min(HAND_OVER_PROBES_MAX);
+                    self.hand_over_probes.store(every, Ordering::Relaxed);
+                }
+                HAND_OVER_MISSES / 2
+            }
+        };
         self.hand_over_misses
             .store(misses.wrapping_add(miss), Ordering::Relaxed);
     }
@@ -230,6 +251,19 @@ mod tests {
             spin.hand_over_went(true, Duration::from_millis(3));
         }
         assert!(!spin.hands_over());
+        // Tries that keep losing time slices come ever more rarely, down
+        // to one in HAND_OVER_PROBES_MAX.
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            let gap = (1..=2 * HAND_OVER_PROBES_MAX)
+                .find(|_| spin.hands_over())
+                .unwrap();
+            spin.hand_over_went(false, Duration::from_millis(3));
+            gaps.push(gap);
+        }
+        assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+        assert!(gaps[7] > HAND_OVER_PROBES_MAX / 2, "{gaps:?}");
+        assert!(gaps[7] <= HAND_OVER_PROBES_MAX, "{gaps:?}");
     }
 
     #[test]
