@@ -109,6 +109,17 @@ fn ring_publish_consume() {
     });
 }
 
+/// The producer's side: publishes the record tagged 7 and rings the data
+/// doorbell, which it returns.
+fn publish_seven(producer: &mut Producer, ring: &SharedRing) -> Doorbell {
+    producer
+        .try_push(Kind::Message, b"c", &payload(7), 7)
+        .unwrap();
+    let bell = ring.bell(&ring.ctrl.data);
+    bell.notify();
+    bell
+}
+
 /// The consumer's side of the sleep handshake: looks, announces that it
 /// sleeps, looks again, sleeps; until a record comes.
 fn pop_or_park(consumer: &mut Consumer, bell: &Doorbell, body: &mut Vec<u8>) -> RecordHeader {
@@ -134,14 +145,7 @@ fn a_hand_over_loses_no_wakeup_and_leaves_no_flag() {
         let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
-        let t = thread::spawn(move || {
-            producer
-                .try_push(Kind::Message, b"c", &payload(7), 7)
-                .unwrap();
-            let bell = r.bell(&r.ctrl.data);
-            bell.notify();
-            bell.take_hand_over()
-        });
+        let t = thread::spawn(move || publish_seven(&mut producer, &r).take_hand_over());
         let bell = ring.bell(&ring.ctrl.data);
         let mut body = Vec::new();
         let got = {
@@ -170,12 +174,7 @@ fn doorbell_never_loses_a_wakeup() {
         let ring = SharedRing::new(64);
         let (mut producer, mut consumer) = ring.halves();
         let r = ring.clone();
-        let t = thread::spawn(move || {
-            producer
-                .try_push(Kind::Message, b"c", &payload(7), 7)
-                .unwrap();
-            r.bell(&r.ctrl.data).notify();
-        });
+        let t = thread::spawn(move || drop(publish_seven(&mut producer, &r)));
         let bell = ring.bell(&ring.ctrl.data);
         let mut body = Vec::new();
         let h = pop_or_park(&mut consumer, &bell, &mut body);

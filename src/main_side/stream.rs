@@ -246,9 +246,7 @@ impl Connection {
             let next = rest.peek().map(size);
             if broken.is_none() && next.is_none() && !waited {
                 // All of it fit at once (the common case): as `push`.
-                let handed = out.take_handed_over();
-                drop(guard);
-                self.hand_back(handed);
+                self.unlock_and_hand_back(guard);
                 return Ok(Streamed::Whole);
             }
             if broken.is_some() || next.is_none() {
@@ -257,9 +255,7 @@ impl Connection {
                 let flushed = out.flush();
                 let backlog = out.backlog();
                 self.queued.store(backlog, Ordering::Relaxed);
-                let handed = out.take_handed_over();
-                drop(guard);
-                self.hand_back(handed);
+                self.unlock_and_hand_back(guard);
                 if backlog == 0 {
                     self.sent.notify();
                 }
@@ -275,9 +271,7 @@ impl Connection {
             self.queued.store(out.backlog(), Ordering::Relaxed);
             // The caller reads the pieces so far, which frees the room
             // waited for below, on the CPU it may have handed to main.
-            let handed = out.take_handed_over();
-            drop(guard);
-            self.hand_back(handed);
+            self.unlock_and_hand_back(guard);
             waited = true;
             let room = self.wait_for_room(needed, patience);
             guard = self.out.lock();
@@ -289,9 +283,7 @@ impl Connection {
                 let queued = out.queue_rest_first(kind, call_id, rest);
                 let backlog = out.backlog();
                 self.queued.store(backlog, Ordering::Relaxed);
-                let handed = out.take_handed_over();
-                drop(guard);
-                self.hand_back(handed);
+                self.unlock_and_hand_back(guard);
                 if backlog == 0 {
                     self.sent.notify();
                 }

@@ -161,6 +161,14 @@ impl Connection {
         }
     }
 
+    /// Lets go of `out`, then yields back to a caller that handed its CPU
+    /// over (see [`Self::hand_back`]), as a notify under the lock found.
+    pub fn unlock_and_hand_back(&self, guard: MutexGuard<'_, Option<Outgoing>>) {
+        let handed = guard.as_ref().is_some_and(Outgoing::take_handed_over);
+        drop(guard);
+        self.hand_back(handed);
+    }
+
     /// Yields once if a caller of this renderer `handed` its CPU over to main
     /// (`Outgoing::take_handed_over`, taken before `out` was let go), so
     /// that it takes what main just wrote on the CPU they share, unless
@@ -201,9 +209,7 @@ impl Connection {
         // Under the lock, so concurrent pushers and flushes cannot reorder it.
         let backlog = out.backlog();
         self.queued.store(backlog, Ordering::Relaxed);
-        let handed = out.take_handed_over();
-        drop(guard);
-        self.hand_back(handed);
+        self.unlock_and_hand_back(guard);
         result.map(|()| backlog).map_err(|Broken(reason)| {
             self.disconnect(reason);
             Error::Disconnected
@@ -230,9 +236,7 @@ impl Connection {
         }
         let result = out.forward(channel, payload, from, sender);
         self.queued.store(out.backlog(), Ordering::Relaxed);
-        let handed = out.take_handed_over();
-        drop(guard);
-        self.hand_back(handed);
+        self.unlock_and_hand_back(guard);
         match result {
             Ok(()) => Ok(true),
             Err(ForwardFailed::Sender(over)) => Err(over.to_string()),
@@ -362,9 +366,7 @@ impl Connection {
         self.queued.store(out.backlog(), Ordering::Relaxed);
         let emptied = moved && out.backlog() == 0;
         let streamer_may_go_on = out.streamer_may_go_on();
-        let handed = out.take_handed_over();
-        drop(guard);
-        self.hand_back(handed);
+        self.unlock_and_hand_back(guard);
         if emptied {
             self.sent.notify();
         }
