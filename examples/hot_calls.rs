@@ -9,10 +9,10 @@
 //!
 //! Main registers an `echo` listener and re-executes this program as its
 //! renderer, which makes the calls (16-byte request and answer, the call
-//! line's case) and prints the mean time of one. Under callgrind both
-//! processes run slowly, so each call's waits poll only a few times and the
-//! counts per call are close to the software's own; divide a function's
-//! inclusive count by the number of calls.
+//! line's case) and prints the mean time of one. For instructions per call,
+//! divide a function's inclusive count by the number of calls, and leave out
+//! the waits' polls (`wait::wait_for`'s loop), whose number depends on how
+//! the two processes happened to interleave.
 
 use ringipc::{IpcMain, IpcRenderer};
 use std::process::{Command, ExitCode};
@@ -26,17 +26,19 @@ fn main() -> ExitCode {
     if as_renderer {
         args.remove(0);
     }
-    let calls = match args.first().map(|n| n.parse::<u32>()) {
-        None => 1_000_000,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("usage: hot_calls [number of calls, at least 1]");
-            return ExitCode::FAILURE;
-        }
+    let calls = match args.as_slice() {
+        [] => Some(1_000_000),
+        [n] => n.parse::<u32>().ok().filter(|&n| n > 0),
+        _ => None,
     };
-    let result = match as_renderer {
-        true => renderer(calls),
-        false => main_process(calls),
+    let Some(calls) = calls else {
+        eprintln!("usage: hot_calls [number of calls, at least 1]");
+        return ExitCode::FAILURE;
+    };
+    let result = if as_renderer {
+        renderer(calls)
+    } else {
+        main_process(calls)
     };
     match result {
         Ok(code) => code,
@@ -55,9 +57,10 @@ fn main_process(calls: u32) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut renderer = Command::new(std::env::current_exe()?);
     renderer.arg(RENDERER).arg(calls.to_string());
     let (_renderer, mut child) = ipc.spawn(&mut renderer)?;
-    Ok(match child.wait()?.success() {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::FAILURE,
+    Ok(if child.wait()?.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
@@ -70,6 +73,7 @@ fn renderer(calls: u32) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ipc.send_sync_into("echo", request, &mut answer, None)?;
     }
     let took = start.elapsed();
+    // The last answer only: checking each would add to what is measured.
     if answer != request {
         return Err("the echo came back different".into());
     }
