@@ -66,6 +66,23 @@ pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
     pid
 }
 
+/// A forked child that only burns a CPU, until [`kill_and_reap`].
+pub fn busy_loop() -> libc::pid_t {
+    fork_child(|| {
+        let mut x = 1u64;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    })
+}
+
+/// Ends a forked child that would not end by itself, and reaps it.
+pub fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
+}
+
 /// A fresh zeroed mapping of `len` bytes that a forked child shares.
 pub fn map_shared(len: usize) -> *mut libc::c_void {
     // SAFETY: a fresh shared anonymous mapping; nothing aliases it.

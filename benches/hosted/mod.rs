@@ -1,8 +1,9 @@
 //! The comparison's hosted variants: main driven by its host rather than by
 //! its own dispatcher thread — a `dispatch` loop, an epoll loop on main's
 //! descriptor, and (feature `tokio`) tokio — each beside the threaded main,
-//! hot and cold, the threaded main again with idle renderers beside the
-//! measuring one, plus the idle CPU of a hosted main with 64 renderers.
+//! hot and cold, the threaded main and the epoll host again with idle
+//! renderers beside the measuring one, plus the idle CPU of a hosted main
+//! with 64 renderers.
 //!
 //! Each variant is a fresh main in the bench's main process, driven by a
 //! thread of its own, with one renderer (this binary again, under
@@ -133,14 +134,18 @@ pub fn run_all() {
     println!();
     println!("main's drivers: 16-byte send_sync, {HOT} hot round trips, {COLD} cold ones");
     println!(
-        "{:<42} {:>9} {:>9} {:>11} {:>11} {:>9}",
+        "{:<52} {:>9} {:>9} {:>11} {:>11} {:>9}",
         "main", "p50 ns", "p99 ns", "cold p50", "cold p99", "p50/thread"
     );
     let mut thread_p50 = None;
     let variants = Driver::all().into_iter().map(|d| (d, 0));
     // A cold call's request may belong to a quiet renderer among many,
-    // which main's first round after waking must not skip.
-    let variants = variants.chain([(Driver::Thread, COMPANIONS)]);
+    // which main's first round after waking must not skip; that round
+    // looks at all of them.
+    let variants = variants.chain([
+        (Driver::Thread, COMPANIONS),
+        (Driver::Epoll, IDLE_RENDERERS - 1),
+    ]);
     for (driver, companions) in variants {
         let ipc = hosted_main(driver);
         let driving = drive(&ipc, driver);
@@ -168,7 +173,7 @@ pub fn run_all() {
             n => format!("{}, {n} idle beside", driver.name()),
         };
         println!(
-            "{:<42} {:>9} {:>9} {:>11} {:>11} {:>8.2}x",
+            "{:<52} {:>9} {:>9} {:>11} {:>11} {:>8.2}x",
             name,
             f[0],
             f[1],

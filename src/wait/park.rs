@@ -2,7 +2,7 @@
 //! guarded by a [`Doorbell`].
 
 use super::Doorbell;
-use super::spin::{AdaptiveSpin, Spinning};
+use super::spin::{AdaptiveSpin, HandOver, Spinning};
 use std::time::{Duration, Instant};
 
 /// The deadline `timeout` from now; `None` (no deadline) when it lies
@@ -33,11 +33,12 @@ pub(super) const POLL_PARK_SLICE: Duration = Duration::MAX;
 /// cache-line transfer the wait is for.
 const FIRST_BURST: usize = 64;
 
-/// Spins on `ready` for the budget `spin` grants (none at all when it
-/// [parks at once](AdaptiveSpin::parks_at_once)), then parks on `bell` in
-/// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready` yields a value, `deadline` passes,
-/// or `peer_alive` says the other side is gone. The time the wait took
-/// teaches `spin` for next time.
+/// Spins on `ready` for the budget `spin` grants, then parks on `bell` in
+/// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready`
+/// yields a value, `deadline` passes, or `peer_alive` says the other side
+/// is gone. The time the wait took teaches `spin` for next time. A wait
+/// right after this thread woke its peer hands its CPU over instead of
+/// spinning ([`wait_after_waking`]).
 pub(crate) fn wait_for<T>(
     bell: &Doorbell,
     spin: &AdaptiveSpin,
@@ -45,24 +46,50 @@ pub(crate) fn wait_for<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    let parks_at_once = spin.parks_at_once();
-    if !parks_at_once {
-        for _ in 0..FIRST_BURST {
-            if let Some(v) = ready() {
-                spin.record_quick();
-                return Ok(v);
-            }
-            std::hint::spin_loop();
+    if spin.follows_a_wake() {
+        return wait_after_waking(bell, spin, deadline, ready, peer_alive);
+    }
+    for _ in 0..FIRST_BURST {
+        if let Some(v) = ready() {
+            spin.record_quick();
+            return Ok(v);
         }
+        std::hint::spin_loop();
     }
     let start = Instant::now();
     let budget = spin.budget();
-    if parks_at_once && spin.hands_over() {
-        let got = hand_over(bell, &mut ready);
-        let took = start.elapsed();
-        spin.hand_over_went(got.is_some(), took);
+    let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
+    if got.is_ok() {
+        spin.record(budget, start.elapsed());
+    }
+    got
+}
+
+/// A wait right after this thread woke its peer from a sleep. The kernel
+/// tends to wake the peer on the waker's CPU, where it runs only once the
+/// waker stops: a waiter that spun there would hold its own answer back
+/// for the whole spin, and one that parked would take two trips through
+/// the scheduler (measured: one cold call in five took 130 µs instead of
+/// 20 while both sides spun in turn on one of two CPUs). So the waiter
+/// hands its CPU over ([`hand_over`]) for as long as its budget lets it
+/// spin. Where another thread competes for the CPU, a yield gives that
+/// thread the CPU instead, and the wait site learns to spin as other
+/// waits do ([`AdaptiveSpin::hands_over`]); then it parks.
+fn wait_after_waking<T>(
+    bell: &Doorbell,
+    spin: &AdaptiveSpin,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<T>,
+    peer_alive: impl FnMut() -> bool,
+) -> Result<T, Unmet> {
+    let start = Instant::now();
+    let budget = spin.budget();
+    if spin.hands_over() {
+        let until = deadline.map_or(start + budget.spin, |d| d.min(start + budget.spin));
+        let (got, went) = hand_over(bell, &mut ready, until);
+        spin.hand_over_went(went);
         if let Some(v) = got {
-            spin.record(budget, took);
+            spin.record(budget, start.elapsed());
             return Ok(v);
         }
     }
@@ -73,27 +100,54 @@ pub(crate) fn wait_for<T>(
     got
 }
 
-/// A caller that has just woken a peer asleep for long (a site that
-/// [parks at once](AdaptiveSpin::parks_at_once)) yields its CPU once before
-/// it parks, with a flag on `bell` that asks the peer to yield back once it
-/// has notified it. The kernel tends to wake the peer on the waker's CPU,
-/// where it runs only once the waker stops. A futex sleep would stop it,
-/// and the answer's futex wake would bring it back: two trips through the
-/// scheduler. Handed over, the caller is back as soon as main has answered
-/// and yielded. Where the peer runs on another CPU or answers later, this
-/// costs a system call or two before the park; where another thread holds
-/// the CPU for a time slice, it costs that slice. The wait site notices
-/// both and stops trying, but for a probe now and then
-/// ([`AdaptiveSpin::hands_over`]).
+/// A yield that came back later than this without the answer gave the CPU
+/// to another thread, not to the peer (which answers within microseconds
+/// of running, and yields back).
+const YIELD_TO_ANOTHER: Duration = Duration::from_micros(20);
+
+/// A yield that came back later than this cost a time slice (Linux gives
+/// 0.75 ms or more) where a futex wake would have preempted the thread
+/// that had the CPU, answered or not. A cold call takes 20–200 µs on the
+/// VM measured.
+const YIELD_LOST_A_SLICE: Duration = Duration::from_micros(500);
+
+/// Yields the CPU, with a flag raised on `bell` that asks the peer to
+/// yield back once it has notified it, until `ready` yields a value,
+/// `until` passes (after one yield at least), or a yield shows that
+/// another thread competes for the CPU. Returns the value, if any, and
+/// what the hand-over was worth. Where the peer runs on another CPU and
+/// nothing else wants this one, each yield is a system call that returns
+/// at once: a poll every microsecond or so.
 #[cold]
-fn hand_over<T>(bell: &Doorbell, ready: &mut impl FnMut() -> Option<T>) -> Option<T> {
-    let handing = bell.hand_over();
+fn hand_over<T>(
+    bell: &Doorbell,
+    ready: &mut impl FnMut() -> Option<T>,
+    until: Instant,
+) -> (Option<T>, HandOver) {
+    let _handing = bell.hand_over();
     if let Some(v) = ready() {
-        return Some(v);
+        return (Some(v), HandOver::Paid);
     }
-    std::thread::yield_now();
-    drop(handing);
-    ready()
+    loop {
+        let before = Instant::now();
+        std::thread::yield_now();
+        let after = Instant::now();
+        let took = after - before;
+        if let Some(v) = ready() {
+            let went = if took > YIELD_LOST_A_SLICE {
+                HandOver::Contended
+            } else {
+                HandOver::Paid
+            };
+            return (Some(v), went);
+        }
+        if took > YIELD_TO_ANOTHER {
+            return (None, HandOver::Contended);
+        }
+        if after >= until {
+            return (None, HandOver::Unanswered);
+        }
+    }
 }
 
 fn spin_then_park<T>(
@@ -180,5 +234,85 @@ fn park<T>(
             }
             asked = Instant::now();
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wait::Wake;
+    use crate::wire::layout::DoorbellWord;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A doorbell on a word in process memory, for two threads.
+    fn bell() -> Arc<Doorbell> {
+        let word = Arc::new(DoorbellWord::default());
+        let at: *const DoorbellWord = &*word;
+        // SAFETY: `word` lives as long as the doorbell, which owns it as its
+        // backing.
+        Arc::new(unsafe { Doorbell::new(at, Wake::FUTEX_ALL, word) })
+    }
+
+    /// Waits after a wake, as a caller that kicked main does, for an answer
+    /// from another thread, which `answers` (given the doorbell) once it
+    /// returns true; returns the wait's result.
+    fn wait_for_another_thread(
+        bell: &Arc<Doorbell>,
+        spin: &AdaptiveSpin,
+        answers: impl FnMut(&Doorbell) -> bool + Send + 'static,
+    ) -> Result<(), Unmet> {
+        let answered = Arc::new(AtomicBool::new(false));
+        let notifier = {
+            let (bell, answered, mut answers) = (bell.clone(), answered.clone(), answers);
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while !answers(&bell) {
+                    assert!(start.elapsed() < Duration::from_secs(10), "never answered");
+                    std::hint::spin_loop();
+                }
+                // SYNC(test): Release → Acquire in `ready` below.
+                answered.store(true, Ordering::Release);
+                bell.notify();
+            })
+        };
+        let deadline = deadline_in(Duration::from_secs(10));
+        // SYNC(test): Acquire ← Release in the notifier.
+        let ready = || answered.load(Ordering::Acquire).then_some(());
+        let got = wait_for(bell, spin, deadline, ready, || true);
+        notifier.join().unwrap();
+        got
+    }
+
+    #[test]
+    fn only_a_wait_after_a_wake_hands_its_cpu_over() {
+        let bell = bell();
+        // `ready` answers once it finds the flag a notifier would find.
+        let flag_seen = || bell.take_hand_over().then_some(());
+        let after_wake = AdaptiveSpin::new(Duration::ZERO, Duration::from_secs(5));
+        let deadline = deadline_in(Duration::from_secs(10));
+        assert_eq!(
+            wait_for(&bell, &after_wake, deadline, flag_seen, || true),
+            Ok(())
+        );
+        assert!(!bell.take_hand_over(), "the flag is down once it returned");
+        let other = AdaptiveSpin::new(Duration::from_micros(1), Duration::from_micros(50));
+        let deadline = deadline_in(Duration::from_millis(20));
+        assert_eq!(
+            wait_for(&bell, &other, deadline, flag_seen, || true),
+            Err(Unmet::Deadline)
+        );
+    }
+
+    #[test]
+    fn a_wait_after_a_wake_parks_once_its_budget_is_spent() {
+        let bell = bell();
+        let spin = AdaptiveSpin::new(Duration::ZERO, Duration::from_micros(50));
+        let start = Instant::now();
+        let got = wait_for_another_thread(&bell, &spin, move |_| {
+            start.elapsed() > Duration::from_millis(50)
+        });
+        assert_eq!(got, Ok(()), "woken by the notify");
+        assert!(!bell.take_hand_over(), "no flag left up while it slept");
     }
 }

@@ -38,20 +38,14 @@ pub(crate) struct AdaptiveSpin {
 }
 
 /// Misses in a row after which a site stops handing over, but for every
-/// [`PROBE_EVERY`]th wait. A hand-over that found no answer costs a system
-/// call or a switch, and counts one: the peer ran elsewhere, or answers
-/// later (a host that answers from its own loop); it happens now and then
-/// even where hand-overs pay (1 % of the cold calls measured).
+/// [`PROBE_EVERY`]th wait. A hand-over that found no answer within the
+/// spin budget counts one (the peer answers later, or from elsewhere: a
+/// host that answers from its own loop); one that met contention counts
+/// half of them.
 const HAND_OVER_MISSES: u32 = 8;
-/// A hand-over that took longer than this lost the CPU to another thread
-/// for a time slice (Linux gives 0.75 ms or more), where a futex wake would
-/// have preempted it; it counts half of [`HAND_OVER_MISSES`], answered or
-/// not, and doubles the interval between later tries, up to
-/// [`HAND_OVER_PROBES_MAX`]. A cold call takes 20–200 µs on the VM measured.
-const HAND_OVER_LOST: Duration = Duration::from_micros(500);
 /// The longest interval between tries of a site that stopped handing
-/// over: under lasting contention, one cold call in this many loses a
-/// time slice to a try.
+/// over: under lasting contention, one cold call in this many gives the
+/// CPU to another thread, for up to a time slice.
 const HAND_OVER_PROBES_MAX: u32 = 1024;
 
 impl AdaptiveSpin {
@@ -67,21 +61,20 @@ impl AdaptiveSpin {
         }
     }
 
-    /// Whether the next wait should not spin at all, not even its first
-    /// burst: only at a site whose minimum is zero, once its waits are out
-    /// of spinning's reach, and not when the next wait is a probe.
+    /// Whether this site's waits come right after their thread woke the
+    /// peer (a site built with no minimum spin): they hand the CPU over
+    /// rather than spin while [`Self::hands_over`] says it pays (see
+    /// `park::wait_after_waking`).
     #[inline]
-    pub(crate) fn parks_at_once(&self) -> bool {
+    pub(crate) fn follows_a_wake(&self) -> bool {
         self.min.is_zero()
-            && self.typical_ns.load(Ordering::Relaxed) > self.max.as_nanos() as u64 / 2
-            && self.waits.load(Ordering::Relaxed) % PROBE_EVERY != 0
     }
 
-    /// Whether a wait that [parks at once](Self::parks_at_once) should hand
-    /// its CPU over first: yes until hand-overs stop paying (the peer's
-    /// answer comes later, from elsewhere, or the CPU is contended), then
-    /// every [`PROBE_EVERY`]th time (less often while those tries lose time
-    /// slices), to notice when they pay again.
+    /// Whether a wait that [follows a wake](Self::follows_a_wake) should
+    /// hand its CPU over: yes until hand-overs stop paying (the peer's
+    /// answer comes later than the spin budget, or another thread competes
+    /// for the CPU), then every [`PROBE_EVERY`]th time (less often while
+    /// those tries meet contention), to notice when they pay again.
     pub(crate) fn hands_over(&self) -> bool {
         let misses = self.hand_over_misses.load(Ordering::Relaxed);
         if misses < HAND_OVER_MISSES {
@@ -92,19 +85,18 @@ impl AdaptiveSpin {
         misses % self.hand_over_probes.load(Ordering::Relaxed) == 0
     }
 
-    /// Reports a hand-over: it paid if the answer was there when the CPU
-    /// came back, and the CPU came back without a time slice lost.
-    pub(crate) fn hand_over_went(&self, answered: bool, took: Duration) {
+    /// Reports what a hand-over was worth.
+    pub(crate) fn hand_over_went(&self, went: HandOver) {
         let misses = self.hand_over_misses.load(Ordering::Relaxed);
-        let miss = match (answered, took <= HAND_OVER_LOST) {
-            (true, true) => {
+        let miss = match went {
+            HandOver::Paid => {
                 self.hand_over_probes.store(PROBE_EVERY, Ordering::Relaxed);
                 return self.hand_over_misses.store(0, Ordering::Relaxed);
             }
-            (false, true) => 1,
-            (_, false) => {
+            HandOver::Unanswered => 1,
+            HandOver::Contended => {
                 if misses >= HAND_OVER_MISSES {
-                    // A try that lost a time slice: try half as often.
+                    // A try that met contention: try half as often.
                     let every = self.hand_over_probes.load(Ordering::Relaxed);
                     let every = (every * 2).min(HAND_OVER_PROBES_MAX);
                     self.hand_over_probes.store(every, Ordering::Relaxed);
@@ -155,6 +147,17 @@ impl AdaptiveSpin {
         let old = self.typical_ns.load(Ordering::Relaxed);
         self.typical_ns.store(old - old / 4, Ordering::Relaxed);
     }
+}
+
+/// What one hand-over (`park::hand_over`) was worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandOver {
+    /// The answer came, and no other thread took the CPU for long.
+    Paid,
+    /// The spin budget ran out first.
+    Unanswered,
+    /// A yield gave the CPU to another thread, for a while.
+    Contended,
 }
 
 /// What [`AdaptiveSpin::budget`] granted one wait.
@@ -225,40 +228,39 @@ mod tests {
     #[test]
     fn hand_overs_stop_once_they_miss_and_are_probed_now_and_then() {
         let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
-        let paid = Duration::from_micros(20);
         for _ in 0..10 {
             assert!(spin.hands_over());
-            spin.hand_over_went(true, paid);
+            spin.hand_over_went(HandOver::Paid);
         }
         // Misses without an answer, as many as may come now and then...
         for _ in 0..HAND_OVER_MISSES - 1 {
             assert!(spin.hands_over());
-            spin.hand_over_went(false, paid);
+            spin.hand_over_went(HandOver::Unanswered);
         }
-        // ...then one that also cost a time slice.
+        // ...then one that met contention.
         assert!(spin.hands_over());
-        spin.hand_over_went(true, Duration::from_millis(3));
+        spin.hand_over_went(HandOver::Contended);
         let tried: Vec<bool> = (0..3 * PROBE_EVERY).map(|_| spin.hands_over()).collect();
         assert_eq!(tried.iter().filter(|&&t| t).count(), 3, "{tried:?}");
         // A probe that pays brings hand-overs back.
         let probe = (0..=PROBE_EVERY).find(|_| spin.hands_over());
         assert!(probe.is_some());
-        spin.hand_over_went(true, paid);
+        spin.hand_over_went(HandOver::Paid);
         assert!((0..5).all(|_| spin.hands_over()));
-        // Two time slices lost in a row are enough to stop.
+        // Contention twice in a row is enough to stop.
         for _ in 0..2 {
             assert!(spin.hands_over());
-            spin.hand_over_went(true, Duration::from_millis(3));
+            spin.hand_over_went(HandOver::Contended);
         }
         assert!(!spin.hands_over());
-        // Tries that keep losing time slices come ever more rarely, down
+        // Tries that keep meeting contention come ever more rarely, down
         // to one in HAND_OVER_PROBES_MAX.
         let mut gaps = Vec::new();
         for _ in 0..8 {
             let gap = (1..=2 * HAND_OVER_PROBES_MAX)
                 .find(|_| spin.hands_over())
                 .unwrap();
-            spin.hand_over_went(false, Duration::from_millis(3));
+            spin.hand_over_went(HandOver::Contended);
             gaps.push(gap);
         }
         assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
@@ -317,22 +319,13 @@ mod tests {
     }
 
     #[test]
-    fn a_site_without_minimum_parks_at_once_when_slow_except_for_probes() {
+    fn a_site_without_minimum_follows_a_wake_and_spins_nothing_when_slow_except_for_probes() {
         let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
-        assert!(!spin.parks_at_once(), "starts optimistic");
+        assert!(spin.follows_a_wake());
+        assert_eq!(spin.budget().spin, MAX, "starts optimistic");
         waits(&spin, 40, Duration::from_millis(2));
-        let mut at_once = 0;
-        for _ in 0..PROBE_EVERY {
-            let parks = spin.parks_at_once();
-            let b = spin.budget();
-            assert_eq!(parks, !b.probe, "only a probe spins");
-            at_once += parks as u32;
-            spin.record(b, Duration::from_millis(2));
-        }
-        assert_eq!(at_once, PROBE_EVERY - 1);
-        // A site with a minimum always spins it.
-        let floor = AdaptiveSpin::new(MIN, MAX);
-        waits(&floor, 40, Duration::from_millis(2));
-        assert!((0..PROBE_EVERY).all(|_| !floor.parks_at_once() && floor.budget().spin >= MIN));
+        let s = spins(&spin, PROBE_EVERY as usize);
+        assert_eq!(s.iter().filter(|d| d.is_zero()).count(), s.len() - 1);
+        assert!(!AdaptiveSpin::new(MIN, MAX).follows_a_wake());
     }
 }
