@@ -1,6 +1,6 @@
 //! Cold calls: each made after main has gone to sleep, so that the caller
 //! wakes main and hands it its CPU, yielding until the answer comes or its
-//! spin budget runs out, then parks (`wait::park::hand_over`); main yields
+//! longest spin runs out, then parks (`wait::park::hand_over`); main yields
 //! back when it answers. Whatever way the request and the answer take (the call line,
 //! the rings, an answer streamed past the ring's size, deferred to another
 //! thread, a failure, an answer too long to send), with main on its own

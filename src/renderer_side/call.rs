@@ -48,13 +48,11 @@ impl Shared {
         let pushed = self.push_telling(kind, channel, arg, call.call_id, Patience::Wait(deadline));
         // Main was asleep, and the kernel tends to wake it on this very
         // core, where spinning would hold it back: this wait yields the
-        // core instead, for as long as its budget lets it spin (see
-        // `wait::park::wait_after_waking`). If main sleeps long, that budget
-        // is none: one yield, then park. If it only dozes between calls (a
-        // host waiting on main's descriptor, woken within a microsecond or
-        // two), sleeping here would add a wake-up of our own to every call:
-        // 80 µs instead of 1 µs. The two are told apart by how long such
-        // waits took lately.
+        // core instead, up to the longest spin (see
+        // `wait::park::wait_after_waking`), then parks. Sleeping at once
+        // would add a wake-up of our own to every call: 80 µs instead of
+        // 1 µs where main only dozes between calls (a host waiting on
+        // main's descriptor), tens of microseconds where it sleeps long.
         let spin = match pushed {
             Ok(true) => &self.woke_main_spin,
             _ => &self.call_spin,

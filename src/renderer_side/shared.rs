@@ -85,7 +85,7 @@ pub(crate) struct Shared {
     /// No minimum, which marks waits that follow a wake: a caller that woke
     /// main yields its core instead of spinning, so that main, which the
     /// kernel tends to wake on this very core, runs there without waiting
-    /// for our spin to end; once main sleeps long, it yields once and parks.
+    /// for our spin to end.
     pub(super) woke_main_spin: AdaptiveSpin,
     pub(super) space_spin: AdaptiveSpin,
     pub(super) receiver_spin: AdaptiveSpin,

@@ -39,7 +39,7 @@ pub(crate) struct AdaptiveSpin {
 
 /// Misses in a row after which a site stops handing over, but for every
 /// [`PROBE_EVERY`]th wait. A hand-over that found no answer within the
-/// spin budget counts one (the peer answers later, or from elsewhere: a
+/// longest spin counts one (the peer answers later, or from elsewhere: a
 /// host that answers from its own loop); one that met contention counts
 /// half of them.
 const HAND_OVER_MISSES: u32 = 8;
@@ -63,16 +63,21 @@ impl AdaptiveSpin {
 
     /// Whether this site's waits come right after their thread woke the
     /// peer (a site built with no minimum spin): they hand the CPU over
-    /// rather than spin while [`Self::hands_over`] says it pays (see
-    /// `park::wait_after_waking`).
+    /// rather than spin while [`Self::hands_over`] says it pays, for up to
+    /// [`Self::longest_spin`] (see `park::wait_after_waking`).
     #[inline]
     pub(crate) fn follows_a_wake(&self) -> bool {
         self.min.is_zero()
     }
 
+    /// The longest a wait at this site may spin (or hand its CPU over).
+    pub(crate) fn longest_spin(&self) -> Duration {
+        self.max
+    }
+
     /// Whether a wait that [follows a wake](Self::follows_a_wake) should
     /// hand its CPU over: yes until hand-overs stop paying (the peer's
-    /// answer comes later than the spin budget, or another thread competes
+    /// answer comes later than the longest spin, or another thread competes
     /// for the CPU), then every [`PROBE_EVERY`]th time (less often while
     /// those tries meet contention), to notice when they pay again.
     pub(crate) fn hands_over(&self) -> bool {
@@ -154,7 +159,7 @@ impl AdaptiveSpin {
 pub(crate) enum HandOver {
     /// The answer came, and no other thread took the CPU for long.
     Paid,
-    /// The spin budget ran out first.
+    /// The longest spin ran out first.
     Unanswered,
     /// A yield gave the CPU to another thread, for a while.
     Contended,
