@@ -123,6 +123,24 @@ fn renderer() {
             timer.saturating_record(clock.nanos_since(start));
         }
     }
+    // The floor and ringipc again, timed with `Instant` around each round
+    // trip, as a program written against std alone would time them: the OS
+    // clock's reads (~20 ns each on this VM, against a few for the TSC)
+    // then sit on both critical paths, which narrows the ratio.
+    let mut with_instant = [histogram(), histogram()];
+    for _ in 0..ROUNDS {
+        for (i, h) in [0, 2].into_iter().zip(&mut with_instant) {
+            let t = &mut transports[i];
+            for _ in 0..SAMPLES / 10 {
+                t.round_trip();
+            }
+            for _ in 0..SAMPLES {
+                let start = Instant::now();
+                t.round_trip();
+                h.saturating_record(start.elapsed().as_nanos() as u64);
+            }
+        }
+    }
 
     // The peers' processes go before the cold phase: a floor child polling in
     // the background would wake the very cores the cold calls find asleep.
@@ -189,8 +207,15 @@ fn renderer() {
         "timer overhead (included above): p50 {} ns",
         timer.value_at_quantile(0.5)
     );
-    // What ringipc's software costs on top of its own layout's floor.
     let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
+    let [floor_instant, ringipc_instant] = &with_instant;
+    println!(
+        "timed with Instant instead: floor p50 {} ns, ringipc send_sync, hot p50 {} ns: {:.2}x",
+        p50(floor_instant),
+        p50(ringipc_instant),
+        p50(ringipc_instant) / p50(floor_instant).max(1.0)
+    );
+    // What ringipc's software costs on top of its own layout's floor.
     println!(
         "ringipc send_sync, hot p50 / layout floor p50: {:.2}x",
         p50(&hot[2]) / p50(&hot[1]).max(1.0)
