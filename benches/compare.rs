@@ -4,8 +4,11 @@
 //! histogram) for a raw shared-memory spin ping-pong (the physical floor),
 //! the same through two raw rings laid out as ringipc's (the floor of its
 //! layout, with no software), ringipc `send_sync` with both sides awake, a Unix socket and a pipe, each
-//! measured in interleaved blocks so that they share the machine's moods; then
-//! the cold path (both sides asleep), and one-way message rates.
+//! measured in interleaved blocks so that they share the machine's moods; the
+//! spin floor and ringipc again timed with `Instant` instead of the TSC; then
+//! the cold path (both sides asleep) of ringipc and the socket, on a quiet
+//! machine and with one and both CPUs running a busy loop; one-way message
+//! rates; and main's drivers (`hosted/`).
 //!
 //! The bench binary is main; it re-executes itself as the renderer, which runs
 //! the measurements and forks the peers' echo processes. Every child dies with
@@ -23,7 +26,7 @@ mod hosted;
 #[cfg(feature = "peers")]
 mod peers;
 
-use common::{BlastCounter, SpinPingPong, SpinRingPingPong, fork_child, reap};
+use common::{BlastCounter, BusyLoop, SpinPingPong, SpinRingPingPong, fork_child, reap};
 use hdrhistogram::Histogram;
 use ringipc::IpcRenderer;
 use std::io::{Read, Write};
@@ -125,7 +128,7 @@ fn renderer() {
     }
     // The floor and ringipc again, timed with `Instant` around each round
     // trip, as a program written against std alone would time them: the OS
-    // clock's reads (~20 ns each on this VM, against a few for the TSC)
+    // clock's reads (tens of ns each on a VM, against a few for the TSC)
     // then sit on both critical paths, which narrows the ratio.
     let mut with_instant = [histogram(), histogram()];
     for _ in 0..ROUNDS {
@@ -155,11 +158,8 @@ fn renderer() {
     // another process's busy loop: whoever wakes then competes for a CPU.
     let cold: Vec<(usize, Histogram<u64>, Histogram<u64>)> = (0..=2)
         .map(|busy| {
-            let loops: Vec<libc::pid_t> = (0..busy).map(|_| common::busy_loop()).collect();
+            let _loops: Vec<BusyLoop> = (0..busy).map(|_| BusyLoop::start()).collect();
             let (ringipc, socket) = cold_round_trips(&ipc, &clock);
-            for pid in loops {
-                common::kill_and_reap(pid);
-            }
             (busy, ringipc, socket)
         })
         .collect();
@@ -210,7 +210,7 @@ fn renderer() {
     let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
     let [floor_instant, ringipc_instant] = &with_instant;
     println!(
-        "timed with Instant instead: floor p50 {} ns, ringipc send_sync, hot p50 {} ns: {:.2}x",
+        "timed with Instant instead: raw spin floor p50 {} ns, ringipc send_sync, hot p50 {} ns: {:.2}x",
         p50(floor_instant),
         p50(ringipc_instant),
         p50(ringipc_instant) / p50(floor_instant).max(1.0)

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 const ANSWERED_WITHIN: Duration = Duration::from_secs(10);
 /// Past every spin budget of both sides: each call finds main asleep.
 const GAP: Duration = Duration::from_millis(2);
-/// Cold calls per way: enough for the caller's wait site to learn that
-/// main sleeps, and so to hand over, many times.
+/// Cold calls per way: each one hands over, and main hands back, many
+/// times over.
 const CALLS: usize = 24;
 /// Longer than the reply ring below: streamed while the caller reads.
 const STREAMED: usize = 300 * 1024;

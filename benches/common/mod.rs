@@ -52,6 +52,8 @@ pub fn main_then_renderer_with(
 
 /// Forks a child that runs `body` and exits; it dies with us if we die first.
 pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: the child only runs `body` (reads, writes, atomics) and `_exit`s;
     // it never returns into the parent's state.
     let pid = unsafe { libc::fork() };
@@ -59,6 +61,12 @@ pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
     if pid == 0 {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // A parent that died before the prctl sent no signal.
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != parent {
+            // SAFETY: leave at once, running nothing of the parent's.
+            unsafe { libc::_exit(0) };
+        }
         body();
         // SAFETY: leave without running the parent's destructors.
         unsafe { libc::_exit(0) };
@@ -66,21 +74,26 @@ pub fn fork_child(body: impl FnOnce()) -> libc::pid_t {
     pid
 }
 
-/// A forked child that only burns a CPU, until [`kill_and_reap`].
-pub fn busy_loop() -> libc::pid_t {
-    fork_child(|| {
-        let mut x = 1u64;
-        loop {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    })
+/// A forked child that only burns a CPU, killed and reaped on drop.
+pub struct BusyLoop(libc::pid_t);
+
+impl BusyLoop {
+    pub fn start() -> BusyLoop {
+        BusyLoop(fork_child(|| {
+            let mut x = 1u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }))
+    }
 }
 
-/// Ends a forked child that would not end by itself, and reaps it.
-pub fn kill_and_reap(pid: libc::pid_t) {
-    // SAFETY: signalling our own child, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    reap(pid);
+impl Drop for BusyLoop {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child, not yet reaped.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+        reap(self.0);
+    }
 }
 
 /// A fresh zeroed mapping of `len` bytes that a forked child shares.

@@ -22,7 +22,8 @@ const HOT: usize = 20_000;
 const COLD: usize = 100;
 const COLD_GAP: Duration = Duration::from_millis(3);
 const IDLE_RENDERERS: usize = 64;
-/// Silent renderers beside the measuring one in the crowded variant.
+/// Silent renderers beside the measuring one in the threaded main's crowded
+/// variant (the epoll host's has all but one of [`IDLE_RENDERERS`]).
 const COMPANIONS: usize = 7;
 
 /// How main's dispatch runs.

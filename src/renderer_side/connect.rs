@@ -24,7 +24,6 @@ use parking_lot::Mutex;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Only one `IpcRenderer` per process: the invitation's descriptors are taken once.
 static CONNECTED: AtomicBool = AtomicBool::new(false);
@@ -181,7 +180,7 @@ pub(super) fn connect(
         line,
         pushed_to: AtomicU64::new(0),
         call_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
-        woke_main_spin: AdaptiveSpin::new(Duration::ZERO, MAX_CALL_SPIN),
+        woke_main_spin: AdaptiveSpin::after_a_wake(MAX_CALL_SPIN),
         space_spin: AdaptiveSpin::new(MIN_SPIN, MAX_CALL_SPIN),
         receiver_spin: AdaptiveSpin::new(MIN_SPIN, MAX_RECEIVER_SPIN),
         turn,

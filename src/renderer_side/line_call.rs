@@ -53,7 +53,8 @@ impl Shared {
         // Every record this thread pushed before lies before this position.
         let pos = self.pushed_to.load(Ordering::Relaxed);
         let awaited = using.line.publish(pos, channel.as_bytes(), arg);
-        // As in `Shared::call`: a caller that woke main learns its own spin.
+        // As in `Shared::call`: a caller that woke main hands its core over
+        // (see `wait::park::wait_after_waking`).
         let spin = match self.request_data.notify() {
             true => &self.woke_main_spin,
             false => &self.call_spin,

@@ -31,10 +31,12 @@ pub(crate) struct AdaptiveSpin {
     /// `park::hand_over`), then the waits that skipped one since.
     hand_over_misses: AtomicU32,
     /// Once a site stopped handing over: every how many waits it tries
-    /// again. Doubles while those tries lose time slices.
+    /// again. Doubles while those tries meet contention.
     hand_over_probes: AtomicU32,
     min: Duration,
     max: Duration,
+    /// Its waits come right after their thread woke the peer.
+    after_a_wake: bool,
 }
 
 /// Misses in a row after which a site stops handing over, but for every
@@ -58,16 +60,26 @@ impl AdaptiveSpin {
             hand_over_probes: AtomicU32::new(PROBE_EVERY),
             min,
             max,
+            after_a_wake: false,
+        }
+    }
+
+    /// A site whose waits come right after their thread woke the peer:
+    /// they hand the CPU over rather than spin while [`Self::hands_over`]
+    /// says it pays, for up to `max` (see `park::wait_after_waking`); when
+    /// they spin instead, their budget has no minimum.
+    pub(crate) const fn after_a_wake(max: Duration) -> AdaptiveSpin {
+        AdaptiveSpin {
+            after_a_wake: true,
+            ..AdaptiveSpin::new(Duration::ZERO, max)
         }
     }
 
     /// Whether this site's waits come right after their thread woke the
-    /// peer (a site built with no minimum spin): they hand the CPU over
-    /// rather than spin while [`Self::hands_over`] says it pays, for up to
-    /// [`Self::longest_spin`] (see `park::wait_after_waking`).
+    /// peer ([`Self::after_a_wake`]).
     #[inline]
     pub(crate) fn follows_a_wake(&self) -> bool {
-        self.min.is_zero()
+        self.after_a_wake
     }
 
     /// The longest a wait at this site may spin (or hand its CPU over).
@@ -232,7 +244,7 @@ mod tests {
 
     #[test]
     fn hand_overs_stop_once_they_miss_and_are_probed_now_and_then() {
-        let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
+        let spin = AdaptiveSpin::after_a_wake(MAX);
         for _ in 0..10 {
             assert!(spin.hands_over());
             spin.hand_over_went(HandOver::Paid);
@@ -324,13 +336,14 @@ mod tests {
     }
 
     #[test]
-    fn a_site_without_minimum_follows_a_wake_and_spins_nothing_when_slow_except_for_probes() {
-        let spin = AdaptiveSpin::new(Duration::ZERO, MAX);
+    fn a_site_after_a_wake_spins_nothing_when_slow_except_for_probes() {
+        let spin = AdaptiveSpin::after_a_wake(MAX);
         assert!(spin.follows_a_wake());
+        spin.budget(); // the first wait is a probe
         assert_eq!(spin.budget().spin, MAX, "starts optimistic");
         waits(&spin, 40, Duration::from_millis(2));
         let s = spins(&spin, PROBE_EVERY as usize);
         assert_eq!(s.iter().filter(|d| d.is_zero()).count(), s.len() - 1);
-        assert!(!AdaptiveSpin::new(MIN, MAX).follows_a_wake());
+        assert!(!AdaptiveSpin::new(Duration::ZERO, MAX).follows_a_wake());
     }
 }
