@@ -49,7 +49,7 @@ impl Shared {
         // Main was asleep, and the kernel tends to wake it on this very
         // core, where spinning would hold it back: this wait yields the
         // core instead, up to the longest spin (see
-        // `wait::park::wait_after_waking`), then parks. Sleeping at once
+        // `wait::park::hand_over_after_a_wake`), then parks. Sleeping at once
         // would add a wake-up of our own to every call: 80 µs instead of
         // 1 µs where main only dozes between calls (a host waiting on
         // main's descriptor), tens of microseconds where it sleeps long.

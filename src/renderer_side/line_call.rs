@@ -54,7 +54,7 @@ impl Shared {
         let pos = self.pushed_to.load(Ordering::Relaxed);
         let awaited = using.line.publish(pos, channel.as_bytes(), arg);
         // As in `Shared::call`: a caller that woke main hands its core over
-        // (see `wait::park::wait_after_waking`).
+        // (see `wait::park::hand_over_after_a_wake`).
         let spin = match self.request_data.notify() {
             true => &self.woke_main_spin,
             false => &self.call_spin,

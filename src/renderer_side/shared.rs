@@ -82,10 +82,10 @@ pub(crate) struct Shared {
     /// had to wake main, room in the request ring, and messages from main
     /// recently took to come.
     pub(super) call_spin: AdaptiveSpin,
-    /// No minimum, which marks waits that follow a wake: a caller that woke
-    /// main yields its core instead of spinning, so that main, which the
-    /// kernel tends to wake on this very core, runs there without waiting
-    /// for our spin to end.
+    /// For waits that follow a wake (`AdaptiveSpin::after_a_wake`): a caller
+    /// that woke main yields its core instead of spinning, so that main,
+    /// which the kernel tends to wake on this very core, runs there without
+    /// waiting for our spin to end.
     pub(super) woke_main_spin: AdaptiveSpin,
     pub(super) space_spin: AdaptiveSpin,
     pub(super) receiver_spin: AdaptiveSpin,

@@ -37,8 +37,8 @@ const FIRST_BURST: usize = 64;
 /// slices of [`PARK_SLICE`] (unbounded for a `poll` sleeper) until `ready`
 /// yields a value, `deadline` passes, or `peer_alive` says the other side
 /// is gone. The time the wait took teaches `spin` for next time. A wait
-/// right after this thread woke its peer hands its CPU over instead of
-/// spinning ([`wait_after_waking`]).
+/// right after this thread woke its peer hands its CPU over first instead
+/// of spinning ([`hand_over_after_a_wake`]).
 pub(crate) fn wait_for<T>(
     bell: &Doorbell,
     spin: &AdaptiveSpin,
@@ -46,34 +46,42 @@ pub(crate) fn wait_for<T>(
     mut ready: impl FnMut() -> Option<T>,
     peer_alive: impl FnMut() -> bool,
 ) -> Result<T, Unmet> {
-    if spin.follows_a_wake() {
-        return wait_after_waking(bell, spin, deadline, ready, peer_alive);
-    }
-    for _ in 0..FIRST_BURST {
-        if let Some(v) = ready() {
-            spin.record_quick();
-            return Ok(v);
+    let after_a_wake = spin.follows_a_wake();
+    if !after_a_wake {
+        for _ in 0..FIRST_BURST {
+            if let Some(v) = ready() {
+                spin.record_quick();
+                return Ok(v);
+            }
+            std::hint::spin_loop();
         }
-        std::hint::spin_loop();
     }
     let start = Instant::now();
     let budget = spin.budget();
-    let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
+    let handed = if after_a_wake {
+        hand_over_after_a_wake(bell, spin, start, deadline, &mut ready)
+    } else {
+        None
+    };
+    let got = match handed {
+        Some(v) => Ok(v),
+        None => spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive),
+    };
     if got.is_ok() {
         spin.record(budget, start.elapsed());
     }
     got
 }
 
-/// A wait right after this thread woke its peer from a sleep. The kernel
-/// tends to wake the peer on the waker's CPU, where it runs only once the
-/// waker stops: a waiter that spun there would hold its own answer back
-/// for the whole spin (measured: one cold call in five took 130 µs instead
-/// of 20 while both sides spun in turn on one of two CPUs). So the waiter
-/// hands its CPU over ([`hand_over`]), for up to the longest spin the site
-/// allows whatever its recent waits took: where the peer was woken on
-/// another CPU, a waiter that slept meanwhile would leave its own CPU idle,
-/// and waking an idle CPU of a VM for the answer costs tens of
+/// A wait (begun at `start`) right after this thread woke its peer from a
+/// sleep. The kernel tends to wake the peer on the waker's CPU, where it
+/// runs only once the waker stops: a waiter that spun there would hold its
+/// own answer back for the whole spin (measured: one cold call in five took
+/// 130 µs instead of 20 while both sides spun in turn on one of two CPUs).
+/// So the waiter hands its CPU over ([`hand_over`]), for up to the longest
+/// spin the site allows whatever its recent waits took: where the peer was
+/// woken on another CPU, a waiter that slept meanwhile would leave its own
+/// CPU idle, and waking an idle CPU of a VM for the answer costs tens of
 /// microseconds more (measured: a cold call's p99 fell from 120–140 to
 /// 60–90 µs). Where another thread competes for the CPU, a yield gives
 /// that thread the CPU instead, and the wait site learns to spin as other
@@ -82,30 +90,21 @@ pub(crate) fn wait_for<T>(
 /// measured worse with both CPUs busy: spinning keeps the CPU from the
 /// other thread.) A deadline that cuts the hand-over short says nothing
 /// about whether hand-overs pay, and is not counted.
-fn wait_after_waking<T>(
+fn hand_over_after_a_wake<T>(
     bell: &Doorbell,
     spin: &AdaptiveSpin,
+    start: Instant,
     deadline: Option<Instant>,
-    mut ready: impl FnMut() -> Option<T>,
-    peer_alive: impl FnMut() -> bool,
-) -> Result<T, Unmet> {
-    let start = Instant::now();
-    let budget = spin.budget();
+    ready: &mut impl FnMut() -> Option<T>,
+) -> Option<T> {
     let window_end = start + spin.longest_spin();
     let until = deadline.map_or(window_end, |d| d.min(window_end));
-    if until > start && spin.hands_over() {
-        let (got, went) = hand_over(bell, &mut ready, until);
-        if went != HandOver::Unanswered || until == window_end {
-            spin.hand_over_went(went);
-        }
-        if let Some(v) = got {
-            spin.record(budget, start.elapsed());
-            return Ok(v);
-        }
+    if until <= start || !spin.hands_over() {
+        return None;
     }
-    let got = spin_then_park(bell, budget.spin, start, deadline, ready, peer_alive);
-    if got.is_ok() {
-        spin.record(budget, start.elapsed());
+    let (got, went) = hand_over(bell, ready, until);
+    if went != HandOver::Unanswered || until == window_end {
+        spin.hand_over_went(went);
     }
     got
 }

@@ -66,8 +66,8 @@ impl AdaptiveSpin {
 
     /// A site whose waits come right after their thread woke the peer:
     /// they hand the CPU over rather than spin while [`Self::hands_over`]
-    /// says it pays, for up to `max` (see `park::wait_after_waking`); when
-    /// they spin instead, their budget has no minimum.
+    /// says it pays, for up to `max` (see `park::hand_over_after_a_wake`);
+    /// when they spin instead, their budget has no minimum.
     pub(crate) const fn after_a_wake(max: Duration) -> AdaptiveSpin {
         AdaptiveSpin {
             after_a_wake: true,
