@@ -26,8 +26,10 @@ impl Control {
         })
     }
 
-    pub fn waker(&self) -> DispatcherWaker {
-        self.waker.clone()
+    /// Borrowed: the dispatcher looks at it every round, and a clone would
+    /// cost its loop four locked instructions each time.
+    pub fn waker(&self) -> &DispatcherWaker {
+        &self.waker
     }
 
     /// Queues a renderer for the dispatcher to adopt, and wakes it.

@@ -252,7 +252,7 @@ impl PreparedRenderer {
             (line.clone(), bells.call),
             limits,
         );
-        let main = (shared.control.waker(), shared.hooks.clone());
+        let main = (shared.control.waker().clone(), shared.hooks.clone());
         let conn =
             Arc::new_cyclic(|this| Connection::new((id, pid), (out, account), main, this.clone()));
         let web_contents = WebContents { conn };

@@ -329,10 +329,11 @@ impl Connection {
         // SYNC(line_owed): Relaxed: it orders nothing; an honest renderer's
         // next request comes after it read this answer.
         self.line_owed.store(false, Ordering::Relaxed);
-        guard
-            .as_ref()
-            .map(|out| out.answer_on_line(seq, call_id, status, bytes))
-            .ok_or(Error::Disconnected)
+        match guard.as_ref() {
+            Some(out) => Ok(out.answer_on_line(seq, call_id, status, bytes)),
+            // Not `ok_or`: that builds and drops an `Error` on every answer.
+            None => Err(Error::Disconnected),
+        }
     }
 
     /// Answers call `call_id` with an error the caller decodes into its
