@@ -130,6 +130,51 @@ impl SharedBytes {
         }
     }
 
+    /// [`Self::write`] with non-temporal stores where the target has them
+    /// (x86-64): the whole cache lines of the range go to memory without
+    /// being read into this core's cache first, and a store fence ends the
+    /// copy, so that a store after this call (the commit word) publishes
+    /// them as it publishes plain stores. Worth it only for big copies into
+    /// lines the other side read lately (see `ring.rs`, `STREAM_AT_LEAST`).
+    ///
+    /// # Safety
+    /// As for [`Self::write`].
+    pub(crate) unsafe fn write_streaming(&self, offset: usize, src: &[u8]) {
+        debug_assert!(offset + src.len() <= self.len);
+        #[cfg(all(not(loom), target_arch = "x86_64"))]
+        {
+            use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+            const LINE: usize = 64;
+            let dst = self.ptr.wrapping_add(offset);
+            // Plain stores up to the first line boundary and after the last
+            // whole line: a line never mixes the two kinds of store.
+            let head = dst.align_offset(LINE).min(src.len());
+            let body_end = head + (src.len() - head) / LINE * LINE;
+            // SAFETY: a prefix of the caller's range.
+            unsafe { self.write(offset, &src[..head]) };
+            for at in (head..body_end).step_by(16) {
+                let from = src[at..at + 16].as_ptr().cast::<__m128i>();
+                // SAFETY: 16 bytes of `src` (an unaligned load).
+                let v = unsafe { _mm_loadu_si128(from) };
+                // SAFETY: 16 bytes inside the caller's range, 16-aligned
+                // (`dst + head` is 64-aligned and `at - head` a multiple of 16).
+                unsafe { _mm_stream_si128(dst.wrapping_add(at).cast::<__m128i>(), v) };
+            }
+            // SAFETY: the rest of the caller's range.
+            unsafe { self.write(offset + body_end, &src[body_end..]) };
+            // SYNC(commit): the non-temporal stores above, which x86's
+            // ordering of plain stores does not cover, before every later
+            // store: the commit word's Release in `Producer::try_push_flagged`.
+            // SAFETY: a store fence touches no memory.
+            unsafe { std::arch::asm!("sfence", options(nostack, preserves_flags)) };
+        }
+        #[cfg(not(all(not(loom), target_arch = "x86_64")))]
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe {
+            self.write(offset, src)
+        }
+    }
+
     /// Atomically stores the 8-byte word at `offset`.
     ///
     /// # Safety

@@ -239,6 +239,34 @@ fn records_wrap_around_the_end() {
 }
 
 #[test]
+fn big_payloads_written_streaming_arrive_whole() {
+    // A ring small enough for non-temporal stores, and one too big.
+    assert!(ring(STREAMING_RING_MAX).producer.streams_big);
+    assert!(!ring(2 * STREAMING_RING_MAX).producer.streams_big);
+    let cap = 128 << 10;
+    let mut r = ring(cap);
+    let mut body = Vec::new();
+    // Channels of 1 to 8 bytes and odd lengths start the payload at every
+    // alignment within a line; records of about a third of the ring wrap
+    // its end at many offsets.
+    for i in 0..64 {
+        let channel = &b"channels"[..1 + i % 8];
+        let len = STREAM_AT_LEAST + (i * 1237) % 9000;
+        let p = payload(i, len);
+        r.producer
+            .try_push(Kind::Message, channel, &p, i as u64)
+            .unwrap();
+        let h = r.consumer.pop(&mut body).unwrap().unwrap();
+        assert_eq!(h.tag, i as u64);
+        assert_eq!(&body[..channel.len()], channel);
+        assert!(
+            body[channel.len()..] == p[..],
+            "record {i} came out different"
+        );
+    }
+}
+
+#[test]
 fn every_record_size_up_to_capacity() {
     let cap = 4096;
     let mut r = ring(cap);
