@@ -14,7 +14,10 @@
 //! Notes about memory ordering (the only two happens-before edges):
 //! - `commit`: the producer writes the record's other bytes (and zeroes the next
 //!   record's commit word), then stores the commit word with Release; the
-//!   consumer loads it with Acquire before copying the record out.
+//!   consumer loads it with Acquire before copying the record out. A big
+//!   payload's non-temporal stores ([`STREAMING_RING_MAX`]) are ordered
+//!   before that Release by the `sfence` that ends
+//!   [`SharedBytes::write_streaming`].
 //! - `head`: the consumer copies bytes out, then stores `head` with Release; the
 //!   producer loads `head` with Acquire before overwriting the freed bytes.
 
@@ -79,7 +82,8 @@ unsafe impl Send for Consumer {}
 /// went from 6–7.5 to 11–14 GB/s. Past the size of a core's private cache
 /// the lines have left it by the next lap, plain stores are cheap, and a
 /// 4 MiB ring streamed 1 MiB pieces at 18–37 GB/s plain against 10–15
-/// streaming.
+/// streaming. Main may turn it off for both sides
+/// (`Config::streaming_stores`, [`Producer::never_stream`]).
 const STREAMING_RING_MAX: usize = 1 << 20;
 
 /// The smallest payload written with non-temporal stores: below it, plain
@@ -98,8 +102,12 @@ unsafe fn write_wrapping(data: &SharedBytes, pos: u64, src: &[u8], streaming: bo
     let first = src.len().min(data.len() - start);
     let (a, b) = src.split_at(first);
     // `start + first <= len`, free by the caller's guarantee; the rest
-    // starts at 0 and is shorter than the ring.
+    // starts at 0 and is shorter than the ring. (An empty rest would cost a
+    // streaming write its fence for nothing.)
     for (at, part) in [(start, a), (0, b)] {
+        if part.is_empty() {
+            continue;
+        }
         if streaming {
             // SAFETY: in bounds and free (above).
             unsafe { data.write_streaming(at, part) };
@@ -268,6 +276,12 @@ impl Producer {
 
     fn slot(&self, pos: u64) -> usize {
         self.data.offset_of(pos)
+    }
+
+    /// Writes every payload with plain stores, whatever the ring's size
+    /// (`Config::streaming_stores(false)`).
+    pub fn never_stream(&mut self) {
+        self.streams_big = false;
     }
 }
 

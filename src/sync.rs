@@ -52,7 +52,8 @@ pub(crate) struct FutexBucket {
 /// Raw access to the byte area of a ring.
 ///
 /// In normal builds this is a pointer into a shared mapping: bytes move with
-/// `copy_nonoverlapping`, and commit words are `AtomicU64`s at 8-aligned
+/// `copy_nonoverlapping` (or non-temporal stores, [`Self::write_streaming`]),
+/// and commit words are `AtomicU64`s at 8-aligned
 /// offsets. Under loom the bytes are `loom::cell::UnsafeCell`s, so any byte
 /// access not ordered by a happens-before edge is reported as a data race, and
 /// the commit words live in a parallel array of loom atomics (the ring never
@@ -152,20 +153,21 @@ impl SharedBytes {
             let body_end = head + (src.len() - head) / LINE * LINE;
             // SAFETY: a prefix of the caller's range.
             unsafe { self.write(offset, &src[..head]) };
-            for at in (head..body_end).step_by(16) {
-                let from = src[at..at + 16].as_ptr().cast::<__m128i>();
-                // SAFETY: 16 bytes of `src` (an unaligned load).
-                let v = unsafe { _mm_loadu_si128(from) };
+            let lines = dst.wrapping_add(head).cast::<__m128i>();
+            for (i, chunk) in src[head..body_end].chunks_exact(16).enumerate() {
+                // SAFETY: the 16 bytes of `chunk` (an unaligned load).
+                let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
                 // SAFETY: 16 bytes inside the caller's range, 16-aligned
-                // (`dst + head` is 64-aligned and `at - head` a multiple of 16).
-                unsafe { _mm_stream_si128(dst.wrapping_add(at).cast::<__m128i>(), v) };
+                // (`dst + head` is 64-aligned).
+                unsafe { _mm_stream_si128(lines.wrapping_add(i), v) };
             }
             // SAFETY: the rest of the caller's range.
             unsafe { self.write(offset + body_end, &src[body_end..]) };
             // SYNC(commit): the non-temporal stores above, which x86's
             // ordering of plain stores does not cover, before every later
             // store: the commit word's Release in `Producer::try_push_flagged`.
-            // SAFETY: a store fence touches no memory.
+            // Not `nomem`: the compiler must not move the stores past it.
+            // SAFETY: a store fence reads and writes no memory of its own.
             unsafe { std::arch::asm!("sfence", options(nostack, preserves_flags)) };
         }
         #[cfg(not(all(not(loom), target_arch = "x86_64")))]
@@ -239,6 +241,45 @@ impl SharedBytes {
             let cell = unsafe { &*self.cells.wrapping_add(offset + i) };
             // SAFETY: loom checks that no other access races with this one.
             b.write(cell.with(|p| unsafe { *p }));
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::SharedBytes;
+
+    #[test]
+    fn streaming_writes_land_exactly_where_plain_ones_do() {
+        const AREA: usize = 512;
+        const GUARD: u8 = 0xEE;
+        // 8-aligned, so offsets walk every alignment within a cache line
+        // (the area's base is at some alignment of its own).
+        let mut words = vec![0u64; AREA / 8];
+        let base = words.as_mut_ptr().cast::<u8>();
+        // SAFETY: `words` outlives `bytes` and nothing else touches it.
+        let bytes = unsafe { SharedBytes::new(base, AREA) };
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for offset in 0..128 {
+            for len in 0..=src.len() {
+                // SAFETY: the whole area, ours.
+                unsafe { base.write_bytes(GUARD, AREA) };
+                // SAFETY: `offset + len <= 428 < AREA`.
+                unsafe { bytes.write_streaming(offset, &src[..len]) };
+                // SAFETY: the area, initialised above; written only by us.
+                let area = unsafe { std::slice::from_raw_parts(base, AREA) };
+                assert_eq!(
+                    &area[offset..offset + len],
+                    &src[..len],
+                    "at {offset}, {len} bytes"
+                );
+                assert!(
+                    area[..offset].iter().all(|&b| b == GUARD)
+                        && area[offset + len..].iter().all(|&b| b == GUARD),
+                    "a byte outside {offset}..{} changed",
+                    offset + len
+                );
+            }
         }
     }
 }

@@ -15,8 +15,10 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// The smallest ring there is, both ways.
 const RING: usize = 4096;
 const MAX_MESSAGE: usize = 8 << 20;
-/// From nothing, around one record's limits, to main's limit.
-const SIZES: [usize; 11] = [
+/// From nothing, around one record's limits (in the smallest rings, and
+/// where default rings start writing with non-temporal stores), to main's
+/// limit.
+const SIZES: [usize; 13] = [
     0,
     1,
     4000,
@@ -24,6 +26,8 @@ const SIZES: [usize; 11] = [
     4096,
     4097,
     20_000,
+    32_767,
+    32_800,
     300_000,
     1 << 20,
     3 << 20,
@@ -104,7 +108,23 @@ fn role_sizes() {
 #[test]
 fn any_size_both_ways_through_the_smallest_rings() {
     let _serial = serial();
-    let ipc = main_with_small_rings();
+    any_size_both_ways(main_with_small_rings());
+}
+
+/// Rings of the default size take payloads of 32 KiB and more with
+/// non-temporal stores, both ways, unless main turns them off.
+#[test]
+fn any_size_both_ways_through_default_rings_with_and_without_streaming_stores() {
+    let _serial = serial();
+    for streaming in [true, false] {
+        let config = Config::default()
+            .max_message_len(MAX_MESSAGE)
+            .streaming_stores(streaming);
+        any_size_both_ways(IpcMain::with_config(config).unwrap());
+    }
+}
+
+fn any_size_both_ways(ipc: IpcMain) {
     ipc.on("echo", |e, arg| {
         e.set_return_value(arg);
     })

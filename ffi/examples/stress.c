@@ -162,6 +162,7 @@ static int run_round(const char *self, int round, int calls) {
     CHECK(ringipc_config_set_dispatcher_thread(config, !hosted) == RINGIPC_STATUS_OK, "config");
     CHECK(ringipc_config_set_dispatcher_spin_us(config, 0) == RINGIPC_STATUS_OK, "config");
     CHECK(ringipc_config_set_ring_capacities(config, 1 << 16, 1 << 16) == RINGIPC_STATUS_OK, "config");
+    CHECK(ringipc_config_set_streaming_stores(config, round % 4 < 2) == RINGIPC_STATUS_OK, "config");
     ringipc_main *ipc = NULL;
     CHECK(ringipc_main_new(config, &ipc) == RINGIPC_STATUS_OK, "ringipc_main_new");
     ringipc_config_free(config);

@@ -341,6 +341,17 @@ enum ringipc_status ringipc_config_set_max_message_len(struct ringipc_config *co
                                                        uint32_t bytes);
 
 /**
+ * Whether payloads of 32 KiB or more go into rings of at most 1 MiB with
+ * non-temporal stores, both ways (default `true`): faster where main and
+ * its renderers run on different cores, slower where they share one
+ * core's cache (threads pinned to one core's two hyperthreads).
+ *
+ * # Safety
+ * As for `ringipc_config_set_dispatcher_thread`.
+ */
+enum ringipc_status ringipc_config_set_streaming_stores(struct ringipc_config *config, bool on);
+
+/**
  * How long the dispatcher spins for more work before it sleeps, in
  * microseconds (default 50): longer is faster for back-to-back calls and
  * costs CPU while idle-but-recent. 0 sleeps at once.

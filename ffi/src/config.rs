@@ -93,6 +93,22 @@ pub unsafe extern "C" fn ringipc_config_set_max_message_len(
     unsafe { configure(config, |c| c.max_message_len(bytes as usize)) }
 }
 
+/// Whether payloads of 32 KiB or more go into rings of at most 1 MiB with
+/// non-temporal stores, both ways (default `true`): faster where main and
+/// its renderers run on different cores, slower where they share one
+/// core's cache (threads pinned to one core's two hyperthreads).
+///
+/// # Safety
+/// As for `ringipc_config_set_dispatcher_thread`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringipc_config_set_streaming_stores(
+    config: *mut ringipc_config,
+    on: bool,
+) -> ringipc_status {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { configure(config, |c| c.streaming_stores(on)) }
+}
+
 /// How long the dispatcher spins for more work before it sleeps, in
 /// microseconds (default 50): longer is faster for back-to-back calls and
 /// costs CPU while idle-but-recent. 0 sleeps at once.

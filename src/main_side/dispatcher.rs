@@ -68,8 +68,8 @@ pub(crate) struct Dispatcher {
     /// Keeps an `invoke` answer's buffer warm for big answers (big request
     /// buffers are kept by their sender's slot).
     keeper: Keeper,
-    /// The slot the next round starts at (below the number of slots, or
-    /// taken as 0 when slots went away).
+    /// The slot the next round starts at; 0 if it is not below the number
+    /// of slots (the last round ended the rotation, or slots went away).
     round_start: usize,
     /// Records handled since the last round that skipped no one.
     handled_since_full_round: usize,
@@ -183,8 +183,10 @@ impl Dispatcher {
             // caller's next request arrives within them, and a clock read
             // between two calls would sit on the round trip (the spin
             // below starts a few microseconds late for it). Just woken by
-            // nothing, look at once, to park again at once.
-            let first_look = u32::from(woke_idle);
+            // nothing, look at once, to park again at once; and for a host
+            // with a deadline, which may be past already (`dispatch(ZERO)`
+            // must not spin 63 rounds first).
+            let first_look = u32::from(woke_idle || deadline.is_some());
             if idle_rounds % 64 != first_look {
                 std::hint::spin_loop();
                 continue;

@@ -19,7 +19,7 @@ use crate::os::segment::{self, Mapping, SegmentBackend, SegmentName};
 use crate::os::{lifeline, pidfd};
 use crate::ring::Consumer;
 use crate::wait::{Doorbell, Wake};
-use crate::wire::layout::{BellSlot, Layout};
+use crate::wire::layout::{self, BellSlot, Layout};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -95,11 +95,15 @@ pub(super) fn prepare(shared: &Arc<MainShared>) -> Result<PreparedRenderer> {
         }
     };
     let mapping = Arc::new(mapping);
+    let flags = match cfg.streaming_stores {
+        true => 0,
+        false => layout::NO_STREAMING_STORES,
+    };
     let header = layout.header(
         cfg.wait_backend.to_wire(),
         id,
         std::process::id(),
-        cfg.max_message_len,
+        (cfg.max_message_len, flags),
     );
     attach::write_header(&mapping, header);
     let (main_end, child_end) = lifeline::pair()?;
@@ -107,11 +111,14 @@ pub(super) fn prepare(shared: &Arc<MainShared>) -> Result<PreparedRenderer> {
     // receiver thread through it; closed (EOF for the renderer) once both
     // the dispatcher and the connection's outgoing half let go.
     let main_end = Arc::new(main_end);
-    let ends = attach::attach(
+    let mut ends: MainEnds = attach::attach(
         &mapping,
         &layout,
         main_wakes(&mapping, &layout, cfg, &main_end)?,
     );
+    if !cfg.streaming_stores {
+        ends.replies.never_stream();
+    }
     Ok(PreparedRenderer {
         shared: shared.clone(),
         id,

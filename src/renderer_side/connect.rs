@@ -19,7 +19,7 @@ use crate::os::segment::{self, Mapping};
 use crate::os::{inherit, lifeline};
 use crate::wait::spin::AdaptiveSpin;
 use crate::wait::{WaitBackend, Wake};
-use crate::wire::layout::{BellSlot, Layout};
+use crate::wire::layout::{self, BellSlot, Layout};
 use parking_lot::Mutex;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -153,11 +153,14 @@ pub(super) fn connect(
         (&local_sleep, local_wake),
     )?;
     let RendererEnds {
-        requests,
+        mut requests,
         replies,
         line,
         bells,
     } = attach::attach(&mapping, &layout, wakes);
+    if header.flags & layout::NO_STREAMING_STORES != 0 {
+        requests.never_stream();
+    }
     let line =
         (backend == WaitBackend::Futex).then(|| OnLine::new(LineCaller::new(line), bells.call));
     let reply_hint = replies.hint();

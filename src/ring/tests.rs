@@ -246,9 +246,10 @@ fn big_payloads_written_streaming_arrive_whole() {
     let cap = 128 << 10;
     let mut r = ring(cap);
     let mut body = Vec::new();
-    // Channels of 1 to 8 bytes and odd lengths start the payload at every
-    // alignment within a line; records of about a third of the ring wrap
-    // its end at many offsets.
+    // Channels of 1 to 8 bytes and odd lengths start the payload at many
+    // alignments within a line; records of about a third of the ring wrap
+    // its end at many offsets. (`sync.rs` tests the streaming copy itself
+    // at every alignment and short length.)
     for i in 0..64 {
         let channel = &b"channels"[..1 + i % 8];
         let len = STREAM_AT_LEAST + (i * 1237) % 9000;

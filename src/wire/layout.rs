@@ -12,7 +12,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"RINGIPC\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGIPC\0");
 /// Bumped on every change to anything in this file or in `record.rs`.
-pub(crate) const LAYOUT_VERSION: u32 = 8;
+pub(crate) const LAYOUT_VERSION: u32 = 9;
 /// Cache-line size used for padding: two 64-byte lines, because adjacent-line
 /// prefetch makes neighbours of a 64-byte line share fate on x86.
 pub(crate) const LINE: usize = 128;
@@ -40,7 +40,14 @@ pub(crate) struct SegmentHeader {
     pub main_pid: u32,
     /// Most payload bytes one message may have, either way.
     pub max_message_len: u32,
+    /// [`NO_STREAMING_STORES`], or 0.
+    pub flags: u32,
+    pub reserved: u32,
 }
+
+/// Header flag: neither side writes big payloads with non-temporal stores
+/// (`Config::streaming_stores(false)`; see `ring.rs`).
+pub(crate) const NO_STREAMING_STORES: u32 = 1;
 
 /// A futex word plus the count of parties sleeping on it.
 ///
@@ -159,7 +166,7 @@ impl Layout {
         wait_backend: u32,
         renderer_id: u32,
         main_pid: u32,
-        max_message_len: u32,
+        (max_message_len, flags): (u32, u32),
     ) -> SegmentHeader {
         SegmentHeader {
             magic: MAGIC,
@@ -172,6 +179,8 @@ impl Layout {
             renderer_id,
             main_pid,
             max_message_len,
+            flags,
+            reserved: 0,
         }
     }
 
@@ -194,6 +203,9 @@ impl Layout {
                 usize::BITS
             ));
         }
+        if h.flags & !NO_STREAMING_STORES != 0 {
+            return Err(format!("unknown flags {:#x}", h.flags));
+        }
         let cap = |c: u64| usize::try_from(c).unwrap_or(usize::MAX);
         let layout = Layout::new(cap(h.request_capacity), cap(h.reply_capacity))
             .ok_or_else(|| "ring capacities out of range".to_string())?;
@@ -213,7 +225,7 @@ pub(crate) const fn round_up(n: usize, to: usize) -> usize {
 
 #[cfg(not(loom))]
 const _: () = {
-    assert!(size_of::<SegmentHeader>() == 56);
+    assert!(size_of::<SegmentHeader>() == 64);
     assert!(size_of::<RingControl>() == 4 * LINE);
     assert!(std::mem::offset_of!(RingControl, data) == LINE);
     assert!(std::mem::align_of::<RingControl>() == LINE);
@@ -251,7 +263,7 @@ mod tests {
     #[test]
     fn header_round_trip_and_mismatches() {
         let l = Layout::new(4096, 8192).unwrap();
-        let h = l.header(0, 7, 42, 1 << 20);
+        let h = l.header(0, 7, 42, (1 << 20, NO_STREAMING_STORES));
         assert_eq!(Layout::from_header(&h, l.segment_len), Ok(l));
         assert!(Layout::from_header(&h, l.segment_len - 1).is_err());
         let mut bad = h;
@@ -274,6 +286,13 @@ mod tests {
             Layout::from_header(&bad, l.segment_len)
                 .unwrap_err()
                 .contains("bit")
+        );
+        let mut bad = h;
+        bad.flags = 2;
+        assert!(
+            Layout::from_header(&bad, l.segment_len)
+                .unwrap_err()
+                .contains("flags")
         );
         let mut bad = h;
         bad.reply_capacity = 1 << 40;
