@@ -12,12 +12,17 @@
 mod common;
 
 use common::BlastCounter;
-use ringipc::IpcRenderer;
+use ringipc::{Config, IpcRenderer};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "RINGIPC_BIG_ROLE";
+/// The second renderer's: the same echoes through rings of [`BIG_RING`].
+const BIG_RINGS_ROLE: &str = "RINGIPC_BIG_RINGS_ROLE";
+/// Rings big enough for a 1 MiB message whole, and bigger than a core's
+/// private cache (no non-temporal stores then; see `ring.rs`).
+const BIG_RING: usize = 4 << 20;
 /// (size, label, round trips timed).
 const ECHOES: [(usize, &str, usize); 3] = [
     (64 << 10, "64 KiB", 2000),
@@ -29,14 +34,40 @@ const STREAM_MESSAGES: u64 = 200;
 const STREAMS: usize = 5;
 
 fn main() -> ExitCode {
-    common::main_then_renderer(
+    let big_rings = Config::default()
+        .request_ring_capacity(BIG_RING)
+        .reply_ring_capacity(BIG_RING);
+    if std::env::var_os(BIG_RINGS_ROLE).is_some() {
+        // The second renderer (this runs it, the role being set).
+        return common::main_then_renderer_with(
+            BIG_RINGS_ROLE,
+            big_rings,
+            |_| {},
+            || {
+                let ipc = IpcRenderer::from_env().expect("connect");
+                println!("the same echoes through {} MiB rings", BIG_RING >> 20);
+                echo_rows(&ipc);
+            },
+        );
+    }
+    let default_rings = common::main_then_renderer(
         ROLE,
         |ipc| {
             common::serve_counting(ipc);
             common::serve_blasts(ipc);
         },
         renderer,
-    )
+    );
+    if std::env::var_os(ROLE).is_some() {
+        return default_rings;
+    }
+    // Main again, with another main for the second renderer.
+    let big = common::main_then_renderer_with(BIG_RINGS_ROLE, big_rings, |_| {}, || {});
+    if default_rings == ExitCode::SUCCESS {
+        big
+    } else {
+        default_rings
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -68,33 +99,7 @@ fn renderer() {
         "{:<40} {:>12} {:>12} {:>8}",
         "", "ringipc", "memcpy", "ratio"
     );
-    let mut reply = Vec::new();
-    for (len, label, times) in ECHOES {
-        let request = vec![0x5Au8; len];
-        for _ in 0..3 {
-            ipc.send_sync_into("echo", &request, &mut reply, None)
-                .expect("echo");
-        }
-        let samples = (0..times)
-            .map(|_| {
-                let start = Instant::now();
-                ipc.send_sync_into("echo", &request, &mut reply, None)
-                    .expect("echo");
-                start.elapsed()
-            })
-            .collect();
-        assert_eq!(reply.len(), len);
-        let rt = median(samples);
-        let copy = memcpy_time(len, times);
-        println!(
-            "{:<40} {:>9.1} µs {:>9.1} µs {:>7.1}x",
-            format!("send_sync echo round trip, {label}"),
-            rt.as_secs_f64() * 1e6,
-            copy.as_secs_f64() * 1e6,
-            rt.as_secs_f64() / copy.as_secs_f64()
-        );
-    }
-    drop(reply);
+    echo_rows(&ipc);
 
     let len = 1 << 20;
     let payload = vec![0x5Au8; len];
@@ -131,6 +136,36 @@ fn renderer() {
             memcpy_rate / 1e9,
             100.0 * rate / memcpy_rate,
             100.0 * rate / floor_rate
+        );
+    }
+}
+
+/// One row per echo size: the median round trip beside one `memcpy`.
+fn echo_rows(ipc: &IpcRenderer) {
+    let mut reply = Vec::new();
+    for (len, label, times) in ECHOES {
+        let request = vec![0x5Au8; len];
+        for _ in 0..3 {
+            ipc.send_sync_into("echo", &request, &mut reply, None)
+                .expect("echo");
+        }
+        let samples = (0..times)
+            .map(|_| {
+                let start = Instant::now();
+                ipc.send_sync_into("echo", &request, &mut reply, None)
+                    .expect("echo");
+                start.elapsed()
+            })
+            .collect();
+        assert_eq!(reply.len(), len);
+        let rt = median(samples);
+        let copy = memcpy_time(len, times);
+        println!(
+            "{:<40} {:>9.1} µs {:>9.1} µs {:>7.1}x",
+            format!("send_sync echo round trip, {label}"),
+            rt.as_secs_f64() * 1e6,
+            copy.as_secs_f64() * 1e6,
+            rt.as_secs_f64() / copy.as_secs_f64()
         );
     }
 }
