@@ -25,7 +25,8 @@ use crate::sync::{Backing, Ordering, SharedBytes};
 use crate::wire::fragment::{Fed, Reassembly};
 use crate::wire::layout::RingControl;
 use crate::wire::record::{
-    COMMIT_LEN, HEADER_LEN, Kind, RECORD_ALIGN, RecordHeader, Violation, record_len,
+    COMMIT_LEN, CONTINUES, HEADER_LEN, Kind, MORE, RECORD_ALIGN, RecordHeader, Violation,
+    record_len,
 };
 use std::mem::MaybeUninit;
 
@@ -91,6 +92,11 @@ const STREAMING_RING_MAX: usize = 1 << 20;
 /// start of the write to the end of the reader's copy; 32 KiB: 4.7 against
 /// 3.8 µs).
 const STREAM_AT_LEAST: usize = 32 << 10;
+
+/// The same for a fragment of a longer message, which the reader copies out
+/// while the writer writes the next: two one-way copies of 64 KiB in 16 KiB
+/// pieces took 5.1–5.3 µs streaming against 8.0–10.5 µs plain.
+const STREAM_PIECE_AT_LEAST: usize = 16 << 10;
 
 /// Copies `src` into the ring at byte position `pos`, wrapping at the end;
 /// with non-temporal stores if `streaming`.
@@ -247,7 +253,11 @@ impl Producer {
         let header = RecordHeader::new(kind, channel.len(), payload.len(), tag).with_flags(flags);
         let rest_of_header = &bytemuck::bytes_of(&header)[COMMIT_LEN..];
         let mut pos = self.tail + COMMIT_LEN as u64;
-        let streaming = self.streams_big && payload.len() >= STREAM_AT_LEAST;
+        let least = match flags & (MORE | CONTINUES) {
+            0 => STREAM_AT_LEAST,
+            _ => STREAM_PIECE_AT_LEAST,
+        };
+        let streaming = self.streams_big && payload.len() >= least;
         for (part, streaming) in [
             (rest_of_header, false),
             (channel, false),

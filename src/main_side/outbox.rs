@@ -227,10 +227,10 @@ impl Outgoing {
         call_id: u64,
     ) -> Result<(), Broken> {
         let single = self.producer.max_payload(channel.len());
-        if goes_whole(payload.len(), single) {
+        if goes_whole(payload.len(), single, kind) {
             return self.push_record(kind, channel, payload, call_id, 0);
         }
-        for piece in pieces(channel, payload, single) {
+        for piece in pieces(channel, payload, single, kind) {
             self.push_record(kind, piece.channel, piece.payload, call_id, piece.flags)?;
         }
         Ok(())
@@ -246,7 +246,7 @@ impl Outgoing {
         sender: &Arc<Account>,
     ) -> Result<(), ForwardFailed> {
         let single = self.producer.max_payload(channel.len());
-        for piece in pieces(channel, payload, single) {
+        for piece in pieces(channel, payload, single, Kind::Message) {
             let (channel, payload, flags) = (piece.channel, piece.payload, piece.flags);
             let tag = from.into();
             if self.is_clear() {

@@ -204,7 +204,10 @@ impl Connection {
         let mut guard = self.out.lock();
         let out = guard.as_ref().ok_or(Error::Disconnected)?;
         let single = out.max_payload(channel.len());
-        if !out.is_clear() || goes_whole(payload.len(), single) || payload.len() > out.max_message {
+        if !out.is_clear()
+            || goes_whole(payload.len(), single, kind)
+            || payload.len() > out.max_message
+        {
             // As `send`: records wait ahead of it; or it is one record,
             // which, should the ring be full, costs less to copy into the
             // outbox than to wait for (a writer of many small ones then
@@ -217,7 +220,7 @@ impl Connection {
             });
         }
         let size = |p: &Piece<'_>| ring_bytes(p.channel.len(), p.payload.len());
-        let mut rest = pieces(channel, payload, single).peekable();
+        let mut rest = pieces(channel, payload, single, kind).peekable();
         // Whether the lock was let go: only then may others have queued.
         let mut waited = false;
         // Ring bytes of the pieces not yet written, counted at the first

@@ -5,7 +5,7 @@ use super::shared::{Requests, SENDS_PER_CHECK, Shared, protocol};
 use crate::error::{Error, Result};
 use crate::ring::{Producer, PushError};
 use crate::wait;
-use crate::wire::fragment::{Piece, pieces};
+use crate::wire::fragment::{Piece, goes_whole, pieces};
 use crate::wire::record::{ABORT, ABORT_RECORD, CONTINUES, Kind, MORE, ring_bytes};
 use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
@@ -66,7 +66,10 @@ impl Shared {
         let producer = &mut requests.producer;
         let single = producer.max_payload(channel.len());
         let channel = channel.as_bytes();
-        if payload.len() <= single {
+        // A send that may not wait takes one record whenever it fits: its
+        // pieces could not all go in at once anyway.
+        let never = matches!(patience, Patience::Never);
+        if goes_whole(payload.len(), single, kind) || (never && payload.len() <= single) {
             let whole = Piece {
                 channel,
                 payload,
@@ -86,7 +89,7 @@ impl Shared {
         };
         // The ring stays ours until the last fragment, so no other record
         // lands between them (see `wire::fragment`).
-        for piece in pieces(channel, payload, single) {
+        for piece in pieces(channel, payload, single, kind) {
             // Until the last fragment, keep room for an abort record, so a
             // deadline that passes half way can end the message at once.
             let keep_abort = deadline.is_some() && piece.flags & MORE != 0;

@@ -75,6 +75,15 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Whether someone blocks until this record is read: a call, or the
+    /// answer to one (not a message, whose stream cares for throughput).
+    pub fn is_waited_for(self) -> bool {
+        matches!(
+            self,
+            Kind::SyncRequest | Kind::Reply | Kind::ErrorReply | Kind::Invoke
+        )
+    }
+
     pub fn from_u8(v: u8) -> Option<Kind> {
         Some(match v {
             1 => Kind::Message,

@@ -131,7 +131,7 @@ fn one_flush_moves_a_bounded_batch() {
 fn a_streamed_message_s_rest_goes_ahead_of_what_queued_while_it_streamed() {
     let (mut out, mut consumer) = outgoing();
     let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
-    let pieces: Vec<_> = pieces(b"big", &payload, out.max_payload(3)).collect();
+    let pieces: Vec<_> = pieces(b"big", &payload, out.max_payload(3), Kind::Message).collect();
     // The first piece went straight in; then a writer streams the rest,
     // and meanwhile another record must queue behind it.
     assert!(
@@ -185,7 +185,7 @@ fn the_rest_of_a_stream_leaves_the_room_flag_up_while_others_still_wait() {
     // As a flush inside would leave it had the reader freed room while
     // the rest was being queued (a race a test cannot stage): down.
     out.space_bell.set_waiting(false);
-    let rest = pieces(b"s", &[1; 2900], out.max_payload(1)).collect::<Vec<_>>();
+    let rest = pieces(b"s", &[1; 2900], out.max_payload(1), Kind::Message).collect::<Vec<_>>();
     let queued = out.queue_rest_first(Kind::Message, 0, rest.into_iter());
     assert!(!queued.ok().unwrap(), "all of the rest went straight in");
     assert_eq!(out.outbox.len(), 1, "the other record still waits");
