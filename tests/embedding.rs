@@ -26,7 +26,7 @@ fn renderer_entry() {
         "pumped_answers" => role_answers(true),
         "caller" => role_caller(arg.parse().unwrap()),
         "fd_pumper" => role_fd_pumper(&arg),
-        "big_answer" => role_big_answer(),
+        "big_answer" => role_big_answer(arg.parse().unwrap()),
         "big_invokes" => role_big_invokes(),
         other => panic!("unknown role {other}"),
     }
@@ -204,11 +204,11 @@ fn main_invokes_a_pumped_renderer() {
     main_invokes("pumped_answers");
 }
 
-fn role_big_answer() {
+/// Answers `big` with `len` bytes.
+fn role_big_answer(len: usize) {
     let ipc = IpcRenderer::from_env().unwrap();
-    // One record (no reassembly), past the 64 KiB share when main keeps it.
-    ipc.handle("big", |_, _| -> Result<Vec<u8>, String> {
-        Ok(vec![1u8; 100 << 10])
+    ipc.handle("big", move |_, _| -> Result<Vec<u8>, String> {
+        Ok(vec![1u8; len])
     })
     .unwrap();
     ipc.send_sync("ready", b"").unwrap();
@@ -217,10 +217,18 @@ fn role_big_answer() {
 
 #[test]
 fn an_answer_past_the_renderer_s_memory_share_fails_the_call_not_hangs_it() {
+    // One record, kept by main as the call's answer (`calls::take_answer`
+    // charges it); and pieces, which main's reassembly charges.
+    for (share, answer) in [(16 << 10, 24 << 10), (64 << 10, 100 << 10)] {
+        answer_past_the_share(share, answer);
+    }
+}
+
+fn answer_past_the_share(share: usize, answer: usize) {
     let _serial = serial();
-    let ipc = IpcMain::with_config(Config::default().renderer_memory_limit(64 << 10)).unwrap();
+    let ipc = IpcMain::with_config(Config::default().renderer_memory_limit(share)).unwrap();
     let ready = counted_calls(&ipc, "ready");
-    let (wc, _child) = spawn(&ipc, ENTRY, "big_answer", "");
+    let (wc, _child) = spawn(&ipc, ENTRY, "big_answer", &answer.to_string());
     eventually(LIMIT, "the renderer to be ready", || {
         ready.load(Ordering::Relaxed) == 1
     });

@@ -341,8 +341,9 @@ enum ringipc_status ringipc_config_set_max_message_len(struct ringipc_config *co
                                                        uint32_t bytes);
 
 /**
- * Whether payloads of 32 KiB or more go into rings of at most 1 MiB with
- * non-temporal stores, both ways (default `true`): faster where main and
+ * Whether big payloads (records of 32 KiB or more, pieces of 16 KiB or more
+ * of a call or answer) go into rings of at most 1 MiB with non-temporal
+ * stores, both ways (default `true`): faster where main and
  * its renderers run on different cores, slower where they share one
  * core's cache (threads pinned to one core's two hyperthreads).
  *

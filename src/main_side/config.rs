@@ -125,9 +125,12 @@ impl Config {
 
     /// The most of [`memory_limit`](Self::memory_limit) one renderer may
     /// hold; passing it disconnects that renderer, so one renderer cannot
-    /// take the whole budget from the others. Default 512 MiB: a message of
-    /// the default [`max_message_len`](Self::max_message_len) being
-    /// reassembled, with room for its outbox.
+    /// take the whole budget from the others. What it holds counts: a
+    /// message in fragments being reassembled (a call or answer of 32 KiB
+    /// or more comes in pieces too), answers main keeps for it, its outbox.
+    /// Default 512 MiB: a message of the default
+    /// [`max_message_len`](Self::max_message_len) being reassembled, with
+    /// room for its outbox.
     pub fn renderer_memory_limit(mut self, bytes: usize) -> Self {
         self.renderer_memory_limit = bytes;
         self
@@ -166,9 +169,10 @@ impl Config {
         self
     }
 
-    /// Whether payloads of 32 KiB or more go into rings of at most 1 MiB
-    /// with non-temporal stores, either way (main tells each renderer).
-    /// Default on.
+    /// Whether big payloads (records of 32 KiB or more, and pieces of 16
+    /// KiB or more of a call or answer in pieces) go into rings of at most
+    /// 1 MiB with non-temporal stores, either way (main tells each
+    /// renderer). Default on.
     ///
     /// In a ring that small the writer comes back to lines the reader's core
     /// read on the last lap, and a plain store must take each one back

@@ -25,9 +25,9 @@ pub(super) enum Patience {
 const TRY_LOCK_SPINS: usize = 64;
 
 impl Shared {
-    /// Writes one message or request to main, in fragments if it is longer
-    /// than one record can be, waiting for room while the ring is full as
-    /// `patience` allows.
+    /// Writes one message or request to main, in fragments if it does not go
+    /// whole (`wire::fragment::goes_whole`), waiting for room while the ring
+    /// is full as `patience` allows.
     pub(super) fn push(
         &self,
         kind: Kind,
@@ -66,10 +66,7 @@ impl Shared {
         let producer = &mut requests.producer;
         let single = producer.max_payload(channel.len());
         let channel = channel.as_bytes();
-        // A send that may not wait takes one record whenever it fits: its
-        // pieces could not all go in at once anyway.
-        let never = matches!(patience, Patience::Never);
-        if goes_whole(payload.len(), single, kind) || (never && payload.len() <= single) {
+        if goes_whole(payload.len(), single, kind) {
             let whole = Piece {
                 channel,
                 payload,
@@ -112,6 +109,9 @@ impl Shared {
                 Err(e) => return Err(e),
             }
         }
+        // Not whether the first piece woke main: main then reads the pieces
+        // as they come, awake, and a caller's wait should poll for its
+        // answer's pieces as main writes them, not hand its CPU over.
         Ok(false)
     }
 

@@ -1,7 +1,7 @@
-//! Messages larger than a ring: splitting on the way in, reassembly on the
-//! way out.
+//! Messages larger than a ring, and calls and answers of 32 KiB or more
+//! ([`PIPELINE_AT`]): splitting on the way in, reassembly on the way out.
 //!
-//! A message too long for one record goes as a run of records: the first
+//! Such a message goes as a run of records: the first
 //! carries the kind, channel and call id with [`MORE`]; each continuation has
 //! [`CONTINUES`] (no channel) and [`MORE`] unless it is the last. A producer
 //! writes a message's fragments back to back, holding the ring for the whole
@@ -12,9 +12,10 @@
 
 use crate::wire::record::{ABORT, CONTINUES, Kind, MORE, RecordHeader, Violation};
 
-/// Payload bytes per fragment for a ring whose largest record payload (with
-/// this channel) is `single`: a quarter of it, so that the producer fills one
-/// part of the ring while the consumer empties another.
+/// Payload bytes per fragment of a message too long for one record, for a
+/// ring whose largest record payload (with this channel) is `single`: a
+/// quarter of it, so that the producer fills one part of the ring while the
+/// consumer empties another. (Calls and answers take smaller pieces.)
 pub(crate) fn fragment_len(single: usize) -> usize {
     (single / 4).max(1)
 }
@@ -30,9 +31,9 @@ pub(crate) fn fragment_len(single: usize) -> usize {
 /// its own).
 pub(crate) const PIPELINE_AT: usize = 32 << 10;
 
-/// The piece length of a `len`-byte message that does not go whole: an
-/// eighth of it, between 16 KiB (below which each piece's own costs show)
-/// and 256 KiB, and never more than [`fragment_len`].
+/// The piece length of a `len`-byte call or answer that does not go whole:
+/// an eighth of it, between 16 KiB (below which each piece's own costs
+/// show) and 256 KiB, and never more than [`fragment_len`].
 fn piece_len(len: usize, single: usize) -> usize {
     (len / 8)
         .clamp(16 << 10, 256 << 10)
@@ -83,10 +84,11 @@ pub(crate) fn goes_whole(len: usize, single: usize, kind: Kind) -> bool {
     len <= single && (len < PIPELINE_AT || !kind.is_waited_for())
 }
 
-/// The records a message on `channel` goes as, in ring order, for a ring
-/// whose largest record payload with this channel is `single`: the message
-/// itself when it [`goes_whole`], else fragments of at most
-/// [`fragment_len`] bytes.
+/// The records a message (or call, or answer) of `kind` on `channel` goes
+/// as, in ring order, for a ring whose largest record payload with this
+/// channel is `single`: the message itself when it [`goes_whole`], else
+/// fragments: of [`fragment_len`] bytes for a message, of an eighth of it
+/// (16–256 KiB, at most [`fragment_len`]) for a call or answer.
 pub(crate) fn pieces<'a>(
     channel: &'a [u8],
     payload: &'a [u8],
@@ -95,8 +97,10 @@ pub(crate) fn pieces<'a>(
 ) -> impl Iterator<Item = Piece<'a>> + Clone {
     let piece = if goes_whole(payload.len(), single, kind) {
         payload.len().max(1)
-    } else {
+    } else if kind.is_waited_for() {
         piece_len(payload.len(), single)
+    } else {
+        fragment_len(single)
     };
     fragments(payload.len(), piece).map(move |(range, flags)| Piece {
         channel: if flags & CONTINUES == 0 { channel } else { &[] },
@@ -420,6 +424,9 @@ mod tests {
         };
         const KIB: usize = 1 << 10;
         assert_eq!(lens(64 * KIB, 256 * KIB, Kind::Message), [64 * KIB]);
+        // A message too long for one record: quarter-ring fragments, as ever.
+        let single = 256 * KIB;
+        assert_eq!(lens(1 << 20, single, Kind::Message), [single / 4; 16]);
         assert_eq!(lens(PIPELINE_AT - 1, 256 * KIB, Kind::SyncRequest).len(), 1);
         // An eighth of the call, but at least 16 KiB...
         assert_eq!(lens(64 * KIB, 256 * KIB, Kind::SyncRequest), [16 * KIB; 4]);

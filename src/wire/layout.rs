@@ -203,8 +203,8 @@ impl Layout {
                 usize::BITS
             ));
         }
-        if h.flags & !NO_STREAMING_STORES != 0 {
-            return Err(format!("unknown flags {:#x}", h.flags));
+        if h.flags & !NO_STREAMING_STORES != 0 || h.reserved != 0 {
+            return Err(format!("unknown flags {:#x}, {:#x}", h.flags, h.reserved));
         }
         let cap = |c: u64| usize::try_from(c).unwrap_or(usize::MAX);
         let layout = Layout::new(cap(h.request_capacity), cap(h.reply_capacity))
@@ -286,6 +286,13 @@ mod tests {
             Layout::from_header(&bad, l.segment_len)
                 .unwrap_err()
                 .contains("bit")
+        );
+        let mut bad = h;
+        bad.reserved = 1;
+        assert!(
+            Layout::from_header(&bad, l.segment_len)
+                .unwrap_err()
+                .contains("flags")
         );
         let mut bad = h;
         bad.flags = 2;
