@@ -23,12 +23,12 @@ pub(crate) fn fragment_len(single: usize) -> usize {
 /// Calls and answers of at least this many payload bytes go in pieces even
 /// where one record would hold them: the reader copies each piece out while
 /// the writer writes the next, where it would start only once the last
-/// byte of a whole record was in. Measured: a 1 MiB echo through 4 MiB
-/// rings, 241–277 µs whole, 101–107 µs in pieces; 64 KiB, 9.7–10.6 against
-/// 6.8–7.1 µs. Messages do not: a stream of them overlaps one message's
-/// reading with the next one's writing anyway, and in pieces streams through
-/// 4 MiB rings measured up to 5 times slower (each piece waits for room on
-/// its own).
+/// byte of a whole record was in. Measured (three interleaved pairs): a 1
+/// MiB echo through 4 MiB rings, 150–194 µs whole, 82–92 µs in pieces; 64
+/// KiB, 7.2–8.2 against 5.3–6.6 µs. Messages do not: a stream of them
+/// overlaps one message's reading with the next one's writing anyway, and
+/// in pieces streams through 4 MiB rings measured up to 5 times slower
+/// (why, this round did not find out).
 pub(crate) const PIPELINE_AT: usize = 32 << 10;
 
 /// The piece length of a `len`-byte call or answer that does not go whole:
