@@ -182,8 +182,8 @@ impl Config {
     /// main and a renderer share a core's cache (threads pinned to the two
     /// hyperthreads of one core): there the lines never leave that cache,
     /// plain stores are cheap, and reading from memory is the slower way
-    /// (the same echo took 99 µs with plain stores while the VM ran both
-    /// vCPUs on such a pair).
+    /// (the same echo took 99 µs with plain stores in a fast phase of the
+    /// VM, which such a placement would explain).
     pub fn streaming_stores(mut self, on: bool) -> Self {
         self.streaming_stores = on;
         self
