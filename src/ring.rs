@@ -293,6 +293,12 @@ impl Producer {
     pub fn never_stream(&mut self) {
         self.streams_big = false;
     }
+
+    /// Whether big payloads go in with non-temporal stores.
+    #[cfg(all(test, not(loom)))]
+    pub fn streams_big(&self) -> bool {
+        self.streams_big
+    }
 }
 
 impl Consumer {

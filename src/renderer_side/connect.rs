@@ -225,3 +225,27 @@ fn renderer_wakes(
         call: Wake::FUTEX_ALL,
     })
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wire::layout::NO_STREAMING_STORES;
+
+    /// Main's `Config::streaming_stores(false)` reaches the renderer's
+    /// producer through the segment header's flag.
+    #[test]
+    fn the_header_s_flag_turns_streaming_stores_off() {
+        for (flags, streams) in [(0, true), (NO_STREAMING_STORES, false)] {
+            let layout = Layout::new(256 << 10, 256 << 10).unwrap();
+            let memfd = segment::create_memfd(layout.segment_len).unwrap();
+            let mapping = Mapping::map(memfd.as_fd(), layout.segment_len).unwrap();
+            let backend = WaitBackend::Futex.to_wire();
+            let header = layout.header(backend, 1, std::process::id(), (1 << 20, flags));
+            attach::write_header(&mapping, header);
+            // Main's end stays open while the renderer connects.
+            let (_main_end, renderer_end) = lifeline::pair().unwrap();
+            let shared = connect(Arc::new(mapping), renderer_end, false).unwrap();
+            assert_eq!(shared.requests.lock().producer.streams_big(), streams);
+        }
+    }
+}
