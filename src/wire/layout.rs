@@ -266,41 +266,17 @@ mod tests {
         let h = l.header(0, 7, 42, (1 << 20, NO_STREAMING_STORES));
         assert_eq!(Layout::from_header(&h, l.segment_len), Ok(l));
         assert!(Layout::from_header(&h, l.segment_len - 1).is_err());
-        let mut bad = h;
-        bad.magic ^= 1;
-        assert!(
-            Layout::from_header(&bad, l.segment_len)
-                .unwrap_err()
-                .contains("magic")
-        );
-        let mut bad = h;
-        bad.layout_version += 1;
-        assert!(
-            Layout::from_header(&bad, l.segment_len)
-                .unwrap_err()
-                .contains("version")
-        );
-        let mut bad = h;
-        bad.word_size = 4;
-        assert!(
-            Layout::from_header(&bad, l.segment_len)
-                .unwrap_err()
-                .contains("bit")
-        );
-        let mut bad = h;
-        bad.reserved = 1;
-        assert!(
-            Layout::from_header(&bad, l.segment_len)
-                .unwrap_err()
-                .contains("flags")
-        );
-        let mut bad = h;
-        bad.flags = 2;
-        assert!(
-            Layout::from_header(&bad, l.segment_len)
-                .unwrap_err()
-                .contains("flags")
-        );
+        // Why a header with one field changed is refused.
+        let refusal = |change: fn(&mut SegmentHeader)| {
+            let mut bad = h;
+            change(&mut bad);
+            Layout::from_header(&bad, l.segment_len).unwrap_err()
+        };
+        assert!(refusal(|h| h.magic ^= 1).contains("magic"));
+        assert!(refusal(|h| h.layout_version += 1).contains("version"));
+        assert!(refusal(|h| h.word_size = 4).contains("bit"));
+        assert!(refusal(|h| h.reserved = 1).contains("flags"));
+        assert!(refusal(|h| h.flags = 2).contains("flags"));
         let mut bad = h;
         bad.reply_capacity = 1 << 40;
         assert!(Layout::from_header(&bad, usize::MAX).is_err());
