@@ -2,12 +2,14 @@
 //! run: `send_sync` echo round trips of 64 KiB, 1 MiB and 16 MiB (a round
 //! trip copies the payload four times: into the ring, out to main, into the
 //! reply ring, out to the caller), and one-way streams of 1 MiB messages
-//! both ways, beside the floor of such a stream: the same two copies across
-//! cores through a shared ring of the default size, with no protocol.
+//! both ways, beside a floor of such a stream: the same two copies across
+//! cores through a shared ring of the default size, with plain stores and
+//! no protocol. Then the echoes again through 4 MiB rings.
 //!
 //! `cargo bench --bench big`. The bench binary is main (with `echo`, and the
 //! blast and counting listeners); it re-executes itself as the renderer,
-//! which measures and prints the table.
+//! which measures and prints the table; then it starts a second main, with
+//! 4 MiB rings, and a second renderer for the last rows.
 
 mod common;
 
@@ -20,8 +22,8 @@ use std::time::{Duration, Instant};
 const ROLE: &str = "RINGIPC_BIG_ROLE";
 /// The second renderer's: the same echoes through rings of [`BIG_RING`].
 const BIG_RINGS_ROLE: &str = "RINGIPC_BIG_RINGS_ROLE";
-/// Rings big enough for a 1 MiB message whole, and bigger than a core's
-/// private cache (no non-temporal stores then; see `ring.rs`).
+/// Rings bigger than a core's private cache (plain stores, no non-temporal
+/// ones; see `ring.rs`), through which a 1 MiB call goes in eight pieces.
 const BIG_RING: usize = 4 << 20;
 /// (size, label, round trips timed).
 const ECHOES: [(usize, &str, usize); 3] = [
