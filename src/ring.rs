@@ -77,15 +77,17 @@ unsafe impl Send for Consumer {}
 /// non-temporal stores ([`SharedBytes::write_streaming`]). The producer
 /// laps such a ring soon enough that the consumer's core still holds the
 /// lines it read there, and a plain store must take each line back from it
-/// first: measured on a 2-vCPU AMD VM, 7–9 µs to write 64 KiB that way
-/// against 2 µs streaming (the reader then fetches from memory, 4–5 µs
-/// instead of 1.5), and a stream through a 256 KiB ring in 64 KiB pieces
-/// went from 6–7.5 to 11–14 GB/s. Past the size of a core's private cache
-/// the lines have left it by the next lap, plain stores are cheap, and a
-/// 4 MiB ring streamed 1 MiB pieces at 18–37 GB/s plain against 10–15
-/// streaming. Main may turn it off for both sides
-/// (`Config::streaming_stores`, [`Producer::never_stream`]).
-const STREAMING_RING_MAX: usize = 1 << 20;
+/// first: measured on a 2-vCPU AMD VM (1 MiB of L2 per core), 7–9 µs to
+/// write 64 KiB that way against 2 µs streaming (the reader then fetches
+/// from memory, 4–5 µs instead of 1.5). Streams of 1 MiB messages in 64 KiB
+/// pieces, plain against streaming: 1.9–7.1 against 15–19 GB/s through a
+/// 256 KiB ring, 13 against 17–19 through 512 KiB; but 25–33 against 13–17
+/// through 1 MiB and 31–34 against 13–16 through 2 MiB, whose lines have
+/// left the reader's private cache by the next lap. So the cut-off sits
+/// below the size of a core's L2 here; a core with a larger L2 may gain
+/// from streaming into larger rings too (not measured). Main may turn it
+/// off for both sides (`Config::streaming_stores`, [`Producer::never_stream`]).
+const STREAMING_RING_MAX: usize = 512 << 10;
 
 /// The smallest payload written with non-temporal stores: below it, plain
 /// stores measured as fast or faster (16 KiB: 2.6 against 2.8 µs from the

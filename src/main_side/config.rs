@@ -56,7 +56,9 @@ impl Config {
     /// Bytes in each renderer's renderer → main ring: a power of two from
     /// 4 KiB to 1 GiB. Default 256 KiB. Messages longer than a ring takes in
     /// one record travel in fragments, so this bounds memory and batching,
-    /// not message size.
+    /// not message size. For big messages, 1 MiB rings (both ways) are worth
+    /// their memory: a 1 MiB echo round trip took about half the time it
+    /// takes through the default rings (see [`Self::streaming_stores`]).
     pub fn request_ring_capacity(mut self, bytes: usize) -> Self {
         self.request_capacity = bytes;
         self
@@ -171,19 +173,22 @@ impl Config {
 
     /// Whether big payloads (records of 32 KiB or more, and pieces of 16
     /// KiB or more of a call or answer in pieces) go into rings of at most
-    /// 1 MiB with non-temporal stores, either way (main tells each
+    /// 512 KiB with non-temporal stores, either way (main tells each
     /// renderer). Default on.
     ///
     /// In a ring that small the writer comes back to lines the reader's core
     /// read on the last lap, and a plain store must take each one back
     /// first; a non-temporal store skips that, and the reader fetches from
     /// memory instead. Measured on a 2-vCPU AMD VM, this took a 1 MiB
-    /// `send_sync` echo from 230–305 µs to 155–166 µs. Turn it off where
-    /// main and a renderer share a core's cache (threads pinned to the two
+    /// `send_sync` echo through the default rings from 250–305 µs to
+    /// 134–188 µs. Rings of 1 MiB or more always take plain stores: there
+    /// the lines have left the reader's core by the next lap, and the same
+    /// echo took 78–92 µs through 1 MiB rings with plain stores against
+    /// 145–200 µs streaming, so big messages are best served by 1 MiB
+    /// rings ([`Self::request_ring_capacity`]). Turn it off where main and
+    /// a renderer share a core's cache (threads pinned to the two
     /// hyperthreads of one core): there the lines never leave that cache,
-    /// plain stores are cheap, and reading from memory is the slower way
-    /// (the same echo took 99 µs with plain stores in a fast phase of the
-    /// VM, which such a placement would explain).
+    /// plain stores are cheap, and reading from memory is the slower way.
     pub fn streaming_stores(mut self, on: bool) -> Self {
         self.streaming_stores = on;
         self
