@@ -79,9 +79,10 @@ unsafe impl Send for Consumer {}
 /// lines it read there, and a plain store must take each line back from it
 /// first: measured on a 2-vCPU AMD VM (1 MiB of L2 per core), 7–9 µs to
 /// write 64 KiB that way against 2 µs streaming (the reader then fetches
-/// from memory, 4–5 µs instead of 1.5). Streams of 1 MiB messages in 64 KiB
-/// pieces, plain against streaming: 1.9–7.1 against 15–19 GB/s through a
-/// 256 KiB ring, 13 against 17–19 through 512 KiB; but 25–33 against 13–17
+/// from memory, 4–5 µs instead of 1.5). A scratch program (a forked writer
+/// and reader, 1 MiB messages in 64 KiB pieces, no protocol) streamed,
+/// plain against streaming: 1.9–7.1 against 15–19 GB/s through a 256 KiB
+/// ring, 13 against 17–19 through 512 KiB; but 25–33 against 13–17
 /// through 1 MiB and 31–34 against 13–16 through 2 MiB, whose lines have
 /// left the reader's private cache by the next lap. So the cut-off sits
 /// below the size of a core's L2 here; a core with a larger L2 may gain

@@ -438,6 +438,9 @@ pub fn serve_blasts(ipc: &IpcMain) {
     .expect("listen");
 }
 
+/// Longest a blast may take before the bench fails instead of waiting on.
+const BLAST_PATIENCE: Duration = Duration::from_secs(120);
+
 /// The renderer's half: counts `blasted` messages and times blasts.
 pub struct BlastCounter {
     received: Arc<AtomicU64>,
@@ -477,6 +480,10 @@ impl BlastCounter {
         let start = Instant::now();
         ipc.send("blast", order).expect("blast");
         while self.received.load(Ordering::Acquire) < until {
+            // A message has no answer to fail with: a main without the
+            // listener, or a blaster that gave up, shows as a blast that
+            // never ends.
+            assert!(start.elapsed() < BLAST_PATIENCE, "the blast did not arrive");
             std::thread::park_timeout(Duration::from_millis(1));
         }
         start.elapsed()

@@ -183,8 +183,9 @@ impl Config {
     /// `send_sync` echo through the default rings from 250–305 µs to
     /// 134–188 µs. Rings of 1 MiB or more always take plain stores: there
     /// the lines have left the reader's core by the next lap, and the same
-    /// echo took 78–92 µs through 1 MiB rings with plain stores against
-    /// 145–200 µs streaming, so big messages are best served by 1 MiB
+    /// echo took 78–92 µs through 1 MiB rings with plain stores (one run in
+    /// eleven read 856 µs, a slow phase of the VM) against 121–200 µs
+    /// streaming, so big messages are best served by 1 MiB
     /// rings ([`Self::request_ring_capacity`]). Turn it off where main and
     /// a renderer share a core's cache (threads pinned to the two
     /// hyperthreads of one core): there the lines never leave that cache,
