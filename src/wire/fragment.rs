@@ -27,8 +27,9 @@ pub(crate) fn fragment_len(single: usize) -> usize {
 /// MiB echo through 4 MiB rings, 150–194 µs whole, 82–92 µs in pieces; 64
 /// KiB, 7.2–8.2 against 5.3–6.6 µs. Messages do not: a stream of them
 /// overlaps one message's reading with the next one's writing anyway, and
-/// in pieces streams through 4 MiB rings measured up to 5 times slower
-/// (why, this round did not find out).
+/// in pieces 1 MiB streams through 4 MiB rings measured slower both ways
+/// (renderer → main 16.7–17.9 against 25.6–39.1 GiB/s, three pairs; the
+/// cause is not known).
 pub(crate) const PIPELINE_AT: usize = 32 << 10;
 
 /// The piece length of a `len`-byte call or answer that does not go whole:
