@@ -124,6 +124,19 @@ fn any_size_both_ways_through_default_rings_with_and_without_streaming_stores() 
     }
 }
 
+/// Rings past the cut-off for non-temporal stores (512 KiB) take big
+/// payloads with plain stores even with them on; calls of 1 MiB go in
+/// 128 KiB pieces there.
+#[test]
+fn any_size_both_ways_through_rings_past_the_streaming_cut_off() {
+    let _serial = serial();
+    let config = Config::default()
+        .max_message_len(MAX_MESSAGE)
+        .request_ring_capacity(1 << 20)
+        .reply_ring_capacity(1 << 20);
+    any_size_both_ways(IpcMain::with_config(config).unwrap());
+}
+
 fn any_size_both_ways(ipc: IpcMain) {
     ipc.on("echo", |e, arg| {
         e.set_return_value(arg);
